@@ -1,0 +1,24 @@
+#ifndef CLINUX_H
+#define CLINUX_H
+// Linux system interfaces that Swift's Glibc module does not export
+// (epoll, eventfd, signalfd, CPU affinity macros).
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <sched.h>
+
+/// Number of CPUs in this process's affinity mask (taskset, cpuset), or -1.
+int clinux_affinity_cpu_count(void);
+
+/// Pins the calling thread to one CPU; returns 0 or an errno value.
+int clinux_pin_thread_to_cpu(int cpu);
+
+/// Blocks `signo` in the calling thread (and threads it creates later).
+int clinux_block_signal(int signo);
+/// accept4(2), which glibc declares only under _GNU_SOURCE.
+int clinux_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
+#endif

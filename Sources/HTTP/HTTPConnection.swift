@@ -1,0 +1,379 @@
+import Net
+
+/// One client connection on one loop: reads, parses, dispatches, writes, times out.
+///
+/// Loop-owned: every method runs on `context.loop`'s thread. Requests are answered strictly in
+/// order (pipelining, RFC 9112 §9.3.2): the next request is not parsed until the current one has
+/// its response in `output`. Back-pressure: while output is unflushed the connection does not read.
+final class HTTPConnection: Selectable {
+    let fd: Int32
+    let peer: PeerAddress
+    unowned let context: HTTPLoopContext
+    var generation: UInt32 = 0
+
+    private var parser: HTTPParser
+    /// Input received but not yet consumed by the parser (a partial head, or pipelined requests
+    /// waiting for the current response). Empty in the common case: whole requests are parsed
+    /// straight out of the loop's shared read buffer.
+    private var pending: [UInt8] = []
+    private var output: [UInt8] = []
+    private var outputOffset = 0
+    private var interest: Interest = .read
+
+    private var head: HTTPRequestHead?
+    private var body: [UInt8] = []
+    private var awaitingResponse = false
+    private var closeAfterFlush = false
+    private var lingering = false
+    private(set) var closed = false
+
+    // Deadlines (see `updateDeadline`).
+    private enum Deadline { case idle, head, body, write, linger, none }
+    private var deadlineKind = Deadline.idle
+    private var deadline = MonotonicTime.distantFuture
+    private var headStartedAt = MonotonicTime.distantFuture
+    private var lastProgress: MonotonicTime
+    private lazy var timer = LoopTimer { [unowned self] in self.timerFired() }
+
+    init(fd: Int32, peer: PeerAddress, context: HTTPLoopContext) {
+        self.fd = fd
+        self.peer = peer
+        self.context = context
+        self.parser = HTTPParser(limits: context.configuration.limits)
+        self.lastProgress = context.loop.now
+    }
+
+    /// Called once registered.
+    func start() {
+        updateDeadline()
+    }
+
+    private var outputPending: Bool { outputOffset < output.count }
+
+    /// Between requests with nothing buffered: safe to close without losing anything.
+    var isIdle: Bool {
+        !awaitingResponse && !outputPending && pending.isEmpty && parser.isAtRequestBoundary && !lingering
+    }
+
+    // MARK: Events
+
+    func handleEvents(_ events: UInt32) {
+        if events & EventBits.error != 0 {
+            close(reset: true)
+            return
+        }
+        if events & EventBits.writable != 0 && outputPending {
+            flush()
+        }
+        if !closed && events & (EventBits.readable | EventBits.hangup) != 0 {
+            if interest.contains(.read) {
+                readAvailable()
+            } else if events & EventBits.hangup != 0 && !outputPending {
+                // The peer is gone while we were not reading (awaiting a handler): nobody is left
+                // to read the answer.
+                close(reset: true)
+                return
+            }
+        }
+        if !closed { afterEvent() }
+    }
+
+    private func readAvailable() {
+        let buffer = context.loop.readBuffer
+        // A few reads per wake-up at most, so one fast sender cannot starve the loop's other sockets.
+        for _ in 0..<4 {
+            let count: Int
+            do {
+                count = try Socket.read(fd, into: buffer)
+            } catch .wouldBlock {
+                return
+            } catch {
+                close(reset: true)
+                return
+            }
+            if count == 0 {
+                peerFinishedSending()
+                return
+            }
+            if !lingering {
+                lastProgress = context.loop.now
+                consume(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+            }
+            if closed || !interest.contains(.read) || count < buffer.count { return }
+            if outputPending && !closeAfterFlush { return }
+        }
+    }
+
+    private func peerFinishedSending() {
+        if lingering || isIdle || (!awaitingResponse && !outputPending) {
+            close(reset: false)
+            return
+        }
+        // A half-close after a complete request: answer it, then close.
+        closeAfterFlush = true
+        pending.removeAll()
+        setInterest(outputPending ? .write : [])
+    }
+
+    private func consume(_ bytes: UnsafeRawBufferPointer) {
+        if pending.isEmpty {
+            let used = process(bytes)
+            if used < bytes.count && !closed {
+                pending.append(contentsOf: bytes[used...])
+            }
+        } else {
+            pending.append(contentsOf: bytes)
+            processPending()
+        }
+    }
+
+    private func processPending() {
+        guard !pending.isEmpty else { return }
+        let used = pending.withUnsafeBytes { process($0) }
+        if closed { return }
+        pending.removeFirst(used)
+    }
+
+    private var canProcess: Bool {
+        !awaitingResponse && !closeAfterFlush && !closed && output.count - outputOffset < context.configuration.outputHighWater
+    }
+
+    /// Parses and answers as many requests as `bytes` holds; returns the bytes consumed.
+    private func process(_ bytes: UnsafeRawBufferPointer) -> Int {
+        var offset = 0
+        while canProcess {
+            if parser.isAtRequestBoundary {
+                guard offset < bytes.count else { return offset }
+                headStartedAt = context.loop.now
+            }
+            let base = offset
+            let (event, used) = parser.parse(UnsafeRawBufferPointer(rebasing: bytes[offset...]))
+            offset += used
+            switch event {
+            case .needMore:
+                return offset
+            case .head(let requestHead):
+                head = requestHead
+                if requestHead.expectsContinue && requestHead.hasBody {
+                    // RFC 9110 §10.1.1: tell the client to send the body it is holding back.
+                    output.append(contentsOf: ResponseEncoder.continueResponse)
+                }
+            case .body(let range):
+                body.append(contentsOf: bytes[(base + range.lowerBound)..<(base + range.upperBound)])
+            case .end:
+                let request = HTTPRequest(head: head!, body: body)
+                head = nil
+                body = []
+                dispatch(request)
+            case .error(let error):
+                respond(.problem(error.status, detail: error.detail), version: .http1_1, keepAlive: false, omitBody: false)
+                return offset
+            }
+        }
+        return offset
+    }
+
+    // MARK: Requests and responses
+
+    private func dispatch(_ request: HTTPRequest) {
+        let head = request.head
+        let omitBody = head.method == .head
+        switch context.router.match(head.method, path: head.path) {
+        case .handler(let handler, let route, let parameters):
+            var request = request
+            request.parameters = parameters
+            request.route = route
+            switch handler {
+            case .sync(let respond):
+                self.respond(respond(request), version: head.version, keepAlive: head.keepAlive, omitBody: omitBody)
+            case .async(let respond):
+                startAsync(respond, request: request, omitBody: omitBody)
+            }
+        case .methodNotAllowed(let allow, _):
+            respond(.problem(.methodNotAllowed, detail: "\(head.method) is not allowed on this resource.",
+                             headers: [("Allow", allow)]),
+                    version: head.version, keepAlive: head.keepAlive, omitBody: omitBody)
+        case .options(let allow, _):
+            respond(HTTPResponse(status: .noContent, headers: [("Allow", allow)]),
+                    version: head.version, keepAlive: head.keepAlive, omitBody: true)
+        case .notFound:
+            if head.method == .options && head.target == "*" {
+                respond(HTTPResponse(status: .noContent, headers: [("Allow", context.router.allMethods)]),
+                        version: head.version, keepAlive: head.keepAlive, omitBody: true)
+            } else {
+                respond(.problem(.notFound, detail: "No resource at this path."),
+                        version: head.version, keepAlive: head.keepAlive, omitBody: omitBody)
+            }
+        }
+    }
+
+    private func startAsync(_ handler: @escaping @Sendable (HTTPRequest) async -> HTTPResponse,
+                            request: HTTPRequest, omitBody: Bool) {
+        awaitingResponse = true
+        let me = LoopBound(self)
+        let loop = context.loop
+        Task(executorPreference: loop) {
+            let response = await handler(request)
+            loop.assertInLoop()
+            me.value.asyncResponseReady(response, head: request.head, omitBody: omitBody)
+        }
+    }
+
+    private func asyncResponseReady(_ response: HTTPResponse, head: HTTPRequestHead, omitBody: Bool) {
+        awaitingResponse = false
+        guard !closed else { return }  // the client left; nothing to answer
+        respond(response, version: head.version, keepAlive: head.keepAlive, omitBody: omitBody)
+        // Pipelined requests that arrived meanwhile.
+        processPending()
+        if !closed { afterEvent() }
+    }
+
+    private func respond(_ response: HTTPResponse, version: HTTPVersion, keepAlive: Bool, omitBody: Bool) {
+        // While draining, finish this exchange and close (RFC 9112 §9.6).
+        let keepOpen = keepAlive && !context.draining && !closeAfterFlush
+        let connectionHeader: StaticString? = !keepOpen ? "close" : (version == .http1_0 ? "keep-alive" : nil)
+        context.dateCache.refresh()
+        ResponseEncoder.encode(response, into: &output, date: context.dateCache.headerLine,
+                               connectionHeader: connectionHeader, omitBody: omitBody)
+        if !keepOpen {
+            closeAfterFlush = true
+            pending.removeAll()
+        }
+    }
+
+    // MARK: Writing
+
+    /// Runs after each batch of work: write what is waiting, pick the interest and the deadline.
+    private func afterEvent() {
+        if outputPending { flush() }
+        if closed { return }
+        if !outputPending && closeAfterFlush && !lingering {
+            startLingeringClose()
+            if closed { return }
+        }
+        setInterest(desiredInterest)
+        updateDeadline()
+    }
+
+    private var desiredInterest: Interest {
+        if lingering { return .read }
+        if outputPending { return .write }
+        if awaitingResponse || closeAfterFlush { return [] }
+        return .read
+    }
+
+    private func flush() {
+        while outputPending {
+            let result = output.withUnsafeBytes { bytes -> Result<Int, SocketError> in
+                Result { () throws(SocketError) -> Int in
+                    try Socket.write(fd, UnsafeRawBufferPointer(rebasing: bytes[outputOffset...]))
+                }
+            }
+            switch result {
+            case .success(let written):
+                outputOffset += written
+            case .failure(.wouldBlock):
+                return
+            case .failure:
+                close(reset: true)
+                return
+            }
+            lastProgress = context.loop.now
+        }
+        // Keep the buffer for the next response unless one response made it unusually large.
+        if output.capacity > 256 * 1024 {
+            output = []
+        } else {
+            output.removeAll(keepingCapacity: true)
+        }
+        outputOffset = 0
+        // Back-pressure released: handle pipelined requests that were held back.
+        if !closeAfterFlush && !awaitingResponse && !pending.isEmpty {
+            processPending()
+            if outputPending && !closed { flush() }
+        }
+    }
+
+    /// Stop writing, keep reading until the client closes or `lingerTimeout`: the client then reads
+    /// our final response instead of a connection reset caused by its unread request bytes.
+    private func startLingeringClose() {
+        lingering = true
+        Socket.shutdownWrite(fd)
+        lastProgress = context.loop.now
+    }
+
+    private func setInterest(_ wanted: Interest) {
+        guard wanted != interest, !closed else { return }
+        interest = wanted
+        do {
+            try context.loop.reregister(fd: fd, generation: generation, interest: wanted)
+        } catch {
+            close(reset: true)
+        }
+    }
+
+    // MARK: Deadlines
+
+    /// One timer per connection. Its deadline only moves in the heap when it gets earlier; a later
+    /// deadline is noted here and the timer re-arms itself when it fires (so a keep-alive request
+    /// costs no heap operation).
+    private func updateDeadline() {
+        let (kind, at): (Deadline, MonotonicTime)
+        let configuration = context.configuration
+        if lingering {
+            (kind, at) = (.linger, lastProgress + configuration.lingerTimeout)
+        } else if outputPending {
+            (kind, at) = (.write, lastProgress + configuration.writeTimeout)
+        } else if awaitingResponse {
+            (kind, at) = (.none, .distantFuture)
+        } else if parser.isInBody {
+            (kind, at) = (.body, lastProgress + configuration.bodyTimeout)
+        } else if !parser.isAtRequestBoundary || !pending.isEmpty {
+            (kind, at) = (.head, headStartedAt + configuration.headerTimeout)
+        } else {
+            (kind, at) = (.idle, context.loop.now + configuration.idleTimeout)
+        }
+        deadlineKind = kind
+        deadline = at
+        if at < timer.deadline {
+            context.loop.schedule(timer, at: at)
+        }
+    }
+
+    private func timerFired() {
+        guard !closed else { return }
+        if context.loop.now < deadline {
+            context.loop.schedule(timer, at: deadline)
+            return
+        }
+        switch deadlineKind {
+        case .idle, .linger:
+            close(reset: false)
+        case .write:
+            close(reset: true)
+        case .head, .body:
+            // RFC 9110 §15.5.9: 408 tells the client we gave up waiting, then close.
+            respond(.problem(.requestTimeout, detail: "The request was not received in time."),
+                    version: .http1_1, keepAlive: false, omitBody: false)
+            afterEvent()
+        case .none:
+            break
+        }
+    }
+
+    // MARK: Closing
+
+    /// Graceful shutdown: an idle connection closes now; a busy one closes after its response.
+    func drain() {
+        if isIdle { close(reset: false) }
+    }
+
+    func close(reset: Bool) {
+        guard !closed else { return }
+        closed = true
+        context.loop.deregister(fd: fd)
+        context.loop.cancel(timer)
+        Socket.close(fd, reset: reset)
+        context.connectionClosed(self)
+    }
+}

@@ -1,0 +1,189 @@
+/// Turns one complete head (request line, field lines, final CRLF) into an `HTTPRequestHead`,
+/// applying the framing rules of RFC 9112 §6 that decide where the body ends.
+enum HTTPHeadParser {
+    static func parse(_ head: UnsafeRawBufferPointer, limits: HTTPLimits) -> Result<HTTPRequestHead, HTTPParseError> {
+        // Request line: method SP request-target SP HTTP-version (RFC 9112 §3), single spaces only.
+        guard let lineEnd = HTTPParser.findLineFeed(head, from: 0, limit: head.count) else {
+            return .failure(.invalidRequestLine)
+        }
+        let requestLine = UnsafeRawBufferPointer(rebasing: head[0..<lineEnd - 1])
+        guard let firstSpace = requestLine.firstIndex(of: ASCII.space), firstSpace > 0 else {
+            return .failure(.invalidRequestLine)
+        }
+        for b in requestLine[0..<firstSpace] where !ASCII.isToken(b) { return .failure(.invalidMethod) }
+        let afterMethod = firstSpace + 1
+        guard let secondSpace = requestLine[afterMethod...].firstIndex(of: ASCII.space), secondSpace > afterMethod else {
+            return .failure(.invalidRequestLine)
+        }
+        for b in requestLine[afterMethod..<secondSpace] where b <= 0x20 || b >= 0x7F { return .failure(.invalidTarget) }
+        let version: HTTPVersion
+        switch parseVersion(UnsafeRawBufferPointer(rebasing: requestLine[(secondSpace + 1)...])) {
+        case .failure(let error): return .failure(error)
+        case .success(let parsed): version = parsed
+        }
+        let method = HTTPMethod(bytes: UnsafeRawBufferPointer(rebasing: requestLine[0..<firstSpace]))
+        let targetBytes = UnsafeRawBufferPointer(rebasing: requestLine[afterMethod..<secondSpace])
+        guard targetBytes[0] == UInt8(ascii: "/") || isAbsoluteForm(targetBytes)
+                || (targetBytes.count == 1 && targetBytes[0] == UInt8(ascii: "*") && method == .options) else {
+            return .failure(.invalidTarget)
+        }
+
+        // Field lines.
+        var entries: [HTTPFields.Entry] = []
+        entries.reserveCapacity(12)
+        var framing = Framing()
+        var lineStart = lineEnd + 1
+        while lineStart < head.count - 2 {
+            guard let lf = HTTPParser.findLineFeed(head, from: lineStart, limit: head.count - lineStart) else { break }
+            let line = UnsafeRawBufferPointer(rebasing: head[lineStart..<lf - 1])
+            if let error = HTTPParser.validateFieldLine(line) { return .failure(error) }
+            guard entries.count < limits.maxHeaderFields else { return .failure(.tooManyHeaderFields) }
+            let colon = line.firstIndex(of: ASCII.colon)!
+            var valueStart = colon + 1
+            var valueEnd = line.count
+            while valueStart < valueEnd, line[valueStart] == ASCII.space || line[valueStart] == ASCII.tab { valueStart += 1 }
+            while valueEnd > valueStart, line[valueEnd - 1] == ASCII.space || line[valueEnd - 1] == ASCII.tab { valueEnd -= 1 }
+            let name = UnsafeRawBufferPointer(rebasing: line[0..<colon])
+            let value = UnsafeRawBufferPointer(rebasing: line[valueStart..<valueEnd])
+            if let error = framing.observe(name: name, value: value) { return .failure(error) }
+            entries.append(HTTPFields.Entry(
+                nameStart: UInt32(lineStart), nameEnd: UInt32(lineStart + colon),
+                valueStart: UInt32(lineStart + valueStart), valueEnd: UInt32(lineStart + valueEnd)))
+            lineStart = lf + 1
+        }
+
+        // RFC 9112 §3.2: exactly one Host in HTTP/1.1; at most one in HTTP/1.0.
+        if framing.hostCount > 1 { return .failure(.repeatedHost) }
+        if version == .http1_1 && framing.hostCount == 0 { return .failure(.missingHost) }
+        // RFC 9112 §6.1: Transfer-Encoding with Content-Length is a smuggling attempt; and a 1.0
+        // request cannot use transfer codings.
+        if framing.transferEncoding != .none {
+            if framing.contentLength != nil { return .failure(.contentLengthWithTransferEncoding) }
+            if framing.transferEncoding != .chunked || version == .http1_0 { return .failure(.unsupportedTransferEncoding) }
+        }
+        if let length = framing.contentLength, length > limits.maxBodyBytes { return .failure(.bodyTooLarge) }
+        if framing.unsupportedExpectation && version == .http1_1 { return .failure(.unsupportedExpectation) }
+
+        let keepAlive: Bool
+        switch version {
+        case .http1_1: keepAlive = !framing.connectionClose
+        case .http1_0: keepAlive = framing.connectionKeepAlive && !framing.connectionClose
+        }
+        let isChunked = framing.transferEncoding == .chunked
+        return .success(HTTPRequestHead(
+            method: method,
+            version: version,
+            target: String(decoding: targetBytes, as: UTF8.self),
+            fields: HTTPFields(bytes: Array(head), entries: entries),
+            contentLength: isChunked ? nil : framing.contentLength,
+            isChunked: isChunked,
+            keepAlive: keepAlive,
+            expectsContinue: framing.expectsContinue && version == .http1_1))
+    }
+
+    static func parseVersion(_ bytes: UnsafeRawBufferPointer) -> Result<HTTPVersion, HTTPParseError> {
+        // HTTP-version = "HTTP/" DIGIT "." DIGIT (RFC 9112 §2.3); case-sensitive.
+        guard bytes.count == 8, bytes.starts(with: "HTTP/".utf8), bytes[6] == UInt8(ascii: "."),
+              isDigit(bytes[5]), isDigit(bytes[7]) else { return .failure(.invalidVersion) }
+        if bytes[5] == UInt8(ascii: "1") {
+            if bytes[7] == UInt8(ascii: "1") { return .success(.http1_1) }
+            if bytes[7] == UInt8(ascii: "0") { return .success(.http1_0) }
+        }
+        return .failure(.unsupportedVersion)
+    }
+
+    static func isDigit(_ b: UInt8) -> Bool { b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9") }
+
+    static func isAbsoluteForm(_ target: UnsafeRawBufferPointer) -> Bool {
+        let lowered = target.prefix(8).map(ASCII.lower)
+        return lowered.starts(with: "http://".utf8) || lowered.starts(with: "https://".utf8)
+    }
+}
+
+/// What the framing-relevant fields said, accumulated over the field lines.
+struct Framing {
+    enum TransferEncoding { case none, chunked, unsupported }
+
+    var hostCount = 0
+    var contentLength: Int?
+    var transferEncoding = TransferEncoding.none
+    var connectionClose = false
+    var connectionKeepAlive = false
+    var expectsContinue = false
+    var unsupportedExpectation = false
+
+    mutating func observe(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) -> HTTPParseError? {
+        switch name.count {
+        case 4 where equalsLowercase(name, "host"):
+            hostCount += 1
+        case 6 where equalsLowercase(name, "expect"):
+            if equalsLowercase(value, "100-continue") { expectsContinue = true } else { unsupportedExpectation = true }
+        case 10 where equalsLowercase(name, "connection"):
+            forEachListElement(value) { token in
+                if equalsLowercase(token, "close") { connectionClose = true }
+                if equalsLowercase(token, "keep-alive") { connectionKeepAlive = true }
+            }
+        case 14 where equalsLowercase(name, "content-length"):
+            return observeContentLength(value)
+        case 17 where equalsLowercase(name, "transfer-encoding"):
+            // Only a single "chunked" is understood; "gzip, chunked", "chunked, chunked" or a second
+            // Transfer-Encoding line are refused rather than half-understood.
+            var elements = 0
+            var chunked = false
+            forEachListElement(value) { token in
+                elements += 1
+                chunked = equalsLowercase(token, "chunked")
+            }
+            if transferEncoding == .none && elements == 1 && chunked {
+                transferEncoding = .chunked
+            } else {
+                transferEncoding = .unsupported
+            }
+        default:
+            break
+        }
+        return nil
+    }
+
+    /// RFC 9112 §6.3: a list of identical values may be taken as one; anything else is an error.
+    private mutating func observeContentLength(_ value: UnsafeRawBufferPointer) -> HTTPParseError? {
+        var error: HTTPParseError?
+        var sawElement = false
+        forEachListElement(value) { element in
+            sawElement = true
+            guard error == nil else { return }
+            guard !element.isEmpty, element.count <= 18, element.allSatisfy(HTTPHeadParser.isDigit) else {
+                error = .invalidContentLength
+                return
+            }
+            let parsed = element.reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
+            if let existing = contentLength, existing != parsed { error = .conflictingContentLength }
+            contentLength = parsed
+        }
+        if !sawElement { return .invalidContentLength }
+        return error
+    }
+
+    /// Calls `body` with each element of a comma-separated list, OWS trimmed; empty elements
+    /// are skipped (RFC 9110 §5.6.1).
+    private func forEachListElement(_ value: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> Void) {
+        var start = 0
+        while start <= value.count {
+            var end = start
+            while end < value.count, value[end] != UInt8(ascii: ",") { end += 1 }
+            var s = start
+            var e = end
+            while s < e, value[s] == ASCII.space || value[s] == ASCII.tab { s += 1 }
+            while e > s, value[e - 1] == ASCII.space || value[e - 1] == ASCII.tab { e -= 1 }
+            if e > s { body(UnsafeRawBufferPointer(rebasing: value[s..<e])) }
+            start = end + 1
+        }
+    }
+
+    private func equalsLowercase(_ bytes: UnsafeRawBufferPointer, _ lowercase: StaticString) -> Bool {
+        guard bytes.count == lowercase.utf8CodeUnitCount else { return false }
+        let expected = lowercase.utf8Start
+        for i in 0..<bytes.count where ASCII.lower(bytes[i]) != expected[i] { return false }
+        return true
+    }
+}

@@ -1,0 +1,20 @@
+/// Input limits enforced by the parser itself.
+///
+/// The ALB forwards request lines up to 16 KiB and header sections up to 64 KiB; we are stricter
+/// (8 KiB / 32 KiB / 100 fields, nginx's and Apache's order of magnitude): nothing this API
+/// legitimately receives comes close, and smaller limits bound the memory a client can pin with an
+/// unfinished head.
+public struct HTTPLimits: Sendable, Equatable {
+    /// Longest request line (method, target, version), excluding CRLF. Over it: 414.
+    public var maxRequestLineBytes = 8 * 1024
+    /// Largest head (request line + fields + CRLFs). Over it: 431.
+    public var maxHeaderBytes = 32 * 1024
+    /// Most header fields. Over it: 431.
+    public var maxHeaderFields = 100
+    /// Largest body, by Content-Length or by the sum of chunks. Over it: 413.
+    public var maxBodyBytes = 1024 * 1024
+    /// Longest chunk-size line with extensions (RFC 9112 §7.1.1 sets no limit; 4 KiB is generous).
+    public var maxChunkLineBytes = 4 * 1024
+
+    public init() {}
+}

@@ -1,0 +1,79 @@
+import Logging
+import Net
+
+/// The HTTP server's state on one loop: its listener, its connections, its Date cache. Loop-owned.
+final class HTTPLoopContext {
+    let loop: EventLoop
+    let configuration: HTTPServerConfiguration
+    let router: Router
+    let counters: HTTPServerCounters
+    let logger: Logger
+    var dateCache = DateCache()
+    private(set) var draining = false
+    private var connections: [Int32: HTTPConnection] = [:]
+    private var listener: Listener?
+
+    init(loop: EventLoop, configuration: HTTPServerConfiguration, router: Router,
+         counters: HTTPServerCounters, logger: Logger) {
+        self.loop = loop
+        self.configuration = configuration
+        self.router = router
+        self.counters = counters
+        self.logger = logger
+    }
+
+    func startListening(fd: Int32) {
+        loop.assertInLoop()
+        let listener = Listener(fd: fd, context: self)
+        do {
+            listener.generation = try loop.register(fd: fd, interest: .read, handler: listener)
+            self.listener = listener
+        } catch {
+            logger.critical("cannot watch the listening socket", metadata: ["error": "\(error)"])
+            Socket.close(fd)
+        }
+    }
+
+    func accepted(fd: Int32, peer: PeerAddress) {
+        // Bounded: past the limit a new connection is refused at once rather than queued.
+        guard counters.connectionOpened(limit: configuration.maxConnections) else {
+            Socket.close(fd, reset: true)
+            return
+        }
+        let connection = HTTPConnection(fd: fd, peer: peer, context: self)
+        do {
+            connection.generation = try loop.register(fd: fd, interest: .read, handler: connection)
+        } catch {
+            counters.connectionClosed()
+            Socket.close(fd, reset: true)
+            return
+        }
+        connections[fd] = connection
+        connection.start()
+        if draining { connection.drain() }
+    }
+
+    func connectionClosed(_ connection: HTTPConnection) {
+        if connections[connection.fd] === connection {
+            connections[connection.fd] = nil
+        }
+        counters.connectionClosed()
+    }
+
+    /// Stop accepting, close idle connections, let busy ones finish with `Connection: close`.
+    func beginDrain() {
+        loop.assertInLoop()
+        guard !draining else { return }
+        draining = true
+        listener?.close()
+        listener = nil
+        for connection in Array(connections.values) { connection.drain() }
+    }
+
+    /// Close everything now (drain timeout passed, or a second signal).
+    func closeAll() {
+        listener?.close()
+        listener = nil
+        for connection in Array(connections.values) { connection.close(reset: true) }
+    }
+}

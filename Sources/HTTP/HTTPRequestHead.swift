@@ -1,0 +1,124 @@
+/// A parsed request head. It owns a copy of the head's bytes; header fields are offsets into them,
+/// so parsing allocates two arrays per request however many fields there are.
+public struct HTTPRequestHead: Sendable {
+    public let method: HTTPMethod
+    public let version: HTTPVersion
+    /// The request target as sent (origin-form `/path?query`, absolute-form or `*`).
+    public let target: String
+    public let fields: HTTPFields
+
+    /// Body framing, already validated by the parser.
+    public let contentLength: Int?
+    public let isChunked: Bool
+    /// Whether the client wants the connection kept open after this exchange (RFC 9112 §9.3).
+    public let keepAlive: Bool
+    /// `Expect: 100-continue` on an HTTP/1.1 request (ignored for HTTP/1.0, RFC 9110 §10.1.1).
+    public let expectsContinue: Bool
+
+    public var hasBody: Bool { isChunked || (contentLength ?? 0) > 0 }
+
+    /// The path of the target without the query: `/todos/1?x=y` → `/todos/1`. For absolute-form
+    /// (`http://host/p`) the path part; for `*` itself.
+    public var path: Substring {
+        var rest = Substring(target)
+        if rest.hasPrefix("http://") || rest.hasPrefix("https://") {
+            rest = rest.drop(while: { $0 != ":" }).dropFirst(3)
+            rest = rest.drop(while: { $0 != "/" && $0 != "?" })
+            if rest.isEmpty || rest.first == "?" { return "/" }
+        }
+        if let q = rest.firstIndex(of: "?") { return rest[..<q] }
+        return rest
+    }
+
+    /// The query string without `?`, or nil.
+    public var query: Substring? {
+        guard let q = target.firstIndex(of: "?") else { return nil }
+        return target[target.index(after: q)...]
+    }
+}
+
+/// Header fields in arrival order, looked up case-insensitively (RFC 9110 §5.1).
+public struct HTTPFields: Sendable, Sequence {
+    struct Entry: Sendable {
+        var nameStart: UInt32
+        var nameEnd: UInt32
+        var valueStart: UInt32
+        var valueEnd: UInt32
+    }
+
+    let bytes: [UInt8]
+    let entries: [Entry]
+
+    public var count: Int { entries.count }
+
+    /// The first value of `name`, or nil.
+    public subscript(name: String) -> String? {
+        var name = name
+        return name.withUTF8 { wanted in
+            for entry in entries where Self.nameMatches(bytes, entry, wanted) {
+                return value(entry)
+            }
+            return nil
+        }
+    }
+
+    /// Every value of `name`, in order.
+    public func values(_ name: String) -> [String] {
+        var name = name
+        return name.withUTF8 { wanted in
+            entries.filter { Self.nameMatches(bytes, $0, wanted) }.map(value)
+        }
+    }
+
+    public func makeIterator() -> AnyIterator<(name: String, value: String)> {
+        var index = 0
+        return AnyIterator {
+            guard index < entries.count else { return nil }
+            let entry = entries[index]
+            index += 1
+            return (String(decoding: bytes[Int(entry.nameStart)..<Int(entry.nameEnd)], as: UTF8.self), value(entry))
+        }
+    }
+
+    private func value(_ entry: Entry) -> String {
+        String(decoding: bytes[Int(entry.valueStart)..<Int(entry.valueEnd)], as: UTF8.self)
+    }
+
+    static func nameMatches(_ bytes: [UInt8], _ entry: Entry, _ wanted: UnsafeBufferPointer<UInt8>) -> Bool {
+        let length = Int(entry.nameEnd - entry.nameStart)
+        guard length == wanted.count else { return false }
+        var i = 0
+        let start = Int(entry.nameStart)
+        while i < length {
+            if ASCII.lower(bytes[start + i]) != ASCII.lower(wanted[i]) { return false }
+            i += 1
+        }
+        return true
+    }
+}
+
+/// Byte classes of RFC 9110 §5.6.2 and §5.5.
+enum ASCII {
+    static let tab: UInt8 = 9
+    static let lf: UInt8 = 10
+    static let cr: UInt8 = 13
+    static let space: UInt8 = 32
+    static let colon: UInt8 = 58
+
+    @inline(__always) static func lower(_ b: UInt8) -> UInt8 { b &- 65 < 26 ? b | 0x20 : b }
+
+    /// tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." / "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA
+    static let tokenTable: [Bool] = (0..<256).map { value -> Bool in
+        let b = UInt8(value)
+        if b >= 0x30 && b <= 0x39 { return true }
+        if (b | 0x20) >= 0x61 && (b | 0x20) <= 0x7A { return true }
+        return "!#$%&'*+-.^_`|~".utf8.contains(b)
+    }
+
+    @inline(__always) static func isToken(_ b: UInt8) -> Bool { tokenTable[Int(b)] }
+
+    /// field-vchar / SP / HTAB: visible ASCII, obs-text (0x80–0xFF), space and tab. CTLs, DEL, NUL are not.
+    @inline(__always) static func isFieldValueByte(_ b: UInt8) -> Bool {
+        (b >= 0x20 && b != 0x7F) || b == tab
+    }
+}

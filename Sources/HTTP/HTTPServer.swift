@@ -1,0 +1,70 @@
+import Glibc
+import Logging
+import Net
+
+/// The HTTP/1.1 server: one listener and one `HTTPLoopContext` per loop of the group.
+public final class HTTPServer: Sendable {
+    public let configuration: HTTPServerConfiguration
+    private let group: EventLoopGroup
+    private let contexts: [LoopBound<HTTPLoopContext>]
+    private let counters = HTTPServerCounters()
+    private let logger: Logger
+
+    public init(configuration: HTTPServerConfiguration, group: EventLoopGroup, router: Router, logger: Logger) {
+        self.configuration = configuration
+        self.group = group
+        self.logger = logger
+        let counters = self.counters
+        self.contexts = group.loops.map {
+            LoopBound(HTTPLoopContext(loop: $0, configuration: configuration, router: router, counters: counters, logger: logger))
+        }
+    }
+
+    /// Binds one listening socket per loop (SO_REUSEPORT) on the calling thread, so that a bad
+    /// address fails here, and hands each to its loop. Returns the bound port (useful with port 0).
+    @discardableResult
+    public func start() throws -> Int {
+        let first = try Socket.listen(host: configuration.host, port: configuration.port, reusePort: true)
+        var fds = [first.fd]
+        do {
+            for _ in 1..<max(contexts.count, 1) {
+                fds.append(try Socket.listen(host: configuration.host, port: first.port, reusePort: true).fd)
+            }
+        } catch {
+            fds.forEach { Socket.close($0) }
+            throw error
+        }
+        for (context, fd) in zip(contexts, fds) {
+            context.value.loop.execute { context.value.startListening(fd: fd) }
+        }
+        return first.port
+    }
+
+    public var openConnections: Int { counters.openConnections }
+
+    /// Graceful shutdown, step one (callable from any thread): stop accepting, close idle
+    /// connections, finish in-flight requests with `Connection: close`.
+    public func beginDrain() {
+        for context in contexts {
+            context.value.loop.execute { context.value.beginDrain() }
+        }
+    }
+
+    /// Blocks the calling thread (never a loop) until every connection is closed or `timeout`
+    /// passes; returns whether the drain completed.
+    public func waitUntilDrained(timeout: TimeSpan, interrupted: () -> Bool = { false }) -> Bool {
+        let deadline = MonotonicTime.now() + timeout
+        while counters.openConnections > 0 {
+            if MonotonicTime.now() >= deadline || interrupted() { return false }
+            usleep(10_000)
+        }
+        return true
+    }
+
+    /// Closes every connection at once.
+    public func closeAll() {
+        for context in contexts {
+            context.value.loop.execute { context.value.closeAll() }
+        }
+    }
+}

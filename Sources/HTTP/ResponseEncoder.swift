@@ -1,0 +1,76 @@
+/// Writes responses as HTTP/1.1 bytes into a connection's output buffer.
+enum ResponseEncoder {
+    /// The status line; the frequent ones are static bytes, not formatted per response.
+    private static func appendStatusLine(_ status: HTTPStatus, to output: inout [UInt8]) {
+        let line: StaticString
+        switch status {
+        case .ok: line = "HTTP/1.1 200 OK\r\n"
+        case .created: line = "HTTP/1.1 201 Created\r\n"
+        case .noContent: line = "HTTP/1.1 204 No Content\r\n"
+        case .notFound: line = "HTTP/1.1 404 Not Found\r\n"
+        default:
+            output.append(contentsOf: "HTTP/1.1 \(status.code) \(status.reason)\r\n".utf8)
+            return
+        }
+        line.withUTF8Buffer { output.append(contentsOf: $0) }
+    }
+
+    /// - Parameters:
+    ///   - connectionHeader: `close`, `keep-alive` (HTTP/1.0 keep-alive must be confirmed,
+    ///     RFC 9112 §9.3), or nil.
+    ///   - omitBody: true for HEAD (RFC 9110 §9.3.2: same headers, no content) and 204/304.
+    static func encode(_ response: HTTPResponse, into output: inout [UInt8], date: [UInt8],
+                       connectionHeader: StaticString?, omitBody: Bool) {
+        appendStatusLine(response.status, to: &output)
+        output.append(contentsOf: date)
+        let status = response.status.code
+        // RFC 9110 §8.6: no Content-Length in 1xx and 204 responses; 304 may omit it.
+        if status != 204 && status != 304 {
+            output.append(contentsOf: "Content-Length: ".utf8)
+            appendDecimal(response.body.count, to: &output)
+            output.append(contentsOf: "\r\n".utf8)
+        }
+        if let contentType = response.contentType {
+            output.append(contentsOf: "Content-Type: ".utf8)
+            output.append(contentsOf: contentType.utf8)
+            output.append(contentsOf: "\r\n".utf8)
+        }
+        for (name, value) in response.headers {
+            output.append(contentsOf: name.utf8)
+            output.append(contentsOf: ": ".utf8)
+            output.append(contentsOf: value.utf8)
+            output.append(contentsOf: "\r\n".utf8)
+        }
+        if let connectionHeader {
+            output.append(contentsOf: "Connection: ".utf8)
+            connectionHeader.withUTF8Buffer { output.append(contentsOf: $0) }
+            output.append(contentsOf: "\r\n".utf8)
+        }
+        output.append(contentsOf: "\r\n".utf8)
+        if !omitBody && status != 204 && status != 304 {
+            output.append(contentsOf: response.body)
+        }
+    }
+
+    static func appendDecimal(_ value: Int, to output: inout [UInt8]) {
+        if value < 10 {
+            output.append(UInt8(ascii: "0") + UInt8(value))
+            return
+        }
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                      UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var count = 0
+        var rest = value
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            while rest > 0 {
+                buffer[19 - count] = UInt8(ascii: "0") + UInt8(rest % 10)
+                rest /= 10
+                count += 1
+            }
+            output.append(contentsOf: buffer[(20 - count)...])
+        }
+    }
+
+    static let continueResponse: [UInt8] = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
+}

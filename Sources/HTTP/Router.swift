@@ -1,0 +1,122 @@
+/// What runs for a route. Synchronous handlers answer on the loop at once (no task, no allocation
+/// beyond the response); asynchronous ones run as a task on the connection's loop (its
+/// `TaskExecutor`), for work that waits on I/O such as the database.
+public enum RouteHandler: Sendable {
+    case sync(@Sendable (HTTPRequest) -> HTTPResponse)
+    case async(@Sendable (HTTPRequest) async -> HTTPResponse)
+}
+
+/// Method + path-pattern routing. Patterns are literal segments and `:name` parameters
+/// (`/todos/:id`). Unknown path → 404; known path with another method → 405 with `Allow`;
+/// OPTIONS → 204 with `Allow`; HEAD is served by the GET handler (RFC 9110 §9.3.2).
+public struct Router: Sendable {
+    struct Route: Sendable {
+        let pattern: String
+        let segments: [Segment]
+        var handlers: [HTTPMethod: RouteHandler]
+    }
+
+    enum Segment: Sendable, Equatable {
+        case literal(String)
+        case parameter(String)
+    }
+
+    public enum Match: Sendable {
+        case handler(RouteHandler, route: String, parameters: [String: String])
+        case methodNotAllowed(allow: String, route: String)
+        case options(allow: String, route: String)
+        case notFound
+    }
+
+    private var routes: [Route] = []
+    /// Index into `routes` for patterns without parameters: one hash lookup for `/health`.
+    private var literalRoutes: [String: Int] = [:]
+
+    public init() {}
+
+    public mutating func add(_ method: HTTPMethod, _ pattern: String, _ handler: RouteHandler) {
+        precondition(pattern.hasPrefix("/"), "route patterns start with /")
+        if let index = routes.firstIndex(where: { $0.pattern == pattern }) {
+            routes[index].handlers[method] = handler
+            return
+        }
+        let segments: [Segment] = pattern.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map {
+            $0.hasPrefix(":") ? .parameter(String($0.dropFirst())) : .literal(String($0))
+        }
+        routes.append(Route(pattern: pattern, segments: segments, handlers: [method: handler]))
+        if !segments.contains(where: { if case .parameter = $0 { true } else { false } }) {
+            literalRoutes[pattern] = routes.count - 1
+        }
+    }
+
+    public func match(_ method: HTTPMethod, path: Substring) -> Match {
+        if let index = literalRoutes[String(path)] {
+            return resolve(routes[index], method: method, parameters: [:])
+        }
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+        for route in routes where route.segments.count == parts.count {
+            var parameters: [String: String] = [:]
+            var matched = true
+            for (segment, part) in zip(route.segments, parts) {
+                switch segment {
+                case .literal(let text):
+                    if text != part { matched = false }
+                case .parameter(let name):
+                    guard !part.isEmpty, let decoded = PercentDecoding.decode(part) else { matched = false; break }
+                    parameters[name] = decoded
+                }
+                if !matched { break }
+            }
+            if matched { return resolve(route, method: method, parameters: parameters) }
+        }
+        return .notFound
+    }
+
+    private func resolve(_ route: Route, method: HTTPMethod, parameters: [String: String]) -> Match {
+        if let handler = route.handlers[method] {
+            return .handler(handler, route: route.pattern, parameters: parameters)
+        }
+        if method == .head, let handler = route.handlers[.get] {
+            return .handler(handler, route: route.pattern, parameters: parameters)
+        }
+        let allow = Self.allowHeader(route)
+        if method == .options { return .options(allow: allow, route: route.pattern) }
+        return .methodNotAllowed(allow: allow, route: route.pattern)
+    }
+
+    static func allowHeader(_ route: Route) -> String {
+        var methods = Set(route.handlers.keys.map(\.description))
+        if methods.contains("GET") { methods.insert("HEAD") }
+        methods.insert("OPTIONS")
+        let order = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+        return (order.filter(methods.contains) + methods.subtracting(order).sorted()).joined(separator: ", ")
+    }
+
+    /// Every method any route serves, for `OPTIONS *`.
+    public var allMethods: String {
+        var all = Route(pattern: "*", segments: [], handlers: [:])
+        for route in routes { for (method, handler) in route.handlers { all.handlers[method] = handler } }
+        return Self.allowHeader(all)
+    }
+}
+
+/// Percent-decoding of a path segment (RFC 3986 §2.1). Nil for a malformed escape or bytes that
+/// are not UTF-8, so "%zz" or "%ff" can never reach a handler as text.
+public enum PercentDecoding {
+    public static func decode(_ text: Substring) -> String? {
+        guard text.utf8.contains(UInt8(ascii: "%")) else { return String(text) }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.utf8.count)
+        var iterator = text.utf8.makeIterator()
+        while let byte = iterator.next() {
+            if byte == UInt8(ascii: "%") {
+                guard let high = iterator.next().flatMap(HTTPParser.hexValue),
+                      let low = iterator.next().flatMap(HTTPParser.hexValue) else { return nil }
+                bytes.append(UInt8(high << 4 | low))
+            } else {
+                bytes.append(byte)
+            }
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+}

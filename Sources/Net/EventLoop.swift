@@ -1,0 +1,249 @@
+import CLinux
+import Glibc
+import Synchronization
+
+/// One thread, one epoll instance, and everything registered with it.
+///
+/// Ownership: all state except `inbox` and `wakePending` belongs to the loop's thread and is touched
+/// only there (asserted in debug builds). Other threads hand work over with `execute(_:)` (a locked
+/// queue plus an eventfd write that is skipped when a wake-up is already pending, after swift-nio's
+/// `_schedule0`). The loop also serves as a Swift `TaskExecutor`, so `Task(executorPreference: loop)`
+/// runs an async handler on this thread and every `await` inside it resumes here.
+public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringConvertible {
+    public let index: Int
+
+    private var selector: Selector
+    private var registrations: [Registration?] = []
+    private var nextGeneration: UInt32 = 1
+    private var timers = TimerHeap()
+    private var localWork: [Work] = []
+    private let inbox = Mutex<[Work]>([])
+    private let wakePending = Atomic<Bool>(false)
+    private let wakeFD: Int32
+    private var thread: pthread_t?
+    private let stopRequested = Atomic<Bool>(false)
+    /// CPU to pin the loop thread to, if any.
+    private let pinnedCPU: Int?
+
+    /// Monotonic time cached at each wake-up: deadlines computed from it are at most one batch old.
+    public private(set) var now = MonotonicTime.now()
+
+    /// One read buffer per loop, reused by every connection of the loop: an idle connection then
+    /// holds no read buffer at all (2,000 idle keep-alive connections cost no 64 KiB each).
+    public let readBuffer: UnsafeMutableRawBufferPointer
+
+    private struct Registration {
+        let handler: Selectable
+        let generation: UInt32
+    }
+
+    private enum Work {
+        case closure(@Sendable () -> Void)
+        case job(UnownedJob)
+    }
+
+    private static let wakeToken = UInt64.max
+
+    public init(index: Int, readBufferSize: Int = 64 * 1024, pinnedCPU: Int? = nil) throws {
+        self.index = index
+        self.pinnedCPU = pinnedCPU
+        self.selector = try Selector()
+        self.wakeFD = eventfd(0, Int32(EFD_NONBLOCK) | Int32(EFD_CLOEXEC))
+        guard wakeFD >= 0 else { throw SocketError.fromErrno("eventfd") }
+        self.readBuffer = .allocate(byteCount: readBufferSize, alignment: 16)
+        var event = epoll_event()
+        event.events = EPOLLIN.rawValue
+        event.data.u64 = EventLoop.wakeToken
+        guard epoll_ctl(selector.epollFD, EPOLL_CTL_ADD, wakeFD, &event) == 0 else {
+            throw SocketError.fromErrno("epoll_ctl(eventfd)")
+        }
+    }
+
+    deinit {
+        Glibc.close(wakeFD)
+        readBuffer.deallocate()
+    }
+
+    public var description: String { "EventLoop(\(index))" }
+
+    // MARK: Threads
+
+    /// True on the loop's own thread.
+    public var inLoop: Bool {
+        guard let thread else { return false }
+        return pthread_equal(thread, pthread_self()) != 0
+    }
+
+    @inline(__always)
+    public func assertInLoop(file: StaticString = #fileID, line: UInt = #line) {
+        assert(inLoop, "touched \(self) off its thread", file: file, line: line)
+    }
+
+    /// Starts the loop on a new thread.
+    public func start() throws {
+        let box = Unmanaged.passRetained(self)
+        var handle = pthread_t()
+        let rc = pthread_create(&handle, nil, { raw in
+            let loop = Unmanaged<EventLoop>.fromOpaque(raw!).takeRetainedValue()
+            loop.runOnCurrentThread()
+            return nil
+        }, box.toOpaque())
+        guard rc == 0 else {
+            box.release()
+            throw SocketError.failed(call: "pthread_create", errno: rc)
+        }
+        thread = handle
+    }
+
+    /// Asks the loop to stop after its current batch; `join()` waits for it.
+    public func stop() {
+        stopRequested.store(true, ordering: .releasing)
+        wake()
+    }
+
+    public func join() {
+        if let thread { pthread_join(thread, nil) }
+    }
+
+    private func runOnCurrentThread() {
+        if thread == nil { thread = pthread_self() }
+        if let cpu = pinnedCPU { _ = clinux_pin_thread_to_cpu(Int32(cpu)) }
+        while !stopRequested.load(ordering: .acquiring) {
+            runOnce()
+        }
+        // Run what was handed over last, so that no submitted work is silently dropped.
+        runWork()
+    }
+
+    /// One iteration: wait in epoll (the only place a loop thread waits), dispatch events, fire due
+    /// timers, run handed-over work.
+    private func runOnce() {
+        var timeout: Int32 = -1
+        if !localWork.isEmpty || wakePending.load(ordering: .relaxed) {
+            timeout = 0
+        } else if let earliest = timers.earliest {
+            let remaining = earliest.nanoseconds - MonotonicTime.now().nanoseconds
+            // Round up: waking a millisecond early would only spin once more.
+            timeout = remaining <= 0 ? 0 : Int32(min((remaining + 999_999) / 1_000_000, 60_000))
+        }
+        let count = selector.wait(timeoutMilliseconds: timeout)
+        for i in 0..<count {
+            let (token, events) = selector.event(at: i)
+            if token == EventLoop.wakeToken {
+                var value: UInt64 = 0
+                _ = Glibc.read(wakeFD, &value, 8)
+                continue
+            }
+            let fd = Int(UInt32(truncatingIfNeeded: token))
+            let generation = UInt32(truncatingIfNeeded: token >> 32)
+            guard fd < registrations.count, let registration = registrations[fd],
+                  registration.generation == generation else { continue }
+            now = MonotonicTime.now()
+            registration.handler.handleEvents(events)
+        }
+        now = MonotonicTime.now()
+        while let timer = timers.popDue(now: now) {
+            timer.action()
+        }
+        runWork()
+    }
+
+    private func runWork() {
+        if wakePending.load(ordering: .acquiring) {
+            let handedOver = inbox.withLock { queue -> [Work] in
+                let taken = queue
+                queue.removeAll(keepingCapacity: true)
+                return taken
+            }
+            wakePending.store(false, ordering: .releasing)
+            localWork.append(contentsOf: handedOver)
+        }
+        // Only the work present now: work it adds runs in the next iteration, after I/O, so a task
+        // that keeps rescheduling itself cannot starve the sockets.
+        let batch = localWork
+        localWork.removeAll(keepingCapacity: true)
+        for work in batch {
+            switch work {
+            case .closure(let body): body()
+            case .job(let job): job.runSynchronously(on: asUnownedTaskExecutor())
+            }
+        }
+    }
+
+    private func wake() {
+        if wakePending.exchange(true, ordering: .acquiringAndReleasing) == false {
+            var one: UInt64 = 1
+            _ = Glibc.write(wakeFD, &one, 8)
+        }
+    }
+
+    private func submit(_ work: Work) {
+        if inLoop {
+            localWork.append(work)
+        } else {
+            inbox.withLock { $0.append(work) }
+            wake()
+        }
+    }
+
+    /// Runs `body` on the loop's thread, soon; callable from any thread.
+    public func execute(_ body: @escaping @Sendable () -> Void) {
+        submit(.closure(body))
+    }
+
+    /// TaskExecutor: jobs of tasks that prefer this loop run on its thread.
+    public func enqueue(_ job: consuming ExecutorJob) {
+        submit(.job(UnownedJob(job)))
+    }
+
+    // MARK: Registrations (loop thread only)
+
+    /// Registers `handler` for readiness on `fd`; returns the registration's generation.
+    @discardableResult
+    public func register(fd: Int32, interest: Interest, handler: Selectable) throws -> UInt32 {
+        assertInLoop()
+        let generation = nextGeneration
+        nextGeneration &+= 1
+        let slot = Int(fd)
+        if slot >= registrations.count {
+            registrations.append(contentsOf: repeatElement(nil, count: max(slot + 1 - registrations.count, registrations.count)))
+        }
+        try selector.add(fd: fd, generation: generation, interest: interest)
+        registrations[slot] = Registration(handler: handler, generation: generation)
+        return generation
+    }
+
+    public func reregister(fd: Int32, generation: UInt32, interest: Interest) throws {
+        assertInLoop()
+        try selector.modify(fd: fd, generation: generation, interest: interest)
+    }
+
+    /// Removes the registration; call before closing the fd.
+    public func deregister(fd: Int32) {
+        assertInLoop()
+        selector.remove(fd: fd)
+        if Int(fd) < registrations.count { registrations[Int(fd)] = nil }
+    }
+
+    // MARK: Timers (loop thread only)
+
+    public func schedule(_ timer: LoopTimer, at deadline: MonotonicTime) {
+        assertInLoop()
+        timers.schedule(timer, at: deadline)
+    }
+
+    public func cancel(_ timer: LoopTimer) {
+        assertInLoop()
+        timers.cancel(timer)
+    }
+
+    /// Suspends the calling task for `span` without blocking the loop. Must be called from a task
+    /// running on this loop (`Task(executorPreference: loop)`).
+    public func sleep(_ span: TimeSpan) async {
+        assertInLoop()
+        await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
+            let timer = LoopTimer { continuation.resume() }
+            self.schedule(timer, at: MonotonicTime.now() + span)
+        }
+    }
+}

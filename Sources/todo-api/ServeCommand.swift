@@ -1,0 +1,135 @@
+import ArgumentParser
+import CLinux
+import Glibc
+import HTTP
+import Logging
+import Net
+import TodoAPI
+
+/// `todo-api serve`: run the HTTP service until SIGTERM/SIGINT, then drain.
+struct ServeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve the API (the default command). Every flag also reads an env var; flags win.",
+        discussion: ServiceConfiguration.settings.map { "  \($0.environment) / --\($0.flag): \($0.help)" }.joined(separator: "\n")
+    )
+
+    @Option(help: "HOST") var host: String?
+    @Option(help: "PORT") var port: String?
+    @Option(help: "THREADS") var threads: String?
+    @Option(name: .customLong("max-body-size"), help: "MAX_BODY_SIZE") var maxBodySize: String?
+    @Option(name: .customLong("max-connections"), help: "MAX_CONNECTIONS") var maxConnections: String?
+    @Option(name: .customLong("header-timeout"), help: "HEADER_TIMEOUT") var headerTimeout: String?
+    @Option(name: .customLong("body-timeout"), help: "BODY_TIMEOUT") var bodyTimeout: String?
+    @Option(name: .customLong("write-timeout"), help: "WRITE_TIMEOUT") var writeTimeout: String?
+    @Option(name: .customLong("idle-timeout"), help: "IDLE_TIMEOUT") var idleTimeout: String?
+    @Option(name: .customLong("drain-timeout"), help: "DRAIN_TIMEOUT") var drainTimeout: String?
+    @Option(name: .customLong("log-level"), help: "LOG_LEVEL") var logLevel: String?
+
+    var flags: [String: String] {
+        let pairs: [(String, String?)] = [
+            ("host", host), ("port", port), ("threads", threads), ("max-body-size", maxBodySize),
+            ("max-connections", maxConnections), ("header-timeout", headerTimeout), ("body-timeout", bodyTimeout),
+            ("write-timeout", writeTimeout), ("idle-timeout", idleTimeout), ("drain-timeout", drainTimeout),
+            ("log-level", logLevel),
+        ]
+        return Dictionary(uniqueKeysWithValues: pairs.compactMap { name, value in value.map { (name, $0) } })
+    }
+
+    func run() throws {
+        let environment = Self.environment()
+        let configuration = try ServiceConfiguration.resolve(environment: environment, flags: flags)
+        let level = JSONLineLogHandler.level(named: configuration.logLevel)
+        LoggingSystem.bootstrap { JSONLineLogHandler(label: $0, level: level) }
+        let logger = Logger(label: "server")
+
+        Self.raiseOpenFileLimit()
+        // Signals are taken synchronously by the main thread (sigtimedwait below); blocked before
+        // the loops start so that every thread inherits the mask and none is interrupted.
+        signal(SIGPIPE, SIG_IGN)
+        _ = clinux_block_signal(SIGTERM)
+        _ = clinux_block_signal(SIGINT)
+
+        let group: EventLoopGroup
+        let server: HTTPServer
+        let port: Int
+        do {
+            group = try EventLoopGroup(count: configuration.threads)
+            server = HTTPServer(configuration: configuration.http, group: group,
+                                router: Application.makeRouter(), logger: Logger(label: "http"))
+            port = try server.start()
+            try group.start()
+        } catch {
+            throw StartupError(description: "cannot start: \(error)")
+        }
+        logger.info("listening", metadata: [
+            "host": "\(configuration.http.host)", "port": "\(port)", "threads": "\(configuration.threads)",
+        ])
+
+        let first = Self.waitForSignal(timeout: nil)!
+        logger.info("draining", metadata: ["signal": "\(Self.signalName(first))", "drainTimeout": "\(configuration.drainTimeout)"])
+        server.beginDrain()
+        var second: Int32?
+        let drained = server.waitUntilDrained(timeout: configuration.drainTimeout) {
+            second = Self.waitForSignal(timeout: TimeSpan(nanoseconds: 0))
+            return second != nil
+        }
+        if let second {
+            logger.warning("second signal: exiting at once", metadata: ["signal": "\(Self.signalName(second))"])
+            Glibc.exit(128 + second)
+        }
+        if !drained {
+            logger.warning("drain timeout: closing remaining connections", metadata: ["open": "\(server.openConnections)"])
+            server.closeAll()
+            _ = server.waitUntilDrained(timeout: .seconds(1))
+        }
+        group.shutdown()
+        logger.info("stopped")
+    }
+
+    /// Waits for SIGTERM or SIGINT; `timeout: 0` polls.
+    static func waitForSignal(timeout: TimeSpan?) -> Int32? {
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGTERM)
+        sigaddset(&set, SIGINT)
+        while true {
+            let received: Int32
+            if let timeout {
+                var ts = timespec(tv_sec: Int(timeout.nanoseconds / 1_000_000_000), tv_nsec: Int(timeout.nanoseconds % 1_000_000_000))
+                received = sigtimedwait(&set, nil, &ts)
+            } else {
+                var signo: Int32 = 0
+                received = sigwait(&set, &signo) == 0 ? signo : -1
+            }
+            if received > 0 { return received }
+            if timeout != nil && errno == EAGAIN { return nil }
+        }
+    }
+
+    static func signalName(_ signo: Int32) -> String {
+        signo == SIGTERM ? "SIGTERM" : signo == SIGINT ? "SIGINT" : "signal \(signo)"
+    }
+
+    /// Each connection is a descriptor: raise the soft limit to the hard one, as nginx's
+    /// worker_rlimit_nofile does, so MAX_CONNECTIONS is not silently capped at 1024.
+    static func raiseOpenFileLimit() {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+        limit.rlim_cur = limit.rlim_max
+        setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    }
+
+    static func environment() -> [String: String] {
+        var result: [String: String] = [:]
+        var pointer = environ
+        while let entry = pointer.pointee {
+            let text = String(cString: entry)
+            if let equals = text.firstIndex(of: "=") {
+                result[String(text[..<equals])] = String(text[text.index(after: equals)...])
+            }
+            pointer += 1
+        }
+        return result
+    }
+}
