@@ -27,3 +27,8 @@ int clinux_block_signal(int signo) {
 int clinux_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags) {
     return accept4(fd, addr, len, flags);
 }
+
+static __thread void *current_loop;
+
+void *clinux_current_loop(void) { return current_loop; }
+void clinux_set_current_loop(void *loop) { current_loop = loop; }

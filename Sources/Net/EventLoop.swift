@@ -20,7 +20,10 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
     private let inbox = Mutex<[Work]>([])
     private let wakePending = Atomic<Bool>(false)
     private let wakeFD: Int32
-    private var thread: pthread_t?
+    /// The loop thread's id (pthread_t), 0 until it runs; set by the thread itself.
+    private let threadID = Atomic<UInt>(0)
+    /// For `join()`; written by the starting thread only.
+    private var joinHandle: pthread_t?
     private let stopRequested = Atomic<Bool>(false)
     /// CPU to pin the loop thread to, if any.
     private let pinnedCPU: Int?
@@ -70,8 +73,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
 
     /// True on the loop's own thread.
     public var inLoop: Bool {
-        guard let thread else { return false }
-        return pthread_equal(thread, pthread_self()) != 0
+        threadID.load(ordering: .relaxed) == pthread_self()
     }
 
     @inline(__always)
@@ -92,7 +94,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
             box.release()
             throw SocketError.failed(call: "pthread_create", errno: rc)
         }
-        thread = handle
+        joinHandle = handle
     }
 
     /// Asks the loop to stop after its current batch; `join()` waits for it.
@@ -102,11 +104,21 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
     }
 
     public func join() {
-        if let thread { pthread_join(thread, nil) }
+        if let joinHandle { pthread_join(joinHandle, nil) }
+        joinHandle = nil
+    }
+
+    /// The loop whose thread is calling, or nil off the loops. Async handlers use it to reach
+    /// per-loop resources (timers, later the loop's database connections).
+    public static var current: EventLoop? {
+        guard let raw = clinux_current_loop() else { return nil }
+        return Unmanaged<EventLoop>.fromOpaque(raw).takeUnretainedValue()
     }
 
     private func runOnCurrentThread() {
-        if thread == nil { thread = pthread_self() }
+        threadID.store(pthread_self(), ordering: .relaxed)
+        clinux_set_current_loop(Unmanaged.passUnretained(self).toOpaque())
+        defer { clinux_set_current_loop(nil) }
         if let cpu = pinnedCPU { _ = clinux_pin_thread_to_cpu(Int32(cpu)) }
         while !stopRequested.load(ordering: .acquiring) {
             runOnce()

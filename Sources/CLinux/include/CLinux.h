@@ -21,4 +21,7 @@ int clinux_pin_thread_to_cpu(int cpu);
 int clinux_block_signal(int signo);
 /// accept4(2), which glibc declares only under _GNU_SOURCE.
 int clinux_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
+/// The event loop running on this thread (an unretained pointer), or NULL.
+void *clinux_current_loop(void);
+void clinux_set_current_loop(void *loop);
 #endif

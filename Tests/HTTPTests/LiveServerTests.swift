@@ -1,0 +1,263 @@
+import Glibc
+import Testing
+@testable import HTTP
+import Net
+
+/// The server over real sockets on 127.0.0.1, port 0. `.serialized`: some tests open thousands
+/// of connections or wait for timeouts, which should not compete with each other.
+@Suite(.serialized) struct LiveServerTests {
+    @Test func healthOverKeepAlive() throws {
+        let server = try LiveServer()
+        let client = try TestClient(port: server.port)
+        for _ in 0..<3 {
+            try client.send("GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
+            let response = try client.readResponse()
+            #expect(response.status == 200)
+            #expect(response.text == #"{"status":"ok"}"#)
+            #expect(response.header("Content-Type") == "application/json")
+            #expect(response.header("Date")?.hasSuffix(" GMT") == true)
+            #expect(response.header("Connection") == nil)
+        }
+    }
+
+    @Test func pipelinedResponsesComeInOrder() throws {
+        let server = try LiveServer()
+        let client = try TestClient(port: server.port)
+        // An async (slow) request between sync ones: answers must still come in request order.
+        try client.send("GET /items/1 HTTP/1.1\r\nHost: t\r\n\r\n"
+            + "GET /slow?ms=100 HTTP/1.1\r\nHost: t\r\n\r\n"
+            + "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\nping"
+            + "GET /items/%E3%81%82 HTTP/1.1\r\nHost: t\r\n\r\n")
+        #expect(try client.readResponse().text == #"{"id":"1"}"#)
+        #expect(try client.readResponse().text == #"{"slow":true}"#)
+        #expect(try client.readResponse().text == "ping")
+        #expect(try client.readResponse().text == #"{"id":"あ"}"#)
+    }
+
+    @Test func http10ClosesUnlessKeepAlive() throws {
+        let server = try LiveServer()
+        let closing = try TestClient(port: server.port)
+        try closing.send("GET /health HTTP/1.0\r\n\r\n")
+        let first = try closing.readResponse()
+        #expect(first.status == 200)
+        #expect(first.header("Connection") == "close")
+        #expect(closing.isClosedByServer())
+
+        let persistent = try TestClient(port: server.port)
+        try persistent.send("GET /health HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        #expect(try persistent.readResponse().header("Connection") == "keep-alive")
+        try persistent.send("GET /health HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        #expect(try persistent.readResponse().status == 200)
+    }
+
+    @Test func connectionCloseIsHonoured() throws {
+        let server = try LiveServer()
+        let client = try TestClient(port: server.port)
+        try client.send("GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        #expect(try client.readResponse().header("Connection") == "close")
+        #expect(client.isClosedByServer())
+    }
+
+    @Test func headHasHeadersButNoBody() throws {
+        let server = try LiveServer()
+        let client = try TestClient(port: server.port)
+        try client.send("HEAD /health HTTP/1.1\r\nHost: t\r\n\r\nGET /health HTTP/1.1\r\nHost: t\r\n\r\n")
+        let head = try client.readResponse(head: true)
+        #expect(head.status == 200)
+        #expect(head.header("Content-Length") == "15")
+        // If HEAD had carried a body, this second response would not parse.
+        #expect(try client.readResponse().text == #"{"status":"ok"}"#)
+    }
+
+    @Test func routingErrorsAreJSON() throws {
+        let server = try LiveServer()
+        let client = try TestClient(port: server.port)
+        try client.send("GET /nope HTTP/1.1\r\nHost: t\r\n\r\n")
+        let missing = try client.readResponse()
+        #expect(missing.status == 404)
+        #expect(missing.header("Content-Type") == "application/problem+json")
+        #expect(missing.text.contains(#""status":404"#))
+
+        try client.send("DELETE /health HTTP/1.1\r\nHost: t\r\n\r\n")
+        let wrongMethod = try client.readResponse()
+        #expect(wrongMethod.status == 405)
+        #expect(wrongMethod.header("Allow") == "GET, HEAD, OPTIONS")
+
+        try client.send("OPTIONS /health HTTP/1.1\r\nHost: t\r\n\r\n")
+        let options = try client.readResponse()
+        #expect(options.status == 204)
+        #expect(options.header("Allow") == "GET, HEAD, OPTIONS")
+        #expect(options.header("Content-Length") == nil)
+    }
+
+    @Test func expectContinue() throws {
+        let server = try LiveServer()
+        let client = try TestClient(port: server.port)
+        try client.send("POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
+        #expect(try client.readResponse().status == 100)
+        try client.send("hello")
+        #expect(try client.readResponse().text == "hello")
+
+        // Too large: refused at once, without 100 Continue and without reading the body.
+        let big = try TestClient(port: server.port)
+        try big.send("POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 99999999\r\n\r\n")
+        let refused = try big.readResponse()
+        #expect(refused.status == 413)
+        #expect(refused.header("Connection") == "close")
+    }
+
+    @Test func chunkedBody() throws {
+        let server = try LiveServer()
+        let client = try TestClient(port: server.port)
+        try client.send("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n")
+        try client.send("2\r\nde\r\n0\r\nTrailer-Field: 1\r\n\r\n")
+        #expect(try client.readResponse().text == "abcde")
+    }
+
+    /// Each framing error and limit: the right status, a JSON body, and the connection closed.
+    @Test(arguments: [
+        ("GET /\(String(repeating: "a", count: 9000)) HTTP/1.1\r\nHost: t\r\n\r\n", 414),
+        ("GET / HTTP/1.1\r\nHost: t\r\nX-Big: \(String(repeating: "b", count: 33 * 1024))\r\n\r\n", 431),
+        ("GET / HTTP/1.1\r\nHost: t\r\n\((0..<101).map { "X-\($0): v\r\n" }.joined())\r\n", 431),
+        ("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1048577\r\n\r\n", 413),
+        ("GET / HTTP/3.0\r\nHost: t\r\n\r\n", 505),
+        ("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+        ("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400),
+        ("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n", 400),
+        ("GET / HTTP/1.1\r\nHost: t\r\nX: a\r\n b\r\n\r\n", 400),
+        ("GET / HTTP/1.1\r\nHost : t\r\n\r\n", 400),
+        ("GET / HTTP/1.1\r\n\r\n", 400),
+        ("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+    ])
+    func framingErrorsCloseTheConnection(request: String, status: Int) throws {
+        let server = try LiveServer()
+        let client = try TestClient(port: server.port)
+        try client.send(request + "GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
+        let response = try client.readResponse()
+        #expect(response.status == status)
+        #expect(response.header("Content-Type") == "application/problem+json")
+        #expect(response.header("Connection") == "close")
+        #expect(response.text.contains("\"status\":\(status)"))
+        // The request after the bad one is not answered: framing is lost, so is the connection.
+        #expect(client.isClosedByServer())
+    }
+
+    @Test func headerTimeoutAnswers408() throws {
+        let server = try LiveServer { $0.headerTimeout = .milliseconds(200) }
+        let client = try TestClient(port: server.port)
+        try client.send("GET /health HTTP/1.1\r\nHost: t\r\n")  // never finished (slowloris)
+        let response = try client.readResponse()
+        #expect(response.status == 408)
+        #expect(client.isClosedByServer())
+    }
+
+    @Test func headerTimeoutIsNotExtendedByTrickling() throws {
+        let server = try LiveServer { $0.headerTimeout = .milliseconds(300) }
+        let client = try TestClient(port: server.port)
+        // One byte every 50 ms: each arrives "in time", but the head as a whole does not.
+        var answered: TestResponse?
+        for byte in "GET /health HTTP/1.1\r\nX-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".utf8 {
+            if (try? client.send([byte])) == nil { break }
+            usleep(50_000)
+            if let response = try? TestClient.peek(client) { answered = response; break }
+        }
+        #expect(answered?.status == 408)
+    }
+
+    @Test func bodyTimeoutAnswers408() throws {
+        let server = try LiveServer { $0.bodyTimeout = .milliseconds(200) }
+        let client = try TestClient(port: server.port)
+        try client.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc")
+        #expect(try client.readResponse().status == 408)
+    }
+
+    @Test func idleKeepAliveConnectionIsClosed() throws {
+        let server = try LiveServer { $0.idleTimeout = .milliseconds(200) }
+        let client = try TestClient(port: server.port)
+        try client.send("GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
+        #expect(try client.readResponse().status == 200)
+        // No second request: the server closes silently (no 408 on an idle connection).
+        #expect(client.isClosedByServer())
+        #expect(server.server.waitUntilDrained(timeout: .seconds(2)))
+        #expect(server.server.openConnections == 0)
+    }
+
+    @Test func stalledReaderIsCutOffByWriteTimeout() throws {
+        let server = try LiveServer { $0.writeTimeout = .milliseconds(300) }
+        let client = try TestClient(port: server.port)
+        var small = Int32(4096)
+        setsockopt(client.fd, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
+        // Ask for 1 MiB responses and never read: the server's writes stall, it stops reading our
+        // requests (back-pressure) and closes once the write deadline passes.
+        let request = "GET /big HTTP/1.1\r\nHost: t\r\n\r\n"
+        for _ in 0..<8 { try client.send(request) }
+        #expect(server.waitForOpenConnections(1))
+        #expect(server.server.waitUntilDrained(timeout: .seconds(5)))
+        // Cut off, not finished: far less than the 8 MiB asked for can have arrived.
+        var received = 0
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { recv(client.fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { break }
+            received += n
+        }
+        #expect(received < 8 << 20)
+    }
+
+    @Test func newRequestIsAnsweredWith2000IdleConnections() throws {
+        let server = try LiveServer()
+        var idle: [TestClient] = []
+        for _ in 0..<2000 { idle.append(try TestClient(port: server.port)) }
+        // Half of them have sent a partial head as well.
+        for client in idle.prefix(1000) { try client.send("GET /health HTTP/1.1\r\n") }
+        #expect(server.waitForOpenConnections(2000))
+        let fresh = try TestClient(port: server.port)
+        try fresh.send("GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
+        #expect(try fresh.readResponse().status == 200)
+        #expect(server.server.openConnections == 2001)
+    }
+
+    @Test func connectionLimitRefusesExtraConnections() throws {
+        let server = try LiveServer { $0.maxConnections = 3 }
+        let clients = try (0..<3).map { _ in try TestClient(port: server.port) }
+        for client in clients {
+            try client.send("GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
+            #expect(try client.readResponse().status == 200)
+        }
+        let extra = try TestClient(port: server.port)
+        try? extra.send("GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
+        #expect(extra.isClosedByServer())
+        #expect(server.server.openConnections == 3)
+    }
+
+    @Test func gracefulDrainFinishesInFlightRequests() throws {
+        let server = try LiveServer()
+        let busy = try TestClient(port: server.port)
+        let idle = try TestClient(port: server.port)
+        try idle.send("GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
+        #expect(try idle.readResponse().status == 200)
+
+        try busy.send("GET /slow?ms=400 HTTP/1.1\r\nHost: t\r\n\r\n")
+        usleep(100_000)  // let the request reach its handler
+        server.server.beginDrain()
+
+        // The in-flight request completes, told that the connection closes.
+        let response = try busy.readResponse()
+        #expect(response.status == 200)
+        #expect(response.header("Connection") == "close")
+        #expect(busy.isClosedByServer())
+        // The idle keep-alive connection was closed; new connections are refused.
+        #expect(idle.isClosedByServer())
+        #expect(throws: TestClientError.self) { _ = try TestClient(port: server.port) }
+        #expect(server.server.waitUntilDrained(timeout: .seconds(5)))
+    }
+}
+
+extension TestClient {
+    /// A response if one is already readable, without waiting.
+    static func peek(_ client: TestClient) throws -> TestResponse? {
+        var pollfd = Glibc.pollfd(fd: client.fd, events: Int16(POLLIN), revents: 0)
+        guard poll(&pollfd, 1, 0) > 0 else { return nil }
+        return try client.readResponse()
+    }
+}
