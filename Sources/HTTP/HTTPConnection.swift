@@ -118,7 +118,7 @@ final class HTTPConnection: Selectable {
     private func consume(_ bytes: UnsafeRawBufferPointer) {
         if pending.isEmpty {
             let used = process(bytes)
-            if used < bytes.count && !closed {
+            if used < bytes.count && !closed && !closeAfterFlush {
                 pending.append(contentsOf: bytes[used...])
             }
         } else {
@@ -131,7 +131,11 @@ final class HTTPConnection: Selectable {
         guard !pending.isEmpty else { return }
         let used = pending.withUnsafeBytes { process($0) }
         if closed { return }
-        pending.removeFirst(used)
+        if closeAfterFlush {
+            pending.removeAll()
+        } else {
+            pending.removeFirst(used)
+        }
     }
 
     private var canProcess: Bool {
@@ -236,8 +240,9 @@ final class HTTPConnection: Selectable {
         ResponseEncoder.encode(response, into: &output, date: context.dateCache.headerLine,
                                connectionHeader: connectionHeader, omitBody: omitBody)
         if !keepOpen {
+            // Whatever follows this request is never read (`canProcess` is now false); the caller
+            // of `process` drops it.
             closeAfterFlush = true
-            pending.removeAll()
         }
     }
 

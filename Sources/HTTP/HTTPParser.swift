@@ -145,7 +145,10 @@ public struct HTTPParser: Sendable {
     private mutating func parseHead(_ buffer: UnsafeRawBufferPointer, lineStart: Int, skippedEmptyLine: Bool) -> (Event?, Int) {
         var lineStart = lineStart
         while true {
-            let searchLimit = (lineStart == 0 ? limits.maxRequestLineBytes : limits.maxHeaderBytes - lineStart) + 2
+            // The request line may be maxRequestLineBytes plus CRLF; the whole head, through its
+            // final LF, at most maxHeaderBytes. Searching exactly that far (not further) makes the
+            // verdict independent of how the bytes were split into reads.
+            let searchLimit = lineStart == 0 ? limits.maxRequestLineBytes + 2 : limits.maxHeaderBytes - lineStart
             guard let lineFeed = Self.findLineFeed(buffer, from: lineStart, limit: searchLimit) else {
                 state = .head(lineStart: lineStart, skippedEmptyLine: skippedEmptyLine)
                 if lineStart == 0 && buffer.count > limits.maxRequestLineBytes + 1 {
@@ -182,10 +185,6 @@ public struct HTTPParser: Sendable {
                 return (.error(.requestLineTooLong), 0)
             }
             lineStart = lineFeed + 1
-            if lineStart > limits.maxHeaderBytes {
-                state = .failed
-                return (.error(.headerSectionTooLarge), 0)
-            }
         }
     }
 

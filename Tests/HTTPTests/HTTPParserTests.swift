@@ -141,6 +141,22 @@ let invalidRequests: [(name: String, raw: String, error: HTTPParseError)] = [
         #expect(parse("GET / HTTP/1.1\r\nHost: a\r\n\(hundred)\r\n").requests.count == 1)
     }
 
+    /// Found by the fuzzer: the verdict at the head limit must not depend on how reads split it.
+    @Test func headLimitIsExactWhateverTheSplit() {
+        var limits = HTTPLimits()
+        limits.maxHeaderBytes = 64
+        let prefix = "GET / HTTP/1.1\r\nHost: a\r\nX: "
+        let exact = prefix + String(repeating: "v", count: 64 - prefix.utf8.count - 4) + "\r\n\r\n"
+        #expect(exact.utf8.count == 64)
+        let over = prefix + String(repeating: "v", count: 64 - prefix.utf8.count - 3) + "\r\n\r\n"
+        for chunks in splits(Array(exact.utf8)) {
+            #expect(parse(chunks, limits: limits).requests.count == 1)
+        }
+        for chunks in splits(Array(over.utf8)) {
+            #expect(parse(chunks, limits: limits).error == .headerSectionTooLarge)
+        }
+    }
+
     @Test func bodyLimitGives413BeforeTheBody() {
         var limits = HTTPLimits()
         limits.maxBodyBytes = 10

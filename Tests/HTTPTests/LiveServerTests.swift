@@ -58,6 +58,29 @@ import Net
         #expect(client.isClosedByServer())
     }
 
+    @Test func requestsAfterConnectionCloseAreNotAnswered() throws {
+        let server = try LiveServer()
+        let client = try TestClient(port: server.port)
+        try client.send("GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\nGET /health HTTP/1.1\r\nHost: t\r\n\r\n")
+        #expect(try client.readResponse().header("Connection") == "close")
+        #expect(client.isClosedByServer())
+    }
+
+    @Test func drainFinishesAHeadStillArriving() throws {
+        let server = try LiveServer()
+        let client = try TestClient(port: server.port)
+        try client.send("GET /health HTTP/1.1\r\nHost: t\r\n")
+        #expect(server.waitForOpenConnections(1))
+        usleep(50_000)
+        server.server.beginDrain()
+        usleep(50_000)
+        try client.send("\r\n")
+        let response = try client.readResponse()
+        #expect(response.status == 200)
+        #expect(response.header("Connection") == "close")
+        #expect(client.isClosedByServer())
+    }
+
     @Test func headHasHeadersButNoBody() throws {
         let server = try LiveServer()
         let client = try TestClient(port: server.port)

@@ -1,0 +1,71 @@
+import HTTP
+import Net
+import Testing
+@testable import TodoAPI
+
+@Suite struct ServiceConfigurationTests {
+    @Test func defaults() throws {
+        let configuration = try ServiceConfiguration.resolve(environment: [:], flags: [:])
+        #expect(configuration.http.port == 8000)
+        #expect(configuration.http.host == "0.0.0.0")
+        #expect(configuration.http.idleTimeout == .seconds(75))
+        #expect(configuration.http.headerTimeout == .seconds(10))
+        #expect(configuration.http.limits.maxBodyBytes == 1 << 20)
+        #expect(configuration.drainTimeout == .seconds(25))
+        #expect(configuration.threads >= 1)
+    }
+
+    @Test func flagsOverrideEnvironment() throws {
+        let configuration = try ServiceConfiguration.resolve(
+            environment: ["PORT": "9000", "THREADS": "3", "IDLE_TIMEOUT": "90s"],
+            flags: ["port": "9100"])
+        #expect(configuration.http.port == 9100)
+        #expect(configuration.threads == 3)
+        #expect(configuration.http.idleTimeout == .seconds(90))
+    }
+
+    @Test(arguments: [("PORT", "eighty"), ("PORT", "70000"), ("THREADS", "0"), ("IDLE_TIMEOUT", "soon"),
+                      ("MAX_BODY_SIZE", "-1"), ("LOG_LEVEL", "loud"), ("HEADER_TIMEOUT", "0s")])
+    func invalidValuesNameTheSetting(name: String, value: String) {
+        #expect {
+            _ = try ServiceConfiguration.resolve(environment: [name: value], flags: [:])
+        } throws: { error in
+            (error as? ConfigurationError)?.setting == name && "\(error)".contains(value)
+        }
+    }
+
+    @Test func everySettingHasAFlagAndAnEnvVar() {
+        let names = ServiceConfiguration.settings.map(\.environment)
+        #expect(Set(names).count == names.count)
+        #expect(names.contains("PORT") && names.contains("HOST") && names.contains("THREADS"))
+    }
+}
+
+@Suite struct HealthRouteTests {
+    @Test func healthIsOKJSON() throws {
+        let router = Application.makeRouter()
+        guard case .handler(.sync(let handler), let route, _) = router.match(.get, path: "/health") else {
+            Issue.record("no sync GET /health")
+            return
+        }
+        #expect(route == "/health")
+        let response = handler(HTTPRequest(head: try head("GET /health HTTP/1.1\r\nHost: t\r\n\r\n"), body: []))
+        #expect(response.status == .ok)
+        #expect(response.contentType == "application/json")
+        #expect(String(decoding: response.body, as: UTF8.self) == #"{"status":"ok"}"#)
+        // HEAD is served by the same handler.
+        guard case .handler = router.match(.head, path: "/health") else {
+            Issue.record("HEAD /health not routed")
+            return
+        }
+    }
+
+    func head(_ raw: String) throws -> HTTPRequestHead {
+        var parser = HTTPParser()
+        let bytes = Array(raw.utf8)
+        guard case .head(let head) = bytes.withUnsafeBytes({ parser.parse($0) }).event else {
+            throw ConfigurationError(setting: "test", value: raw, help: "not a head")
+        }
+        return head
+    }
+}

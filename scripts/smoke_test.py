@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+"""Process-level checks of the built `todo-api` binary: command line, exit codes, signals,
+threads idle in epoll_wait. Real process, real sockets. Usage: smoke_test.py path/to/todo-api"""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+binary = sys.argv[1]
+passed = 0
+failed = 0
+
+
+def check(name, condition, detail=""):
+    global passed, failed
+    if condition:
+        passed += 1
+        print(f"  ok   {name}")
+    else:
+        failed += 1
+        print(f"  FAIL {name} {detail}")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def request(port, raw, timeout=5):
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(raw)
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return data
+            data += chunk
+
+
+def start(port, *args, env=None):
+    full_env = dict(os.environ, **(env or {}))
+    proc = subprocess.Popen([binary, "serve", "--host", "127.0.0.1", "--port", str(port), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=full_env)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise SystemExit("server did not start")
+
+
+def run(*args, env=None):
+    return subprocess.run([binary, *args], capture_output=True, text=True, timeout=20,
+                          env=dict(os.environ, **(env or {})))
+
+
+print("smoke: command line and configuration")
+result = run("serve", "--port", "eighty")
+check("invalid flag value exits 2", result.returncode == 2, result.returncode)
+check("the message names the flag", "--port" in result.stderr, result.stderr)
+result = run(env={"PORT": "99999"})
+check("invalid env value exits 2", result.returncode == 2, result.returncode)
+check("the message names the variable", "PORT" in result.stderr, result.stderr)
+result = run(env={"IDLE_TIMEOUT": "forever"})
+check("invalid timeout exits 2", result.returncode == 2 and "IDLE_TIMEOUT" in result.stderr, result.stderr)
+result = run("serve", "--no-such-flag")
+check("unknown flag exits 2", result.returncode == 2, result.returncode)
+result = run("--help")
+check("--help exits 0 and lists serve", result.returncode == 0 and "serve" in result.stdout, result.returncode)
+busy = socket.socket()
+busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+busy.bind(("127.0.0.1", 0))
+busy.listen()
+result = run("serve", "--host", "127.0.0.1", "--port", str(busy.getsockname()[1]))
+check("port in use exits 1 with a message", result.returncode == 1 and "bind" in result.stderr, (result.returncode, result.stderr))
+busy.close()
+
+print("smoke: serving")
+port = free_port()
+proc = start(port, "--threads", "2")
+response = request(port, b"GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+check("GET /health is 200 JSON", response.startswith(b"HTTP/1.1 200 OK\r\n")
+      and b"Content-Type: application/json" in response and response.endswith(b'{"status":"ok"}'), response)
+
+# Idle: every thread waits in the kernel in epoll_wait (loops) or sigtimedwait (main thread).
+time.sleep(0.3)
+waits = {}
+for tid in os.listdir(f"/proc/{proc.pid}/task"):
+    with open(f"/proc/{proc.pid}/task/{tid}/wchan") as f:
+        waits[tid] = f.read().strip()
+loops = [w for w in waits.values() if w == "do_epoll_wait"]
+others = [w for w in waits.values() if not (w == "do_epoll_wait" or w.startswith("do_sigtimedwait"))]
+check("2 loop threads idle in epoll_wait", len(loops) == 2, waits)
+check("no thread idles anywhere else", not others, waits)
+
+# Graceful shutdown: an idle keep-alive connection is closed, a request in progress is finished.
+idle = socket.create_connection(("127.0.0.1", port))
+idle.sendall(b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
+idle.recv(65536)
+partial = socket.create_connection(("127.0.0.1", port))
+partial.sendall(b"GET /health HTTP/1.1\r\nHost: t\r\n")  # head not finished yet
+time.sleep(0.1)
+proc.send_signal(signal.SIGTERM)
+time.sleep(0.2)
+idle.settimeout(2)
+check("SIGTERM closes idle keep-alive connections", idle.recv(65536) == b"")
+check("the process waits for the request in progress", proc.poll() is None)
+partial.sendall(b"\r\n")
+partial.settimeout(5)
+answer = b""
+while True:
+    chunk = partial.recv(65536)
+    if not chunk:
+        break
+    answer += chunk
+check("the request in progress is answered with Connection: close",
+      answer.startswith(b"HTTP/1.1 200") and b"Connection: close" in answer, answer)
+try:
+    code = proc.wait(timeout=10)
+except subprocess.TimeoutExpired:
+    proc.kill()
+    code = None
+check("then the process exits 0", code == 0, code)
+out = proc.stdout.read().decode()
+check("start-up and shutdown are logged as JSON lines", '"message":"listening"' in out and '"message":"stopped"' in out, out)
+
+print("smoke: second signal")
+port = free_port()
+proc = start(port, "--drain-timeout", "20s")
+stuck = socket.create_connection(("127.0.0.1", port))
+stuck.sendall(b"GET /health HTTP/1.1\r\n")
+time.sleep(0.1)
+proc.send_signal(signal.SIGTERM)
+time.sleep(0.3)
+check("draining waits for the unfinished request", proc.poll() is None)
+proc.send_signal(signal.SIGINT)
+try:
+    code = proc.wait(timeout=3)
+except subprocess.TimeoutExpired:
+    proc.kill()
+    code = None
+check("a second signal exits at once (128 + SIGINT)", code == 128 + signal.SIGINT, code)
+stuck.close()
+
+print(f"smoke: {passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
