@@ -139,20 +139,21 @@ import Net
 
     /// Each framing error and limit: the right status, a JSON body, and the connection closed.
     @Test(arguments: [
-        ("GET /\(String(repeating: "a", count: 9000)) HTTP/1.1\r\nHost: t\r\n\r\n", 414),
-        ("GET / HTTP/1.1\r\nHost: t\r\nX-Big: \(String(repeating: "b", count: 33 * 1024))\r\n\r\n", 431),
-        ("GET / HTTP/1.1\r\nHost: t\r\n\((0..<101).map { "X-\($0): v\r\n" }.joined())\r\n", 431),
-        ("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1048577\r\n\r\n", 413),
-        ("GET / HTTP/3.0\r\nHost: t\r\n\r\n", 505),
-        ("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
-        ("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400),
-        ("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n", 400),
-        ("GET / HTTP/1.1\r\nHost: t\r\nX: a\r\n b\r\n\r\n", 400),
-        ("GET / HTTP/1.1\r\nHost : t\r\n\r\n", 400),
-        ("GET / HTTP/1.1\r\n\r\n", 400),
-        ("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+        FramingCase("request line over 8 KiB", "GET /\(String(repeating: "a", count: 9000)) HTTP/1.1\r\nHost: t\r\n\r\n", 414),
+        FramingCase("header section over 32 KiB", "GET / HTTP/1.1\r\nHost: t\r\nX-Big: \(String(repeating: "b", count: 33 * 1024))\r\n\r\n", 431),
+        FramingCase("over 100 fields", "GET / HTTP/1.1\r\nHost: t\r\n\((0..<101).map { "X-\($0): v\r\n" }.joined())\r\n", 431),
+        FramingCase("body over 1 MiB", "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1048577\r\n\r\n", 413),
+        FramingCase("HTTP/3.0", "GET / HTTP/3.0\r\nHost: t\r\n\r\n", 505),
+        FramingCase("CL and TE", "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+        FramingCase("differing CL", "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400),
+        FramingCase("unknown coding", "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n", 400),
+        FramingCase("obs-fold", "GET / HTTP/1.1\r\nHost: t\r\nX: a\r\n b\r\n\r\n", 400),
+        FramingCase("space before colon", "GET / HTTP/1.1\r\nHost : t\r\n\r\n", 400),
+        FramingCase("missing Host", "GET / HTTP/1.1\r\n\r\n", 400),
+        FramingCase("repeated Host", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
     ])
-    func framingErrorsCloseTheConnection(request: String, status: Int) throws {
+    func framingErrorsCloseTheConnection(_ framing: FramingCase) throws {
+        let (request, status) = (framing.request, framing.status)
         let server = try LiveServer()
         let client = try TestClient(port: server.port)
         try client.send(request + "GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
@@ -283,4 +284,18 @@ extension TestClient {
         guard poll(&pollfd, 1, 0) > 0 else { return nil }
         return try client.readResponse()
     }
+}
+
+struct FramingCase: Sendable, CustomTestStringConvertible {
+    let name: String
+    let request: String
+    let status: Int
+
+    init(_ name: String, _ request: String, _ status: Int) {
+        self.name = name
+        self.request = request
+        self.status = status
+    }
+
+    var testDescription: String { name }
 }

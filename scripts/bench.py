@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""Runs wrk against todo-api and a reference server, alternating, and reports the median round.
+
+Per server: requests/s, p50 and p99 latency (wrk --latency), server CPU time per request
+(utime+stime from /proc/PID/stat over the measured run), and peak RSS (VmHWM)."""
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+CONNECTIONS = 64
+TICKS = os.sysconf("SC_CLK_TCK")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port):
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"nothing listening on {port}")
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def peak_rss_mb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def to_ms(text):
+    value, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+
+
+def wrk(url):
+    out = subprocess.run(["taskset", "-c", "1", "wrk", "-t1", f"-c{CONNECTIONS}", f"-d{SECONDS}s", "--latency", url],
+                         capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    p50 = to_ms(re.search(r"50%\s+(\S+)", out).group(1))
+    p99 = to_ms(re.search(r"99%\s+(\S+)", out).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if errors:
+        raise SystemExit(f"{url}: {errors.group(1)} non-2xx responses\n{out}")
+    return rps, requests, p50, p99
+
+
+def measure(name, pid, url):
+    wrk(url.replace("/health", "/health"))  # warm-up round, not counted
+    before = cpu_seconds(pid)
+    rps, requests, p50, p99 = wrk(url)
+    cpu = cpu_seconds(pid) - before
+    return {"name": name, "rps": rps, "p50": p50, "p99": p99, "cpu_us": cpu / requests * 1e6, "rss": peak_rss_mb(pid)}
+
+
+class TodoAPI:
+    def __init__(self):
+        self.port = free_port()
+        binary = os.path.join(ROOT, ".build/release/todo-api")
+        self.proc = subprocess.Popen(["taskset", "-c", "0", binary, "serve", "--host", "127.0.0.1",
+                                      "--port", str(self.port), "--log-level", "error"], stdout=subprocess.DEVNULL)
+        wait_port(self.port)
+        self.pid = self.proc.pid
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=30)
+
+
+class Nginx:
+    """nginx from Debian, one worker pinned to CPU 0, answering /health from its config."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="bench-nginx-")
+        conf = os.path.join(self.dir, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(f"""
+worker_processes 1;
+daemon off;
+pid {self.dir}/nginx.pid;
+error_log {self.dir}/error.log;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  # nginx's default closes a keep-alive connection after 1000 requests; lift it so that the
+  # reference is not slowed by reconnects that our server does not make.
+  keepalive_requests 1000000;
+  server {{
+    listen 127.0.0.1:{self.port};
+    location = /health {{ default_type application/json; return 200 '{{"status":"ok"}}'; }}
+  }}
+}}
+""")
+        self.proc = subprocess.Popen(["taskset", "-c", "0", "nginx", "-c", conf], stderr=subprocess.DEVNULL)
+        wait_port(self.port)
+        children = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout.split()
+        self.pid = int(children[0])  # the worker: it serves the requests
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGQUIT)
+        self.proc.wait(timeout=30)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def health():
+    rounds = {"todo-api": [], "nginx": []}
+    ours, ref = TodoAPI(), Nginx()
+    try:
+        for i in range(ROUNDS):
+            rounds["nginx"].append(measure("nginx", ref.pid, f"http://127.0.0.1:{ref.port}/health"))
+            rounds["todo-api"].append(measure("todo-api", ours.pid, f"http://127.0.0.1:{ours.port}/health"))
+            print(f"round {i + 1}: todo-api {rounds['todo-api'][-1]['rps']:.0f} req/s, nginx {rounds['nginx'][-1]['rps']:.0f} req/s",
+                  file=sys.stderr)
+    finally:
+        ours.stop()
+        ref.stop()
+    return rounds
+
+
+def median_round(results):
+    ordered = sorted(results, key=lambda r: r["rps"])
+    return ordered[len(ordered) // 2]
+
+
+def report(rounds, reference):
+    rows = {name: median_round(results) for name, results in rounds.items()}
+    ref_rps = rows[reference]["rps"]
+    print(f"| server | req/s (median of {ROUNDS}) | × {reference} | p50 ms | p99 ms | CPU µs/req | peak RSS MB |")
+    print("|---|---|---|---|---|---|---|")
+    for name, row in rows.items():
+        print(f"| {name} | {row['rps']:.0f} | {row['rps'] / ref_rps:.2f} | {row['p50']:.2f} | {row['p99']:.2f} | "
+              f"{row['cpu_us']:.1f} | {row['rss']:.1f} |")
+    print(f"\nall rounds (req/s): " + "; ".join(f"{n}: {', '.join(f'{r['rps']:.0f}' for r in rs)}" for n, rs in rounds.items()))
+
+
+if __name__ == "__main__":
+    which = sys.argv[1] if len(sys.argv) > 1 else "health"
+    if which == "health":
+        report(health(), "nginx")
+    else:
+        raise SystemExit(f"unknown benchmark {which}")
