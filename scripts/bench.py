@@ -155,7 +155,8 @@ def report(rounds, reference):
     for name, row in rows.items():
         print(f"| {name} | {row['rps']:.0f} | {row['rps'] / ref_rps:.2f} | {row['p50']:.2f} | {row['p99']:.2f} | "
               f"{row['cpu_us']:.1f} | {row['rss']:.1f} |")
-    print(f"\nall rounds (req/s): " + "; ".join(f"{n}: {', '.join(f'{r['rps']:.0f}' for r in rs)}" for n, rs in rounds.items()))
+    per_server = ["%s: %s" % (name, ", ".join("%.0f" % r["rps"] for r in results)) for name, results in rounds.items()]
+    print("\nall rounds (req/s): " + "; ".join(per_server))
 
 
 if __name__ == "__main__":
