@@ -10,13 +10,6 @@ int clinux_affinity_cpu_count(void) {
     return CPU_COUNT(&set);
 }
 
-int clinux_pin_thread_to_cpu(int cpu) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    return pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
-}
-
 int clinux_block_signal(int signo) {
     sigset_t set;
     sigemptyset(&set);

@@ -25,8 +25,6 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
     /// For `join()`; written by the starting thread only.
     private var joinHandle: pthread_t?
     private let stopRequested = Atomic<Bool>(false)
-    /// CPU to pin the loop thread to, if any.
-    private let pinnedCPU: Int?
 
     /// Monotonic time cached at each wake-up: deadlines computed from it are at most one batch old.
     public private(set) var now = MonotonicTime.now()
@@ -47,9 +45,8 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
 
     private static let wakeToken = UInt64.max
 
-    public init(index: Int, readBufferSize: Int = 64 * 1024, pinnedCPU: Int? = nil) throws {
+    public init(index: Int, readBufferSize: Int = 64 * 1024) throws {
         self.index = index
-        self.pinnedCPU = pinnedCPU
         self.selector = try Selector()
         self.wakeFD = eventfd(0, Int32(EFD_NONBLOCK) | Int32(EFD_CLOEXEC))
         guard wakeFD >= 0 else { throw SocketError.fromErrno("eventfd") }
@@ -119,7 +116,6 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
         threadID.store(pthread_self(), ordering: .relaxed)
         clinux_set_current_loop(Unmanaged.passUnretained(self).toOpaque())
         defer { clinux_set_current_loop(nil) }
-        if let cpu = pinnedCPU { _ = clinux_pin_thread_to_cpu(Int32(cpu)) }
         while !stopRequested.load(ordering: .acquiring) {
             runOnce()
         }

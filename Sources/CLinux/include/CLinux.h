@@ -14,9 +14,6 @@
 /// Number of CPUs in this process's affinity mask (taskset, cpuset), or -1.
 int clinux_affinity_cpu_count(void);
 
-/// Pins the calling thread to one CPU; returns 0 or an errno value.
-int clinux_pin_thread_to_cpu(int cpu);
-
 /// Blocks `signo` in the calling thread (and threads it creates later).
 int clinux_block_signal(int signo);
 /// accept4(2), which glibc declares only under _GNU_SOURCE.
