@@ -2,7 +2,8 @@
 import PackageDescription
 
 // Layers, top to bottom (each depends only on those below it):
-//   todo-api (executable) → TodoAPI → HTTP → Net → CLinux
+//   todo-api (executable) → TodoAPI → HTTP, Postgres → Net → CLinux
+//   (HTTP and Postgres are siblings: neither knows the other.)
 // See docs/ARCHITECTURE.md.
 let package = Package(
     name: "todo-api",
@@ -16,6 +17,8 @@ let package = Package(
     ],
     targets: [
         .target(name: "CLinux"),
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .target(
             name: "Net",
             dependencies: ["CLinux", .product(name: "Logging", package: "swift-log")]
@@ -25,20 +28,25 @@ let package = Package(
             dependencies: ["Net", .product(name: "Logging", package: "swift-log")]
         ),
         .target(
+            name: "Postgres",
+            dependencies: ["Net", "CLibPQ", "COpenSSL", .product(name: "Logging", package: "swift-log")]
+        ),
+        .target(
             name: "TodoAPI",
-            dependencies: ["HTTP", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["HTTP", "Postgres", .product(name: "Logging", package: "swift-log")]
         ),
         .executableTarget(
             name: "todo-api",
             dependencies: [
-                "TodoAPI", "HTTP", "Net",
+                "TodoAPI", "HTTP", "Postgres", "Net",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(name: "NetTests", dependencies: ["Net"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Net"]),
-        .testTarget(name: "TodoAPITests", dependencies: ["TodoAPI", "HTTP", "Net"]),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "Net", "CLibPQ"]),
+        .testTarget(name: "TodoAPITests", dependencies: ["TodoAPI", "HTTP", "Postgres", "Net"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,2 @@
+// libpq from Debian's libpq-dev (pkg-config: libpq).
+#include <libpq-fe.h>

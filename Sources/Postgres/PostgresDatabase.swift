@@ -1,0 +1,84 @@
+import Logging
+import Net
+
+/// The service's database: per-loop pools for the writer endpoint and, optionally, the reader.
+///
+/// `query` and `read` must be called from a task running on one of the loops
+/// (`Task(executorPreference: loop)`, as the HTTP server runs async handlers): they use that
+/// loop's pool and resume on that loop.
+public final class PostgresDatabase: Sendable {
+    private let writers: [LoopBound<PostgresPool>]
+    private let readers: [LoopBound<PostgresPool>]?
+    private let loops: [EventLoop]
+
+    public init(loops: [EventLoop], writer: PostgresConnectionSettings, reader: PostgresConnectionSettings?,
+                configuration: PostgresPoolConfiguration, logger: Logger) {
+        self.loops = loops
+        func makePools(_ settings: PostgresConnectionSettings) -> [LoopBound<PostgresPool>] {
+            loops.map { LoopBound(PostgresPool(loop: $0, settings: settings, configuration: configuration, loops: loops.count, logger: logger)) }
+        }
+        writers = makePools(writer)
+        readers = reader.map(makePools)
+        let writerPools = writers
+        for pool in writers {
+            // A read-only writer or a lost writer connection: every loop replaces its writer connections.
+            pool.value.onRecycleNeeded = {
+                for other in writerPools { other.value.loop.execute { other.value.recycle() } }
+            }
+        }
+        if let readerPools = readers {
+            for pool in readerPools {
+                pool.value.onRecycleNeeded = {
+                    for other in readerPools { other.value.loop.execute { other.value.recycle() } }
+                }
+            }
+        }
+    }
+
+    /// Opens the minimum connections on every loop (asynchronously; callable from any thread).
+    public func start() {
+        for pool in writers + (readers ?? []) {
+            pool.value.loop.execute { pool.value.start() }
+        }
+    }
+
+    /// Closes every connection; queries still waiting fail with `.shutdown`.
+    public func shutdown() {
+        for pool in writers + (readers ?? []) {
+            pool.value.loop.execute { pool.value.shutdown() }
+        }
+    }
+
+    /// Runs `query` on the writer.
+    public func query(_ query: PostgresQuery) async throws(PostgresError) -> PostgresResult {
+        try await run(query, on: pool(writers))
+    }
+
+    /// Runs a read-only `query` on the reader endpoint when one is configured, falling back to the
+    /// writer when the reader cannot serve (down, unreachable, saturated).
+    public func read(_ query: PostgresQuery) async throws(PostgresError) -> PostgresResult {
+        guard let readers else { return try await self.query(query) }
+        do {
+            return try await run(query, on: pool(readers))
+        } catch where error.kind != .server {
+            // The reader could not run it at all (no connection): the writer can.
+            return try await run(query, on: pool(writers))
+        }
+    }
+
+    private func pool(_ pools: [LoopBound<PostgresPool>]) -> PostgresPool {
+        guard let loop = EventLoop.current else {
+            preconditionFailure("PostgresDatabase is used from a task on an event loop")
+        }
+        let pool = pools[loop.index].value
+        assert(pool.loop === loop)
+        return pool
+    }
+
+    private func run(_ query: PostgresQuery, on pool: PostgresPool) async throws(PostgresError) -> PostgresResult {
+        let outcome = await withUnsafeContinuation { (continuation: UnsafeContinuation<Result<PostgresResult, PostgresError>, Never>) in
+            pool.submit(query) { continuation.resume(returning: $0) }
+        }
+        return try outcome.get()
+    }
+}

@@ -1,0 +1,83 @@
+/// A SQL statement whose interpolated values become bound parameters, never SQL text:
+///
+///     let query: PostgresQuery = "SELECT title FROM todos WHERE id = \(id) AND completed = \(done)"
+///     // sql: "SELECT title FROM todos WHERE id = $1 AND completed = $2", binds: [id, "true"]
+///
+/// There is no way to splice a value into the SQL itself, so injection is impossible by
+/// construction (postgres-nio's PostgresQuery). Values travel in libpq's text format; the server
+/// casts them to the parameter types it inferred when preparing the statement.
+public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation, CustomStringConvertible {
+    public var sql: String
+    /// Parameter values in text format; nil is SQL NULL.
+    public var binds: [String?]
+
+    public init(stringLiteral value: String) {
+        sql = value
+        binds = []
+    }
+
+    public init(stringInterpolation: StringInterpolation) {
+        sql = stringInterpolation.sql
+        binds = stringInterpolation.binds
+    }
+
+    /// The statement only: bound values are not shown (they may be personal data).
+    public var description: String { sql }
+
+    public struct StringInterpolation: StringInterpolationProtocol {
+        var sql = ""
+        var binds: [String?] = []
+
+        public init(literalCapacity: Int, interpolationCount: Int) {
+            sql.reserveCapacity(literalCapacity + interpolationCount * 3)
+            binds.reserveCapacity(interpolationCount)
+        }
+
+        public mutating func appendLiteral(_ literal: String) {
+            sql += literal
+        }
+
+        public mutating func appendInterpolation(_ value: some PostgresBindable) {
+            binds.append(value.postgresText)
+            sql += "$\(binds.count)"
+        }
+
+        public mutating func appendInterpolation(_ value: (some PostgresBindable)?) {
+            binds.append(value?.postgresText)
+            sql += "$\(binds.count)"
+        }
+    }
+}
+
+/// A Swift value that can be bound as a parameter, in PostgreSQL's text input format.
+public protocol PostgresBindable: Sendable {
+    var postgresText: String { get }
+}
+
+extension String: PostgresBindable {
+    public var postgresText: String { self }
+}
+
+extension Substring: PostgresBindable {
+    public var postgresText: String { String(self) }
+}
+
+extension Int: PostgresBindable {
+    public var postgresText: String { String(self) }
+}
+
+extension Int64: PostgresBindable {
+    public var postgresText: String { String(self) }
+}
+
+extension Int32: PostgresBindable {
+    public var postgresText: String { String(self) }
+}
+
+extension Bool: PostgresBindable {
+    public var postgresText: String { self ? "true" : "false" }
+}
+
+extension Double: PostgresBindable {
+    public var postgresText: String { "\(self)" }
+}

@@ -1,0 +1,108 @@
+import CLibPQ
+
+/// The rows of one statement, decoded from libpq's binary result format on demand.
+/// Owns the `PGresult` (freed on deinit); immutable, so it may cross to the awaiting task.
+public final class PostgresResult: @unchecked Sendable {
+    private let handle: OpaquePointer
+    public let rowCount: Int
+    public let columnCount: Int
+
+    init(_ handle: OpaquePointer) {
+        self.handle = handle
+        rowCount = Int(PQntuples(handle))
+        columnCount = Int(PQnfields(handle))
+    }
+
+    deinit { PQclear(handle) }
+
+    /// Rows affected by INSERT/UPDATE/DELETE (PQcmdTuples), 0 otherwise.
+    public var affectedRows: Int {
+        Int(String(cString: PQcmdTuples(handle))) ?? 0
+    }
+
+    public func columnIndex(_ name: String) -> Int? {
+        let index = Int(PQfnumber(handle, name))
+        return index >= 0 ? index : nil
+    }
+
+    public func isNull(_ row: Int, _ column: Int) -> Bool {
+        PQgetisnull(handle, Int32(row), Int32(column)) != 0
+    }
+
+    /// The type OID of a column (25 text, 23 int4, 2950 uuid, ...).
+    public func typeOID(_ column: Int) -> UInt32 { UInt32(PQftype(handle, Int32(column))) }
+
+    private func bytes(_ row: Int, _ column: Int) -> UnsafeRawBufferPointer? {
+        guard row < rowCount, column < columnCount, !isNull(row, column) else { return nil }
+        let length = Int(PQgetlength(handle, Int32(row), Int32(column)))
+        guard let pointer = PQgetvalue(handle, Int32(row), Int32(column)) else { return nil }
+        return UnsafeRawBufferPointer(start: pointer, count: length)
+    }
+
+    /// text, varchar, name (and any column whose binary form is its UTF-8 text).
+    public func string(_ row: Int, _ column: Int) -> String? {
+        guard let bytes = bytes(row, column) else { return nil }
+        if typeOID(column) == PostgresType.uuid { return PostgresType.formatUUID(bytes) }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// int2, int4, int8 (big-endian in binary format).
+    public func int(_ row: Int, _ column: Int) -> Int? {
+        guard let bytes = bytes(row, column) else { return nil }
+        switch bytes.count {
+        case 2: return Int(Int16(bigEndian: bytes.loadUnaligned(as: Int16.self)))
+        case 4: return Int(Int32(bigEndian: bytes.loadUnaligned(as: Int32.self)))
+        case 8: return Int(Int64(bigEndian: bytes.loadUnaligned(as: Int64.self)))
+        default: return nil
+        }
+    }
+
+    public func bool(_ row: Int, _ column: Int) -> Bool? {
+        guard let bytes = bytes(row, column), bytes.count == 1 else { return nil }
+        return bytes[0] != 0
+    }
+
+    /// uuid in its canonical lower-case text form.
+    public func uuid(_ row: Int, _ column: Int) -> String? {
+        guard let bytes = bytes(row, column), bytes.count == 16 else { return nil }
+        return PostgresType.formatUUID(bytes)
+    }
+
+    /// timestamptz / timestamp as milliseconds since the Unix epoch (binary: microseconds since
+    /// 2000-01-01 UTC).
+    public func timestampMilliseconds(_ row: Int, _ column: Int) -> Int64? {
+        guard let bytes = bytes(row, column), bytes.count == 8 else { return nil }
+        let micros = Int64(bigEndian: bytes.loadUnaligned(as: Int64.self))
+        return micros / 1000 + PostgresType.postgresEpochMilliseconds
+            - (micros < 0 && micros % 1000 != 0 ? 1 : 0)
+    }
+}
+
+/// Type OIDs (pg_type.dat) and binary-format helpers.
+public enum PostgresType {
+    public static let bool: UInt32 = 16
+    public static let int8: UInt32 = 20
+    public static let int2: UInt32 = 21
+    public static let int4: UInt32 = 23
+    public static let text: UInt32 = 25
+    public static let varchar: UInt32 = 1043
+    public static let timestamp: UInt32 = 1114
+    public static let timestamptz: UInt32 = 1184
+    public static let uuid: UInt32 = 2950
+
+    /// 2000-01-01T00:00:00Z in Unix milliseconds.
+    static let postgresEpochMilliseconds: Int64 = 946_684_800_000
+
+    static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
+
+    static func formatUUID(_ bytes: UnsafeRawBufferPointer) -> String {
+        var text = [UInt8]()
+        text.reserveCapacity(36)
+        for (i, byte) in bytes.enumerated() {
+            if i == 4 || i == 6 || i == 8 || i == 10 { text.append(UInt8(ascii: "-")) }
+            text.append(hexDigits[Int(byte >> 4)])
+            text.append(hexDigits[Int(byte & 0xF)])
+        }
+        return String(decoding: text, as: UTF8.self)
+    }
+}

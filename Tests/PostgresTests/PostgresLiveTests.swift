@@ -1,0 +1,211 @@
+import Glibc
+import Net
+@testable import Postgres
+import Synchronization
+import Testing
+
+/// Against the stable test cluster. Tests here do not disturb each other: each uses its own loop,
+/// pool, application_name and, where it changes database settings, its own database.
+@Suite struct PostgresLiveTests {
+    @Test func decodesEveryTypeAndNull() async throws {
+        let db = try LoopDatabase(settings: TestDatabase.settings())
+        let result = try await db.run { database in
+            try await database.query("""
+                SELECT \("6f1c1d5e-8a3b-4c2d-9e0f-0123456789ab")::uuid AS id, 'hello'::text AS t, true AS yes, false AS no,
+                       42::int4 AS i4, 9000000000::int8 AS i8, (-7)::int2 AS i2,
+                       '2026-01-02T03:04:05.678Z'::timestamptz AS ts, '1999-12-31T23:59:59.999Z'::timestamptz AS before2000,
+                       NULL::text AS missing, 'x'::varchar AS v
+                """)
+        }
+        #expect(result.rowCount == 1)
+        #expect(result.uuid(0, 0) == "6f1c1d5e-8a3b-4c2d-9e0f-0123456789ab")
+        #expect(result.string(0, 0) == "6f1c1d5e-8a3b-4c2d-9e0f-0123456789ab")
+        #expect(result.string(0, 1) == "hello")
+        #expect(result.bool(0, 2) == true)
+        #expect(result.bool(0, 3) == false)
+        #expect(result.int(0, 4) == 42)
+        #expect(result.int(0, 5) == 9_000_000_000)
+        #expect(result.int(0, 6) == -7)
+        #expect(result.timestampMilliseconds(0, 7) == 1_767_323_045_678)
+        #expect(result.timestampMilliseconds(0, 8) == 946_684_799_999)
+        #expect(result.isNull(0, 9))
+        #expect(result.string(0, 9) == nil)
+        #expect(result.string(0, 10) == "x")
+        #expect(result.columnIndex("i8") == 5)
+    }
+
+    @Test(arguments: ["O'Reilly's \"union\" meeting", #"back\slash \\ \n"#, "日本語のタスク 🎉", "'; DROP TABLE todos; --", "$1 $2 ?", ""])
+    func parametersRoundTripUntouched(_ text: String) async throws {
+        let db = try LoopDatabase(settings: TestDatabase.settings())
+        let echoed = try await db.run { database in
+            try await database.query("SELECT \(text)::text, length(\(text)::text)")
+        }
+        #expect(echoed.string(0, 0) == text)
+        #expect(echoed.int(0, 1) == text.count)
+    }
+
+    @Test func manyConcurrentQueriesShareTheConnectionsInOrder() async throws {
+        let db = try LoopDatabase(settings: TestDatabase.settings()) { $0.maxConnections = 1 }
+        let sums = try await db.run { database in
+            try await withThrowingTaskGroup(of: (Int, Int).self) { group in
+                for i in 0..<200 {
+                    group.addTask { (i, try await database.query("SELECT \(i)::int8 * 2").int(0, 0)!) }
+                }
+                var results: [Int: Int] = [:]
+                for try await (i, doubled) in group { results[i] = doubled }
+                return results
+            }
+        }
+        #expect(sums.count == 200)
+        #expect(sums.allSatisfy { $0.value == $0.key * 2 })
+    }
+
+    @Test func serverErrorsKeepTheirSQLStateAndDoNotPoisonTheConnection() async throws {
+        let db = try LoopDatabase(settings: TestDatabase.settings()) { $0.maxConnections = 1 }
+        let (error, after) = try await db.run { database -> (PostgresError?, Int?) in
+            var caught: PostgresError?
+            do { _ = try await database.query("SELECT 1/0") } catch let error as PostgresError { caught = error }
+            let ok = try await database.query("SELECT 7").int(0, 0)
+            return (caught, ok)
+        }
+        #expect(error?.kind == .server)
+        #expect(error?.sqlState == "22012")
+        #expect(after == 7)
+    }
+
+    @Test func statementTimeoutBoundsEveryQuery() async throws {
+        let db = try LoopDatabase(settings: TestDatabase.settings(statementTimeout: 200))
+        let error = try await db.run { database -> PostgresError? in
+            do { _ = try await database.query("SELECT pg_sleep(5)"); return nil } catch let error as PostgresError { return error }
+        }
+        #expect(error?.sqlState == "57014")
+        #expect(error?.isTransient == true)
+    }
+
+    @Test func acquireTimeoutAndWaitingLimit() async throws {
+        let db = try LoopDatabase(settings: TestDatabase.settings()) {
+            $0.maxConnections = 1
+            $0.maxPipelineDepth = 1
+            $0.acquireTimeout = .milliseconds(200)
+            $0.maxWaiting = 1
+        }
+        let outcome = try await db.run { database -> [PostgresError.Kind?] in
+            async let slow = database.query("SELECT pg_sleep(1.5)")
+            try await Task.sleep(for: .milliseconds(100))
+            async let waiting: PostgresError.Kind? = { do { _ = try await database.query("SELECT 1"); return nil } catch let error as PostgresError { return error.kind } }()
+            try await Task.sleep(for: .milliseconds(20))
+            async let rejected: PostgresError.Kind? = { do { _ = try await database.query("SELECT 2"); return nil } catch let error as PostgresError { return error.kind } }()
+            let kinds = [try await waiting, try await rejected]
+            _ = try await slow
+            return kinds
+        }
+        #expect(outcome == [.acquireTimeout, .tooManyWaiting])
+    }
+
+    @Test func killedBackendIsReplaced() async throws {
+        let name = TestDatabase.uniqueName("kill")
+        let db = try LoopDatabase(settings: TestDatabase.settings(applicationName: name)) { $0.maxConnections = 1 }
+        let before = try await db.run { try await $0.query("SELECT pg_backend_pid()").int(0, 0)! }
+        let admin = try TestDatabase.admin()
+        try admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = \(name)")
+        let after = try await eventually { try await db.run { try await $0.query("SELECT pg_backend_pid()").int(0, 0)! } }
+        #expect(after != before)
+    }
+
+    @Test func readOnlyDatabaseRecyclesConnections() async throws {
+        // default_transaction_read_only on a database of its own, so other tests are unaffected.
+        let admin = try TestDatabase.admin()
+        let dbName = TestDatabase.uniqueName("ro")
+        try admin.execute(script: "CREATE DATABASE \(dbName) OWNER todo")
+        defer { _ = try? admin.execute(script: "DROP DATABASE \(dbName) WITH (FORCE)") }
+        var settings = try TestDatabase.settings()
+        settings["dbname"] = dbName
+        let db = try LoopDatabase(settings: settings) { $0.maxConnections = 1 }
+        try await db.run { _ = try await $0.query("CREATE TABLE t (x int)") }
+        let writerPID = try await db.run { try await $0.query("SELECT pg_backend_pid()").int(0, 0)! }
+
+        // What an Aurora writer demoted by a failover looks like to a new session.
+        try admin.execute(script: "ALTER DATABASE \(dbName) SET default_transaction_read_only = on")
+        try admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = \(dbName)")
+        let readOnlyError = try await eventually { () async throws -> PostgresError in
+            let outcome = try await db.run { database -> PostgresError? in
+                do { _ = try await database.query("INSERT INTO t VALUES (1)"); return nil } catch let error as PostgresError { return error }
+            }
+            guard let outcome, outcome.isReadOnlyTransaction else { throw TestSetupError.missing("25006 not seen yet") }
+            return outcome
+        }
+        #expect(readOnlyError.isTransient)
+        let readOnlyPID = try await db.run { try await $0.query("SELECT pg_backend_pid()").int(0, 0)! }
+
+        // The writer is back: the recycled pool reaches it with fresh connections.
+        try admin.execute(script: "ALTER DATABASE \(dbName) SET default_transaction_read_only = off")
+        let inserted = try await eventually { try await db.run { try await $0.query("INSERT INTO t VALUES (2)").affectedRows } }
+        #expect(inserted == 1)
+        let finalPID = try await db.run { try await $0.query("SELECT pg_backend_pid()").int(0, 0)! }
+        #expect(Set([writerPID, readOnlyPID, finalPID]).count == 3)
+    }
+
+    @Test func unreachableDatabaseFailsFastAndExplicitly() async throws {
+        // A port nothing listens on: connection refused.
+        let settings = try TestDatabase.settings("postgres://todo@127.0.0.1:1/todo")
+        let db = try LoopDatabase(settings: settings) { $0.acquireTimeout = .seconds(30) }
+        let error = try await db.run { database -> PostgresError? in
+            do { _ = try await database.query("SELECT 1"); return nil } catch let error as PostgresError { return error }
+        }
+        // Unavailable with the reason, not a 30 s acquire timeout.
+        #expect(error?.kind == .unavailable)
+        #expect(error?.message.contains("refused") == true || error?.message.contains("connect") == true)
+    }
+
+    @Test func readerFallsBackToWriter() async throws {
+        let reader = try TestDatabase.settings("postgres://todo@127.0.0.1:1/todo")
+        let db = try LoopDatabase(settings: TestDatabase.settings(), reader: reader)
+        let value = try await db.run { try await $0.read("SELECT 5").int(0, 0) }
+        #expect(value == 5)
+    }
+
+    /// The loop keeps serving while 50 queries wait on a locked table; they all finish once it is
+    /// released (or fail with the statement timeout), none is lost.
+    @Test func blockedQueriesNeverBlockTheLoop() async throws {
+        let admin = try TestDatabase.admin()
+        let table = TestDatabase.uniqueName("locked")
+        try admin.execute(script: "CREATE TABLE \(table) (x int); GRANT SELECT ON \(table) TO todo")
+        defer { _ = try? admin.execute(script: "DROP TABLE \(table)") }
+        let db = try LoopDatabase(settings: TestDatabase.settings()) { $0.maxConnections = 2 }
+        let locker = try TestDatabase.admin()
+        try locker.execute(script: "BEGIN; LOCK TABLE \(table) IN ACCESS EXCLUSIVE MODE")
+
+        let finished = Counter()
+        let queries = Task {
+            try await db.run { database in
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for _ in 0..<50 {
+                        group.addTask {
+                            _ = try? await database.query(PostgresQuery(stringLiteral: "SELECT count(*) FROM \(table)"))
+                            finished.increment()
+                        }
+                    }
+                    try await group.waitForAll()
+                }
+            }
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        // While all 50 are stuck, the loop still runs other work: a timer on it fires.
+        let ticks = try await db.run { _ -> Int in
+            let loop = EventLoop.current!
+            for _ in 0..<5 { await loop.sleep(.milliseconds(10)) }
+            return 5
+        }
+        #expect(ticks == 5)
+        #expect(finished.value == 0)
+        try locker.execute(script: "COMMIT")
+        try await queries.value
+        #expect(finished.value == 50)
+    }
+}
+
+final class Counter: Sendable {
+    private let count = Atomic<Int>(0)
+    func increment() { count.add(1, ordering: .relaxed) }
+    var value: Int { count.load(ordering: .relaxed) }
+}

@@ -1,0 +1,85 @@
+@testable import Postgres
+import Testing
+
+@Suite struct PostgresSettingsTests {
+    @Test func urlPasswordsWithSpecialCharactersAreDecoded() throws {
+        let settings = try PostgresConnectionSettings.resolve(
+            url: "postgres://app:p%40ss%3Aw%2Frd@db.example.com:6543/todo?sslmode=verify-full&sslrootcert=/etc/ca.pem&target_session_attrs=read-write&connect_timeout=3",
+            environment: [:])
+        #expect(settings["user"] == "app")
+        #expect(settings["password"] == "p@ss:w/rd")
+        #expect(settings["host"] == "db.example.com")
+        #expect(settings["port"] == "6543")
+        #expect(settings["dbname"] == "todo")
+        #expect(settings["sslmode"] == "verify-full")
+        #expect(settings["sslrootcert"] == "/etc/ca.pem")
+        #expect(settings["target_session_attrs"] == "read-write")
+        #expect(settings.connectTimeout == 3000)
+        #expect(!settings.redactedDescription.contains("p@ss"))
+        #expect(settings.redactedDescription.contains("host=db.example.com"))
+    }
+
+    @Test func failoverDefaultsAndStatementTimeout() throws {
+        let settings = try PostgresConnectionSettings.resolve(url: "postgres://h/db?options=-c%20search_path%3Dapp", environment: [:],
+                                                              statementTimeoutMilliseconds: 1234)
+        #expect(settings["keepalives_idle"] == "1")
+        #expect(settings["keepalives_interval"] == "1")
+        #expect(settings["keepalives_count"] == "5")
+        #expect(settings["tcp_user_timeout"] == "5000")
+        #expect(settings["options"] == "-c search_path=app -c statement_timeout=1234")
+        #expect(settings["application_name"] == "todo-api")
+    }
+
+    @Test func precedenceURLThenPGVariablesThenSecret() throws {
+        let secret = #"{"username":"secret-user","password":"s3cr:t@/x","host":"secret-host","port":5433,"dbname":"secretdb","engine":"postgres"}"#
+        // Only the secret: everything comes from it.
+        let fromSecret = try PostgresConnectionSettings.resolve(url: nil, environment: ["DB_SECRET": secret])
+        #expect(fromSecret["user"] == "secret-user")
+        #expect(fromSecret["password"] == "s3cr:t@/x")
+        #expect(fromSecret["host"] == "secret-host")
+        #expect(fromSecret["port"] == "5433")
+        #expect(fromSecret["dbname"] == "secretdb")
+        // PGHOST and PGUSER win over the secret (libpq reads them itself, so we must not set them).
+        let withPG = try PostgresConnectionSettings.resolve(url: nil, environment: ["DB_SECRET": secret, "PGHOST": "pg-host", "PGUSER": "pg-user"])
+        #expect(withPG["host"] == nil)
+        #expect(withPG["user"] == nil)
+        #expect(withPG["password"] == "s3cr:t@/x")
+        // The URL wins over both.
+        let withURL = try PostgresConnectionSettings.resolve(url: "postgres://url-user@url-host/urldb", environment: ["DB_SECRET": secret, "PGHOST": "pg-host"])
+        #expect(withURL["host"] == "url-host")
+        #expect(withURL["user"] == "url-user")
+        #expect(withURL["dbname"] == "urldb")
+        #expect(withURL["port"] == "5433")
+        #expect(withURL["password"] == "s3cr:t@/x")
+        // Port as a string works too.
+        let stringPort = try PostgresConnectionSettings.resolve(url: nil, environment: ["DB_SECRET": #"{"port":"6000"}"#])
+        #expect(stringPort["port"] == "6000")
+    }
+
+    @Test func badInputNamesTheSettingWithoutEchoingSecrets() {
+        #expect {
+            _ = try PostgresConnectionSettings.resolve(url: "postgres://u:hunter2@h/db?nosuchparameter=1", environment: [:])
+        } throws: { error in
+            "\(error)".contains("DATABASE_URL") && !"\(error)".contains("hunter2")
+        }
+        #expect {
+            _ = try PostgresConnectionSettings.resolve(url: nil, environment: ["DB_SECRET": #"{"password": "hunter2""#])
+        } throws: { error in
+            "\(error)".contains("DB_SECRET") && !"\(error)".contains("hunter2")
+        }
+    }
+
+    @Test func interpolationBindsEveryValue() {
+        let id = "1'; DROP TABLE todos; --"
+        let limit = 20
+        let done: Bool? = nil
+        let query: PostgresQuery = "SELECT * FROM todos WHERE id = \(id) AND completed = \(done) LIMIT \(limit)"
+        #expect(query.sql == "SELECT * FROM todos WHERE id = $1 AND completed = $2 LIMIT $3")
+        #expect(query.binds == [id, nil, "20"])
+        #expect(query.description == query.sql)
+    }
+
+    @Test func migrationChecksumIsSHA256() {
+        #expect(Migrator.sha256Hex(Array("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    }
+}
