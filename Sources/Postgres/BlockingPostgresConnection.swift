@@ -21,6 +21,7 @@ public final class BlockingPostgresConnection {
             throw PostgresError(.unavailable, message: message)
         }
         self.pg = pg
+        PostgresConnection.silenceNotices(pg)
     }
 
     deinit { PQfinish(pg) }

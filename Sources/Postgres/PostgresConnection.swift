@@ -102,6 +102,7 @@ final class PostgresConnection: Selectable {
 
     private func startConnecting(_ settings: PostgresConnectionSettings) {
         state = .connecting
+        defer { if let pg { Self.silenceNotices(pg) } }
         let keywords = settings.parameters.map(\.keyword) + [nil]
         let values = settings.parameters.map { Optional($0.value) } + [nil]
         pg = withCStrings(keywords) { k in withCStrings(values) { v in PQconnectStartParams(k, v, 0) } }
@@ -350,6 +351,11 @@ final class PostgresConnection: Selectable {
         } catch {
             broken(PostgresError(.connectionLost, message: "epoll: \(error)"))
         }
+    }
+
+    /// libpq prints NOTICE messages to stderr by default; they are not errors and not JSON.
+    static func silenceNotices(_ pg: OpaquePointer) {
+        PQsetNoticeProcessor(pg, { _, _ in }, nil)
     }
 
     // MARK: Errors

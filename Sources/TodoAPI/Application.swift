@@ -1,8 +1,10 @@
 import HTTP
+import Postgres
 
 /// The service's routes, assembled once at start-up.
 public enum Application {
-    public static func makeRouter() -> Router {
+    /// `database` is nil when none is configured: only `/health` is served then.
+    public static func makeRouter(database: PostgresDatabase? = nil) -> Router {
         var router = Router()
         HealthRoutes.register(in: &router)
         return router

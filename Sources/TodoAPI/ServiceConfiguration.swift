@@ -1,5 +1,6 @@
 import HTTP
 import Net
+import Postgres
 
 /// The service's configuration: env vars, overridden by command-line flags, validated once at
 /// start-up. An invalid value is a `ConfigurationError` naming the setting (exit code 2).
@@ -10,6 +11,15 @@ public struct ServiceConfiguration: Sendable {
     /// Graceful-shutdown budget; under ECS's default 30 s stopTimeout so we exit before SIGKILL.
     public var drainTimeout = TimeSpan.seconds(25)
     public var logLevel = "info"
+    public var pool = PostgresPoolConfiguration()
+    /// Bounds every query (sent as the session's statement_timeout).
+    public var statementTimeout = TimeSpan.seconds(5)
+    /// Bounds every connection attempt (TCP, TLS and authentication together).
+    public var connectTimeout = TimeSpan.seconds(5)
+    /// Where `migrate` and `serve --migrate` find the numbered SQL files.
+    public var migrationsDirectory = "Migrations"
+    /// Apply pending migrations before listening.
+    public var migrateOnStart = false
 
     public init() {}
 
@@ -52,6 +62,34 @@ public struct ServiceConfiguration: Sendable {
         timeout("WRITE_TIMEOUT", "write-timeout", "Longest stall writing a response (default 15s).") { $0.http.writeTimeout = $1 },
         timeout("IDLE_TIMEOUT", "idle-timeout", "Idle keep-alive connections close after this (default 75s).") { $0.http.idleTimeout = $1 },
         timeout("DRAIN_TIMEOUT", "drain-timeout", "Graceful shutdown budget (default 25s).") { $0.drainTimeout = $1 },
+        Setting(environment: "DB_POOL_MIN", flag: "db-pool-min", help: "Database connections kept open per process (default 2).") { c, v in
+            guard let n = Int(v), (0...1000).contains(n) else { return false }
+            c.pool.minConnections = n
+            return true
+        },
+        Setting(environment: "DB_POOL_MAX", flag: "db-pool-max", help: "Database connections at most per process (default 8; at least 1 per thread).") { c, v in
+            guard let n = Int(v), (1...1000).contains(n) else { return false }
+            c.pool.maxConnections = n
+            return true
+        },
+        timeout("DB_ACQUIRE_TIMEOUT", "db-acquire-timeout", "Longest wait for a database connection before 503 (default 2s).") { $0.pool.acquireTimeout = $1 },
+        timeout("DB_STATEMENT_TIMEOUT", "db-statement-timeout", "Longest a query may run (default 5s).") { $0.statementTimeout = $1 },
+        timeout("DB_CONNECT_TIMEOUT", "db-connect-timeout", "Longest a connection attempt may take (default 5s).") { $0.connectTimeout = $1 },
+        timeout("DB_MAX_LIFETIME", "db-max-lifetime", "Connections are replaced after this, ±10% (default 30m).") { $0.pool.maxLifetime = $1 },
+        timeout("DB_IDLE_TIMEOUT", "db-idle-timeout", "Connections above the minimum close after this idle (default 5m).") { $0.pool.idleTimeout = $1 },
+        Setting(environment: "MIGRATIONS_DIR", flag: "migrations-dir", help: "Directory of NNNN_name.sql migrations (default Migrations).") { c, v in
+            guard !v.isEmpty else { return false }
+            c.migrationsDirectory = v
+            return true
+        },
+        Setting(environment: "MIGRATE_ON_START", flag: "migrate", help: "Apply pending migrations before listening (true/false; the flag takes no value).") { c, v in
+            switch v.lowercased() {
+            case "true", "1", "yes": c.migrateOnStart = true
+            case "false", "0", "no", "": c.migrateOnStart = false
+            default: return false
+            }
+            return true
+        },
         Setting(environment: "LOG_LEVEL", flag: "log-level", help: "trace, debug, info, warn, error or critical (default info).") { c, v in
             let level = v.lowercased()
             guard ["trace", "debug", "info", "warn", "warning", "error", "critical"].contains(level) else { return false }
@@ -84,7 +122,34 @@ public struct ServiceConfiguration: Sendable {
                 }
             }
         }
+        if configuration.pool.minConnections > configuration.pool.maxConnections {
+            throw ConfigurationError(setting: "DB_POOL_MIN", value: String(configuration.pool.minConnections),
+                                     help: "must not exceed DB_POOL_MAX (\(configuration.pool.maxConnections)).")
+        }
         return configuration
+    }
+
+    /// The database endpoints from the environment: `DATABASE_URL`, then libpq's `PG*` variables,
+    /// then `DB_SECRET`; `DATABASE_READ_URL` optionally for reads. Nil when none is configured.
+    public func databaseSettings(environment: [String: String]) throws(ConfigurationError)
+        -> (writer: PostgresConnectionSettings, reader: PostgresConnectionSettings?)? {
+        let configured = environment["DATABASE_URL"] != nil || environment["DB_SECRET"] != nil
+            || environment.keys.contains { $0.hasPrefix("PG") && ["PGHOST", "PGHOSTADDR", "PGDATABASE", "PGUSER", "PGPORT", "PGSERVICE"].contains($0) }
+        guard configured else { return nil }
+        do {
+            let writer = try PostgresConnectionSettings.resolve(
+                url: environment["DATABASE_URL"], environment: environment,
+                statementTimeoutMilliseconds: statementTimeout.milliseconds, connectTimeoutMilliseconds: connectTimeout.milliseconds)
+            let reader = try environment["DATABASE_READ_URL"].map { url throws(PostgresConfigurationError) in
+                try PostgresConnectionSettings.resolve(
+                    url: url, environment: environment,
+                    statementTimeoutMilliseconds: statementTimeout.milliseconds, connectTimeoutMilliseconds: connectTimeout.milliseconds)
+            }
+            return (writer, reader)
+        } catch {
+            let setting = error.message.hasPrefix("DB_SECRET") ? "DB_SECRET" : "DATABASE_URL"
+            throw ConfigurationError(setting: setting, value: "(hidden)", help: error.message)
+        }
     }
 }
 
@@ -92,6 +157,12 @@ public struct ConfigurationError: Error, CustomStringConvertible {
     public let setting: String
     public let value: String
     public let help: String
+
+    public init(setting: String, value: String, help: String) {
+        self.setting = setting
+        self.value = value
+        self.help = help
+    }
 
     public var description: String {
         "invalid value '\(value)' for \(setting): \(help)"

@@ -4,6 +4,7 @@ import Glibc
 import HTTP
 import Logging
 import Net
+import Postgres
 import TodoAPI
 
 /// `todo-api serve`: run the HTTP service until SIGTERM/SIGINT, then drain.
@@ -25,13 +26,25 @@ struct ServeCommand: ParsableCommand {
     @Option(name: .customLong("idle-timeout"), help: "IDLE_TIMEOUT") var idleTimeout: String?
     @Option(name: .customLong("drain-timeout"), help: "DRAIN_TIMEOUT") var drainTimeout: String?
     @Option(name: .customLong("log-level"), help: "LOG_LEVEL") var logLevel: String?
+    @Option(name: .customLong("db-pool-min"), help: "DB_POOL_MIN") var dbPoolMin: String?
+    @Option(name: .customLong("db-pool-max"), help: "DB_POOL_MAX") var dbPoolMax: String?
+    @Option(name: .customLong("db-acquire-timeout"), help: "DB_ACQUIRE_TIMEOUT") var dbAcquireTimeout: String?
+    @Option(name: .customLong("db-statement-timeout"), help: "DB_STATEMENT_TIMEOUT") var dbStatementTimeout: String?
+    @Option(name: .customLong("db-connect-timeout"), help: "DB_CONNECT_TIMEOUT") var dbConnectTimeout: String?
+    @Option(name: .customLong("db-max-lifetime"), help: "DB_MAX_LIFETIME") var dbMaxLifetime: String?
+    @Option(name: .customLong("db-idle-timeout"), help: "DB_IDLE_TIMEOUT") var dbIdleTimeout: String?
+    @Option(name: .customLong("migrations-dir"), help: "MIGRATIONS_DIR") var migrationsDir: String?
+    @Flag(name: .customLong("migrate"), help: "MIGRATE_ON_START: apply pending migrations before listening.") var migrate = false
 
     var flags: [String: String] {
         let pairs: [(String, String?)] = [
             ("host", host), ("port", port), ("threads", threads), ("max-body-size", maxBodySize),
             ("max-connections", maxConnections), ("header-timeout", headerTimeout), ("body-timeout", bodyTimeout),
             ("write-timeout", writeTimeout), ("idle-timeout", idleTimeout), ("drain-timeout", drainTimeout),
-            ("log-level", logLevel),
+            ("log-level", logLevel), ("db-pool-min", dbPoolMin), ("db-pool-max", dbPoolMax),
+            ("db-acquire-timeout", dbAcquireTimeout), ("db-statement-timeout", dbStatementTimeout),
+            ("db-connect-timeout", dbConnectTimeout), ("db-max-lifetime", dbMaxLifetime), ("db-idle-timeout", dbIdleTimeout),
+            ("migrations-dir", migrationsDir), ("migrate", migrate ? "true" : nil),
         ]
         return Dictionary(uniqueKeysWithValues: pairs.compactMap { name, value in value.map { (name, $0) } })
     }
@@ -39,9 +52,17 @@ struct ServeCommand: ParsableCommand {
     func run() throws {
         let environment = Self.environment()
         let configuration = try ServiceConfiguration.resolve(environment: environment, flags: flags)
+        let databaseSettings = try configuration.databaseSettings(environment: environment)
         let level = JSONLineLogHandler.level(named: configuration.logLevel)
         LoggingSystem.bootstrap { JSONLineLogHandler(label: $0, level: level) }
         let logger = Logger(label: "server")
+
+        if configuration.migrateOnStart {
+            guard let databaseSettings else {
+                throw ConfigurationError(setting: "MIGRATE_ON_START", value: "true", help: "needs a database (DATABASE_URL, PG* or DB_SECRET).")
+            }
+            try MigrateCommand.migrate(databaseSettings.writer, directory: configuration.migrationsDirectory, logger: Logger(label: "migrations"))
+        }
 
         Self.raiseOpenFileLimit()
         // Signals are taken synchronously by the main thread (sigtimedwait below); blocked before
@@ -52,18 +73,29 @@ struct ServeCommand: ParsableCommand {
 
         let group: EventLoopGroup
         let server: HTTPServer
+        let database: PostgresDatabase?
         let port: Int
         do {
             group = try EventLoopGroup(count: configuration.threads)
+            database = databaseSettings.map {
+                PostgresDatabase(loops: group.loops, writer: $0.writer, reader: $0.reader,
+                                 configuration: configuration.pool, logger: Logger(label: "database"))
+            }
             server = HTTPServer(configuration: configuration.http, group: group,
-                                router: Application.makeRouter(), logger: Logger(label: "http"))
+                                router: Application.makeRouter(database: database), logger: Logger(label: "http"))
             port = try server.start()
             try group.start()
+            database?.start()
         } catch {
             throw StartupError(description: "cannot start: \(error)")
         }
+        if databaseSettings == nil {
+            logger.warning("no database configured (DATABASE_URL, PG* or DB_SECRET): only /health is served")
+        }
         logger.info("listening", metadata: [
             "host": "\(configuration.http.host)", "port": "\(port)", "threads": "\(configuration.threads)",
+            "database": "\(databaseSettings?.writer.redactedDescription ?? "none")",
+            "readDatabase": "\(databaseSettings?.reader?.redactedDescription ?? "none")",
         ])
 
         let first = Self.waitForSignal(timeout: nil)!
@@ -83,6 +115,9 @@ struct ServeCommand: ParsableCommand {
             server.closeAll()
             _ = server.waitUntilDrained(timeout: .seconds(1))
         }
+        // HTTP first (requests in flight may still query), then the database connections.
+        database?.shutdown()
+        usleep(50_000)
         group.shutdown()
         logger.info("stopped")
     }

@@ -1,0 +1,43 @@
+import ArgumentParser
+import Logging
+import Postgres
+import TodoAPI
+
+/// `todo-api migrate`: apply pending migrations and exit (0 on success, 1 on failure, 2 on bad
+/// configuration). Safe to run from many tasks at once (advisory lock).
+struct MigrateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "migrate",
+        abstract: "Apply pending database migrations (DATABASE_URL, PG* or DB_SECRET) and exit."
+    )
+
+    @Option(name: .customLong("migrations-dir"), help: "MIGRATIONS_DIR (default Migrations)") var migrationsDir: String?
+    @Option(name: .customLong("log-level"), help: "LOG_LEVEL") var logLevel: String?
+
+    func run() throws {
+        let environment = ServeCommand.environment()
+        var flags: [String: String] = [:]
+        flags["migrations-dir"] = migrationsDir
+        flags["log-level"] = logLevel
+        let configuration = try ServiceConfiguration.resolve(environment: environment, flags: flags)
+        guard let settings = try configuration.databaseSettings(environment: environment) else {
+            throw ConfigurationError(setting: "DATABASE_URL", value: "", help: "no database configured (DATABASE_URL, PG* or DB_SECRET).")
+        }
+        let level = JSONLineLogHandler.level(named: configuration.logLevel)
+        LoggingSystem.bootstrap { JSONLineLogHandler(label: $0, level: level) }
+        try Self.migrate(settings.writer, directory: configuration.migrationsDirectory, logger: Logger(label: "migrations"))
+    }
+
+    /// Runs the migrations on the calling thread (never a loop); failures become `StartupError`.
+    static func migrate(_ settings: PostgresConnectionSettings, directory: String, logger: Logger) throws {
+        do {
+            let migrator = Migrator(migrations: try Migrator.load(directory: directory))
+            let connection = try BlockingPostgresConnection(settings)
+            let applied = try migrator.migrate(connection, logger: logger)
+            logger.info("migrations up to date", metadata: ["applied": "\(applied.count)", "known": "\(migrator.migrations.count)"])
+        } catch {
+            logger.error("migration failed", metadata: ["error": "\(error)"])
+            throw StartupError(description: "migration failed: \(error)")
+        }
+    }
+}
