@@ -43,6 +43,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Benchmark driver for scripts/bench (not shipped in the image).
+        .executableTarget(
+            name: "pool-bench",
+            dependencies: ["Postgres", "Net", .product(name: "Logging", package: "swift-log")]
+        ),
         .testTarget(name: "NetTests", dependencies: ["Net"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Net"]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "Net", "CLibPQ"]),

@@ -142,6 +142,74 @@ def health():
     return rounds
 
 
+class BenchCluster:
+    """A throwaway PostgreSQL for benchmarks, pinned to CPU 1 (the client side gets CPU 0)."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="bench-pg-")
+        out = subprocess.run(["taskset", "-c", "1", os.path.join(ROOT, "scripts/pg-local"), "start", self.dir],
+                             capture_output=True, text=True, check=True).stdout
+        self.env = dict(re.findall(r"^(\w+)='(.*)'$", out, re.M))
+        self.url = self.env["DATABASE_URL"]
+        subprocess.run([os.path.join(ROOT, ".build/release/todo-api"), "migrate", "--migrations-dir",
+                        os.path.join(ROOT, "Migrations"), "--log-level", "error"],
+                       env=dict(os.environ, DATABASE_URL=self.url), check=True)
+
+    def stop(self):
+        subprocess.run([os.path.join(ROOT, "scripts/pg-local"), "stop", self.dir], check=False)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+SELECT_BY_ID = ("SELECT id, title, description, priority, completed, completed_at, created_at, updated_at, version "
+                "FROM todos WHERE id = md5(:n::text)::uuid;")
+
+
+def pgbench(url, connections, script):
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as f:
+        f.write(script)
+        path = f.name
+    try:
+        out = subprocess.run(["taskset", "-c", "0", "pgbench", "-n", "-M", "prepared", "-c", str(connections), "-j", "1",
+                              "-T", str(SECONDS), "-f", path, url], capture_output=True, text=True, check=True).stdout
+    finally:
+        os.unlink(path)
+    return float(re.search(r"tps = ([\d.]+) \(without initial connection time\)", out).group(1))
+
+
+def pool():
+    """Primary-key SELECT through our pool (one loop on CPU 0) vs pgbench -M prepared (CPU 0),
+    same statement and connection count, PostgreSQL on CPU 1."""
+    connections = int(os.environ.get("BENCH_CONNECTIONS", "4"))
+    concurrency = int(os.environ.get("BENCH_CONCURRENCY", "64"))
+    cluster = BenchCluster()
+    rounds = {"todo-api pool": [], "pgbench -M prepared": []}
+    try:
+        binary = os.path.join(ROOT, ".build/release/pool-bench")
+        subprocess.run([binary, cluster.url, "1", "1", "1"], check=True, capture_output=True)  # seeds the rows
+        for i in range(ROUNDS):
+            tps = pgbench(cluster.url, connections, "\\set n random(1, 10000)\n" + SELECT_BY_ID + "\n")
+            rounds["pgbench -M prepared"].append({"rps": tps})
+            out = subprocess.run(["taskset", "-c", "0", binary, cluster.url, str(connections), str(concurrency), str(SECONDS)],
+                                 capture_output=True, text=True, check=True).stdout
+            fields = dict(kv.split("=") for kv in out.split())
+            queries = int(fields["queries"])
+            if int(fields["errors"]):
+                raise SystemExit(f"pool-bench reported errors: {out}")
+            rounds["todo-api pool"].append({"rps": queries / float(fields["seconds"]),
+                                            "cpu_us": float(fields["cpu_seconds"]) / queries * 1e6})
+            print(f"round {i + 1}: pool {rounds['todo-api pool'][-1]['rps']:.0f}/s, pgbench {tps:.0f}/s", file=sys.stderr)
+    finally:
+        cluster.stop()
+    ours, ref = median_round(rounds["todo-api pool"]), median_round(rounds["pgbench -M prepared"])
+    print(f"| client | queries/s (median of {ROUNDS}) | × pgbench | client CPU µs/query |")
+    print("|---|---|---|---|")
+    print(f"| todo-api pool, 1 loop, {connections} connections, {concurrency} concurrent tasks | {ours['rps']:.0f} | "
+          f"{ours['rps'] / ref['rps']:.2f} | {ours['cpu_us']:.1f} |")
+    print(f"| pgbench -M prepared -c {connections} -j 1 | {ref['rps']:.0f} | 1.00 | |")
+    per_client = ["%s: %s" % (name, ", ".join("%.0f" % r["rps"] for r in results)) for name, results in rounds.items()]
+    print("\nall rounds (queries/s): " + "; ".join(per_client))
+
+
 def median_round(results):
     ordered = sorted(results, key=lambda r: r["rps"])
     return ordered[len(ordered) // 2]
@@ -163,5 +231,7 @@ if __name__ == "__main__":
     which = sys.argv[1] if len(sys.argv) > 1 else "health"
     if which == "health":
         report(health(), "nginx")
+    elif which == "pool":
+        pool()
     else:
         raise SystemExit(f"unknown benchmark {which}")
