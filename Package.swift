@@ -48,10 +48,16 @@ let package = Package(
             name: "pool-bench",
             dependencies: ["Postgres", "Net", .product(name: "Logging", package: "swift-log")]
         ),
+        // Real-socket client and server for the live tests of several modules.
+        .target(
+            name: "TestSupport",
+            dependencies: ["HTTP", "Net", "Postgres", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/TestSupport"
+        ),
         .testTarget(name: "NetTests", dependencies: ["Net"]),
-        .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Net"]),
-        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "Net", "CLibPQ"]),
-        .testTarget(name: "TodoAPITests", dependencies: ["TodoAPI", "HTTP", "Postgres", "Net"]),
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Net", "TestSupport"]),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "Net", "CLibPQ", "TestSupport"]),
+        .testTarget(name: "TodoAPITests", dependencies: ["TodoAPI", "HTTP", "Postgres", "Net", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

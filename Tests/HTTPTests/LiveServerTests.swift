@@ -2,6 +2,7 @@ import Glibc
 import Testing
 @testable import HTTP
 import Net
+import TestSupport
 
 /// The server over real sockets on 127.0.0.1, port 0. `.serialized`: some tests open thousands
 /// of connections or wait for timeouts, which should not compete with each other.
@@ -277,14 +278,7 @@ import Net
     }
 }
 
-extension TestClient {
-    /// A response if one is already readable, without waiting.
-    static func peek(_ client: TestClient) throws -> TestResponse? {
-        var pollfd = Glibc.pollfd(fd: client.fd, events: Int16(POLLIN), revents: 0)
-        guard poll(&pollfd, 1, 0) > 0 else { return nil }
-        return try client.readResponse()
-    }
-}
+
 
 struct FramingCase: Sendable, CustomTestStringConvertible {
     let name: String

@@ -4,6 +4,7 @@ import Logging
 @testable import Postgres
 import Synchronization
 import Testing
+import TestSupport
 
 @Suite struct MigrationTests {
     /// A fresh database of its own and a directory of migration files.

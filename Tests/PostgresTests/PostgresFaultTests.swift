@@ -1,6 +1,7 @@
 import Glibc
 @testable import Postgres
 import Testing
+import TestSupport
 
 /// Against the second test cluster, which these tests stop, restart and reach over TLS; serialized
 /// so that one restart does not land in the middle of another test.

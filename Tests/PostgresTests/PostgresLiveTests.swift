@@ -3,6 +3,7 @@ import Net
 @testable import Postgres
 import Synchronization
 import Testing
+import TestSupport
 
 /// Against the stable test cluster. Tests here do not disturb each other: each uses its own loop,
 /// pool, application_name and, where it changes database settings, its own database.

@@ -1,14 +1,15 @@
 import Glibc
-@testable import HTTP
+import HTTP
+import Logging
 import Net
 
 /// A blocking TCP client for live tests: real sockets, with a receive timeout so that a server bug
 /// fails the test instead of hanging it.
-final class TestClient {
-    let fd: Int32
+public final class TestClient {
+    public let fd: Int32
     private var buffer: [UInt8] = []
 
-    init(port: Int, receiveTimeout: TimeSpan = .seconds(5)) throws {
+    public init(port: Int, receiveTimeout: TimeSpan = .seconds(5)) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
@@ -28,9 +29,9 @@ final class TestClient {
 
     deinit { close(fd) }
 
-    func send(_ text: String) throws { try send(Array(text.utf8)) }
+    public func send(_ text: String) throws { try send(Array(text.utf8)) }
 
-    func send(_ bytes: [UInt8]) throws {
+    public func send(_ bytes: [UInt8]) throws {
         var offset = 0
         while offset < bytes.count {
             let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
@@ -51,7 +52,7 @@ final class TestClient {
     }
 
     /// Reads one response. `head: true` for a response to HEAD (no body despite Content-Length).
-    func readResponse(head: Bool = false) throws -> TestResponse {
+    public func readResponse(head: Bool = false) throws -> TestResponse {
         while true {
             if let end = findHeadEnd() {
                 let headText = String(decoding: buffer[0..<end], as: UTF8.self)
@@ -77,7 +78,7 @@ final class TestClient {
     }
 
     /// True when the server has closed the connection (EOF or reset) with nothing more to read.
-    func isClosedByServer() -> Bool {
+    public func isClosedByServer() -> Bool {
         do {
             while try fill() {}
             return true
@@ -97,35 +98,38 @@ final class TestClient {
     }
 }
 
-struct TestResponse {
-    var status: Int
-    var headers: [(String, String)]
-    var body: [UInt8]
+public struct TestResponse {
+    public var status: Int
+    public var headers: [(String, String)]
+    public var body: [UInt8]
 
-    func header(_ name: String) -> String? {
+    public func header(_ name: String) -> String? {
         headers.first { $0.0.lowercased() == name.lowercased() }?.1
     }
 
-    var text: String { String(decoding: body, as: UTF8.self) }
+    public var text: String { String(decoding: body, as: UTF8.self) }
 }
 
-enum TestClientError: Error {
+public enum TestClientError: Error {
     case connectFailed(Int32), sendFailed(Int32), receiveFailed(Int32), timedOut, closedEarly
 }
 
 extension String {
-    func trimmingCharacters(in set: Character) -> String {
+    public func trimmingCharacters(in set: Character) -> String {
         String(drop(while: { $0 == set }).reversed().drop(while: { $0 == set }).reversed())
     }
 }
 
 /// A real server on port 0 with short timeouts and a few test routes.
-final class LiveServer {
-    let group: EventLoopGroup
-    let server: HTTPServer
-    let port: Int
+public final class LiveServer {
+    public let group: EventLoopGroup
+    public let server: HTTPServer
+    public let port: Int
 
-    init(configure: (inout HTTPServerConfiguration) -> Void = { _ in }) throws {
+    /// The test routes below, or `router` when given.
+    /// `group`: share loops with something else (a database); the server then starts none itself.
+    public init(router given: Router? = nil, group shared: EventLoopGroup? = nil,
+                configure: (inout HTTPServerConfiguration) -> Void = { _ in }) throws {
         var configuration = HTTPServerConfiguration()
         configuration.host = "127.0.0.1"
         configuration.port = 0
@@ -141,8 +145,9 @@ final class LiveServer {
             return .json(.ok, Array(#"{"slow":true}"#.utf8))
         })
         router.add(.get, "/big", .sync { _ in HTTPResponse(status: .ok, body: [UInt8](repeating: 65, count: 1 << 20)) })
-        group = try EventLoopGroup(count: 2)
-        server = HTTPServer(configuration: configuration, group: group, router: router, logger: .init(label: "test"))
+        if let given { router = given }
+        group = try shared ?? EventLoopGroup(count: 2)
+        server = HTTPServer(configuration: configuration, group: group, router: router, logger: Logger(label: "test"))
         port = try server.start()
         try group.start()
     }
@@ -150,7 +155,7 @@ final class LiveServer {
     private var stopped = false
 
     /// Accepting is asynchronous: wait until the server has taken `count` connections.
-    func waitForOpenConnections(_ count: Int) -> Bool {
+    public func waitForOpenConnections(_ count: Int) -> Bool {
         for _ in 0..<500 {
             if server.openConnections >= count { return true }
             usleep(10_000)
@@ -158,7 +163,7 @@ final class LiveServer {
         return false
     }
 
-    func stop() {
+    public func stop() {
         guard !stopped else { return }
         stopped = true
         server.closeAll()
@@ -167,4 +172,18 @@ final class LiveServer {
     }
 
     deinit { stop() }
+}
+
+extension TestClient {
+    /// A response if one is already readable, without waiting.
+    public static func peek(_ client: TestClient) throws -> TestResponse? {
+        guard client.hasData else { return nil }
+        return try client.readResponse()
+    }
+
+    /// True when bytes (or the end of the stream) are waiting to be read.
+    public var hasData: Bool {
+        var pollfd = Glibc.pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        return poll(&pollfd, 1, 0) > 0
+    }
 }

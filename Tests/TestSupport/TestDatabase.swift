@@ -1,50 +1,48 @@
 import Glibc
 import Logging
 import Net
-@testable import Postgres
-import Testing
+import Postgres
 
 /// The real PostgreSQL clusters that `scripts/test` starts (see scripts/pg-local). A missing one is
 /// a failure that says how to get it, never a silent skip.
-enum TestDatabase {
-    static func environment(_ name: String) throws -> String {
+public enum TestDatabase {
+    public static func environment(_ name: String) throws -> String {
         guard let value = getenv(name).map({ String(cString: $0) }), !value.isEmpty else {
-            Issue.record("\(name) is not set: run the tests through scripts/test, which starts PostgreSQL")
-            throw TestSetupError.missing(name)
+            throw TestSetupError.missing("\(name) is not set: run the tests through scripts/test, which starts PostgreSQL")
         }
         return value
     }
 
     /// The stable cluster: the `todo` role over TCP with its URL-special password.
-    static func url() throws -> String { try environment("TEST_DATABASE_URL") }
+    public static func url() throws -> String { try environment("TEST_DATABASE_URL") }
     /// Superuser over the Unix socket of the stable cluster.
-    static func adminURL() throws -> String { try environment("TEST_PG_ADMIN_URL") }
+    public static func adminURL() throws -> String { try environment("TEST_PG_ADMIN_URL") }
 
-    static func settings(_ url: String? = nil, applicationName: String? = nil, statementTimeout: Int64 = 5000) throws -> PostgresConnectionSettings {
+    public static func settings(_ url: String? = nil, applicationName: String? = nil, statementTimeout: Int64 = 5000) throws -> PostgresConnectionSettings {
         var settings = try PostgresConnectionSettings.resolve(url: url ?? self.url(), environment: [:],
                                                               statementTimeoutMilliseconds: statementTimeout)
         if let applicationName { settings["application_name"] = applicationName }
         return settings
     }
 
-    static func admin(_ url: String? = nil) throws -> BlockingPostgresConnection {
+    public static func admin(_ url: String? = nil) throws -> BlockingPostgresConnection {
         try BlockingPostgresConnection(PostgresConnectionSettings.resolve(url: url ?? adminURL(), environment: [:]))
     }
 
-    static func uniqueName(_ prefix: String) -> String {
+    public static func uniqueName(_ prefix: String) -> String {
         "\(prefix)_\(getpid())_\(UInt32.random(in: 0...UInt32.max))"
     }
 }
 
-enum TestSetupError: Error { case missing(String) }
+public enum TestSetupError: Error { case missing(String) }
 
 /// One event loop and a database on it, torn down at the end.
-final class LoopDatabase: Sendable {
-    let group: EventLoopGroup
-    let database: PostgresDatabase
-    var loop: EventLoop { group.loops[0] }
+public final class LoopDatabase: Sendable {
+    public let group: EventLoopGroup
+    public let database: PostgresDatabase
+    public var loop: EventLoop { group.loops[0] }
 
-    init(settings: PostgresConnectionSettings, reader: PostgresConnectionSettings? = nil,
+    public init(settings: PostgresConnectionSettings, reader: PostgresConnectionSettings? = nil,
          configure: (inout PostgresPoolConfiguration) -> Void = { _ in }) throws {
         var configuration = PostgresPoolConfiguration()
         configuration.minConnections = 1
@@ -58,7 +56,7 @@ final class LoopDatabase: Sendable {
     }
 
     /// Runs `body` as a task on the loop, as the HTTP server runs async handlers.
-    func run<T: Sendable>(_ body: @escaping @Sendable (PostgresDatabase) async throws -> T) async throws -> T {
+    public func run<T: Sendable>(_ body: @escaping @Sendable (PostgresDatabase) async throws -> T) async throws -> T {
         let database = self.database
         return try await Task(executorPreference: loop) { try await body(database) }.value
     }
@@ -71,7 +69,7 @@ final class LoopDatabase: Sendable {
 }
 
 /// Retries `body` until it succeeds or `attempts` pass (for recovery after a fault; no timing asserted).
-func eventually<T>(attempts: Int = 100, pause: useconds_t = 100_000, _ body: () async throws -> T) async throws -> T {
+public func eventually<T>(attempts: Int = 100, pause: useconds_t = 100_000, _ body: () async throws -> T) async throws -> T {
     var lastError: Error?
     for _ in 0..<attempts {
         do { return try await body() } catch { lastError = error }
