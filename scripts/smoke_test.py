@@ -81,6 +81,33 @@ result = run("serve", "--host", "127.0.0.1", "--port", str(busy.getsockname()[1]
 check("port in use exits 1 with a message", result.returncode == 1 and "bind" in result.stderr, (result.returncode, result.stderr))
 busy.close()
 
+print("smoke: database")
+no_db = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DB_SECRET") and not k.startswith("PG")}
+result = subprocess.run([binary, "migrate"], capture_output=True, text=True, timeout=20, env=no_db)
+check("migrate without a database exits 2", result.returncode == 2 and "DATABASE_URL" in result.stderr, (result.returncode, result.stderr))
+database_url = os.environ.get("TEST_DATABASE_URL")
+check("the test database is configured (scripts/test starts it)", bool(database_url))
+if database_url:
+    migrations = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "Migrations")
+    result = run("migrate", "--migrations-dir", migrations, env={"DATABASE_URL": database_url})
+    check("migrate exits 0", result.returncode == 0, result.stderr + result.stdout)
+    result = run("migrate", "--migrations-dir", migrations, env={"DATABASE_URL": database_url})
+    check("migrate again applies nothing", result.returncode == 0 and '"applied":"0"' in result.stdout, result.stdout)
+    result = run("migrate", env={"DATABASE_URL": "postgres://todo:secret-pw@127.0.0.1:1/todo"})
+    check("unreachable database: exit 1, reason given, password not shown",
+          result.returncode == 1 and "refused" in result.stderr and "secret-pw" not in result.stderr + result.stdout,
+          (result.returncode, result.stderr))
+    result = run("serve", "--port", "1", env={"DATABASE_URL": "postgres://u@h/db?nosuchparameter=1"})
+    check("invalid DATABASE_URL exits 2", result.returncode == 2 and "DATABASE_URL" in result.stderr, result.stderr)
+    port = free_port()
+    proc = start(port, env={"DATABASE_URL": database_url})
+    response = request(port, b"GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=30)
+    out = proc.stdout.read().decode()
+    check("serves with a database configured", response.startswith(b"HTTP/1.1 200"), response)
+    check("logs the database without its password", '"database":"' in out and "%40" not in out and "p@ss" not in out, out)
+
 print("smoke: serving")
 port = free_port()
 proc = start(port, "--threads", "2")
