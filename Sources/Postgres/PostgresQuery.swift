@@ -46,6 +46,12 @@ public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation, CustomS
             binds.append(value?.postgresText)
             sql += "$\(binds.count)"
         }
+
+        /// A fixed SQL fragment (a column list shared by statements). `StaticString` only: it can
+        /// come from a literal in the source, never from input.
+        public mutating func appendInterpolation(sql fragment: StaticString) {
+            sql += fragment.description
+        }
     }
 }
 

@@ -68,6 +68,12 @@ public final class PostgresResult: @unchecked Sendable {
         return PostgresType.formatUUID(bytes)
     }
 
+    /// timestamptz / timestamp as microseconds since the Unix epoch (exact: for keyset cursors).
+    public func timestampMicroseconds(_ row: Int, _ column: Int) -> Int64? {
+        guard let bytes = bytes(row, column), bytes.count == 8 else { return nil }
+        return Int64(bigEndian: bytes.loadUnaligned(as: Int64.self)) + PostgresType.postgresEpochMilliseconds * 1000
+    }
+
     /// timestamptz / timestamp as milliseconds since the Unix epoch (binary: microseconds since
     /// 2000-01-01 UTC).
     public func timestampMilliseconds(_ row: Int, _ column: Int) -> Int64? {

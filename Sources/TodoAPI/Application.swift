@@ -7,6 +7,7 @@ public enum Application {
     public static func makeRouter(database: PostgresDatabase? = nil) -> Router {
         var router = Router()
         HealthRoutes.register(in: &router)
+        if let database { TodoRoutes.register(in: &router, database: database) }
         return router
     }
 }

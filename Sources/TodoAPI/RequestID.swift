@@ -1,0 +1,30 @@
+import HTTP
+import Synchronization
+
+/// The id that ties a request's response, logs and errors together: a well-formed incoming
+/// `X-Request-ID` (≤ 128 of `[A-Za-z0-9._:-]`, what the ALB and most proxies pass) or a new one.
+enum RequestID {
+    /// Random per process (16 hex digits) plus a counter: unique across tasks without a random
+    /// number per request.
+    private static let prefix: String = {
+        let value = UInt64.random(in: 0...UInt64.max)
+        let hex = String(value, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
+    }()
+    private static let counter = Atomic<UInt64>(0)
+
+    static func of(_ request: HTTPRequest) -> String {
+        if let given = request.head.fields["X-Request-ID"], isWellFormed(given) { return given }
+        return "\(prefix)-\(counter.add(1, ordering: .relaxed).newValue)"
+    }
+
+    static func isWellFormed(_ text: String) -> Bool {
+        let bytes = text.utf8
+        guard !bytes.isEmpty, bytes.count <= 128 else { return false }
+        return bytes.allSatisfy { b in
+            (b >= UInt8(ascii: "a") && b <= UInt8(ascii: "z")) || (b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z"))
+                || (b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9")) || b == UInt8(ascii: ".") || b == UInt8(ascii: "_")
+                || b == UInt8(ascii: ":") || b == UInt8(ascii: "-")
+        }
+    }
+}

@@ -1,0 +1,120 @@
+/// Timestamps as Unix milliseconds, written and read as RFC 3339 without Foundation (the
+/// architecture note measured Foundation's ISO-8601 formatting as a large share of a list request).
+/// Civil-date conversions after Howard Hinnant's `days_from_civil` / `civil_from_days`.
+public enum Timestamp {
+    /// `2026-11-23T19:25:49.760Z`: UTC, always three fraction digits.
+    public static func format(milliseconds: Int64, into writer: inout JSONWriter) {
+        writer.bytes.append(UInt8(ascii: "\""))
+        appendRFC3339(milliseconds, to: &writer.bytes)
+        writer.bytes.append(UInt8(ascii: "\""))
+    }
+
+    public static func rfc3339(milliseconds: Int64) -> String {
+        var bytes: [UInt8] = []
+        appendRFC3339(milliseconds, to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    static func appendRFC3339(_ milliseconds: Int64, to bytes: inout [UInt8]) {
+        let (days, msOfDay) = milliseconds.floorDivided(by: 86_400_000)
+        let (year, month, day) = civil(fromDays: days)
+        func pad(_ value: Int64, _ width: Int) {
+            var digits: [UInt8] = []
+            var v = value
+            for _ in 0..<width { digits.append(UInt8(ascii: "0") + UInt8(v % 10)); v /= 10 }
+            bytes.append(contentsOf: digits.reversed())
+        }
+        pad(year, 4); bytes.append(UInt8(ascii: "-")); pad(month, 2); bytes.append(UInt8(ascii: "-")); pad(day, 2)
+        bytes.append(UInt8(ascii: "T"))
+        pad(msOfDay / 3_600_000, 2); bytes.append(UInt8(ascii: ":"))
+        pad(msOfDay / 60_000 % 60, 2); bytes.append(UInt8(ascii: ":"))
+        pad(msOfDay / 1000 % 60, 2); bytes.append(UInt8(ascii: "."))
+        pad(msOfDay % 1000, 3); bytes.append(UInt8(ascii: "Z"))
+    }
+
+    /// RFC 3339 `date-time` (`2026-01-02T03:04:05Z`, `...05.678+09:00`; `t`/`z` and a space
+    /// separator accepted) → Unix milliseconds; nil if malformed or out of range (years 1–9999).
+    public static func parseRFC3339(_ text: String) -> Int64? {
+        let b = Array(text.utf8)
+        guard b.count >= 20 else { return nil }
+        func number(_ range: Range<Int>) -> Int64? {
+            var value: Int64 = 0
+            for i in range {
+                guard b[i] >= UInt8(ascii: "0") && b[i] <= UInt8(ascii: "9") else { return nil }
+                value = value * 10 + Int64(b[i] - UInt8(ascii: "0"))
+            }
+            return value
+        }
+        guard let year = number(0..<4), b[4] == UInt8(ascii: "-"), let month = number(5..<7), b[7] == UInt8(ascii: "-"),
+              let day = number(8..<10), b[10] | 0x20 == UInt8(ascii: "t") || b[10] == UInt8(ascii: " "),
+              let hour = number(11..<13), b[13] == UInt8(ascii: ":"), let minute = number(14..<16), b[16] == UInt8(ascii: ":"),
+              let second = number(17..<19) else { return nil }
+        guard year >= 1, (1...12).contains(month), day >= 1, day <= daysIn(month: month, year: year),
+              hour < 24, minute < 60, second < 61 else { return nil }
+        var index = 19
+        var millis: Int64 = 0
+        if index < b.count, b[index] == UInt8(ascii: ".") {
+            index += 1
+            let start = index
+            while index < b.count, b[index] >= UInt8(ascii: "0") && b[index] <= UInt8(ascii: "9") { index += 1 }
+            guard index > start, index - start <= 9 else { return nil }
+            // Milliseconds: the first three digits; finer digits are truncated.
+            for i in 0..<3 { millis = millis * 10 + (start + i < index ? Int64(b[start + i] - UInt8(ascii: "0")) : 0) }
+        }
+        guard index < b.count else { return nil }
+        var offsetMinutes: Int64 = 0
+        if b[index] | 0x20 == UInt8(ascii: "z") {
+            index += 1
+        } else if b[index] == UInt8(ascii: "+") || b[index] == UInt8(ascii: "-") {
+            guard index + 6 == b.count, let oh = number((index + 1)..<(index + 3)), b[index + 3] == UInt8(ascii: ":"),
+                  let om = number((index + 4)..<(index + 6)), oh < 24, om < 60 else { return nil }
+            offsetMinutes = (oh * 60 + om) * (b[index] == UInt8(ascii: "-") ? -1 : 1)
+            index += 6
+        } else {
+            return nil
+        }
+        guard index == b.count else { return nil }
+        let days = days(fromCivil: year, month, day)
+        let seconds = days * 86_400 + hour * 3600 + minute * 60 + min(second, 59) - offsetMinutes * 60
+        return seconds * 1000 + millis
+    }
+
+    static func daysIn(month: Int64, year: Int64) -> Int64 {
+        switch month {
+        case 2: return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
+        case 4, 6, 9, 11: return 30
+        default: return 31
+        }
+    }
+
+    static func days(fromCivil year: Int64, _ month: Int64, _ day: Int64) -> Int64 {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return era * 146_097 + doe - 719_468
+    }
+
+    static func civil(fromDays days: Int64) -> (Int64, Int64, Int64) {
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let day = doy - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        return (yoe + era * 400 + (month <= 2 ? 1 : 0), month, day)
+    }
+}
+
+extension Int64 {
+    /// Floor division: (-1).floorDivided(by: 1000) is (-1, 999), not (0, -1).
+    func floorDivided(by divisor: Int64) -> (quotient: Int64, remainder: Int64) {
+        var q = self / divisor
+        var r = self % divisor
+        if r < 0 { q -= 1; r += divisor }
+        return (q, r)
+    }
+}

@@ -1,0 +1,138 @@
+/// The writable fields of a request body, validated. `nil` for a field means "not given".
+struct TodoInput: Sendable {
+    enum Mode { case create, replace, patch }
+
+    var title: String?
+    /// Given (as a value or as null) or not.
+    var description: String??
+    var priority: String??
+    var completed: Bool??
+    var completedAt: Int64??
+
+    struct FieldError: Sendable, Equatable {
+        let field: String
+        let message: String
+    }
+
+    /// Every problem found in one body.
+    struct Invalid: Error, Sendable {
+        let errors: [FieldError]
+    }
+
+    static let maxTitle = 200
+    static let maxDescription = 2000
+    static let maxPriority = 32
+    /// Fields the server manages: accepted in a body (clients PUT back what they GET) and ignored.
+    static let readOnlyFields: Set<String> = ["id", "createdAt", "updatedAt"]
+
+    /// Validates a parsed body. Errors name each field; all are reported at once.
+    static func parse(_ body: JSONValue, mode: Mode) -> Result<TodoInput, Invalid> {
+        guard case .object(let members) = body else {
+            return .failure(Invalid(errors: [FieldError(field: "", message: "the body must be a JSON object, got \(body.typeName)")]))
+        }
+        var input = TodoInput()
+        var errors: [FieldError] = []
+        func typeError(_ field: String, _ expected: String, _ value: JSONValue) {
+            errors.append(FieldError(field: field, message: "must be \(expected), got \(value.typeName)"))
+        }
+        for (key, value) in members {
+            switch key {
+            case "title":
+                switch value {
+                case .string(let text):
+                    let trimmed = text.trimmingWhitespace
+                    if let problem = checkText(trimmed, max: maxTitle, allowEmpty: false) {
+                        errors.append(FieldError(field: "title", message: problem))
+                    } else {
+                        input.title = trimmed
+                    }
+                case .null where mode == .patch:
+                    errors.append(FieldError(field: "title", message: "is required and cannot be removed"))
+                default:
+                    typeError("title", "a string", value)
+                }
+            case "description":
+                switch value {
+                case .string(let text):
+                    if let problem = checkText(text, max: maxDescription, allowEmpty: true) {
+                        errors.append(FieldError(field: "description", message: problem))
+                    } else {
+                        input.description = .some(text)
+                    }
+                case .null: input.description = .some(nil)
+                default: typeError("description", "a string or null", value)
+                }
+            case "priority":
+                switch value {
+                case .string(let text):
+                    if let problem = checkText(text, max: maxPriority, allowEmpty: true) {
+                        errors.append(FieldError(field: "priority", message: problem))
+                    } else {
+                        input.priority = .some(text)
+                    }
+                case .null: input.priority = .some(nil)  // back to the default
+                default: typeError("priority", "a string", value)
+                }
+            case "completed":
+                switch value {
+                case .bool(let flag): input.completed = .some(flag)
+                case .null: input.completed = .some(nil)  // back to the default (false)
+                default: typeError("completed", "a boolean", value)
+                }
+            case "completedAt":
+                switch value {
+                case .null: input.completedAt = .some(nil)
+                case .number(let text), .string(let text):
+                    if let millis = parseTime(text, isNumber: { if case .number = value { true } else { false } }()) {
+                        input.completedAt = .some(millis)
+                    } else {
+                        errors.append(FieldError(field: "completedAt",
+                                                 message: "must be an RFC 3339 timestamp or epoch milliseconds between years 1 and 9999"))
+                    }
+                default: typeError("completedAt", "an RFC 3339 string, epoch milliseconds or null", value)
+                }
+            case _ where readOnlyFields.contains(key):
+                continue
+            default:
+                errors.append(FieldError(field: key, message: "is not a field of a todo"))
+            }
+        }
+        if mode != .patch && input.title == nil && !errors.contains(where: { $0.field == "title" }) {
+            errors.append(FieldError(field: "title", message: "is required"))
+        }
+        return errors.isEmpty ? .success(input) : .failure(Invalid(errors: errors))
+    }
+
+    /// Length in Unicode code points, as PostgreSQL's char_length counts. NUL is refused: text
+    /// columns cannot store it.
+    static func checkText(_ text: String, max: Int, allowEmpty: Bool) -> String? {
+        let length = text.unicodeScalars.count
+        if !allowEmpty && length == 0 { return "must not be empty" }
+        if length > max { return "must be at most \(max) characters, got \(length)" }
+        if text.unicodeScalars.contains("\u{0}") { return "must not contain NUL characters" }
+        return nil
+    }
+
+    /// 0001-01-01 .. 9999-12-31 in Unix milliseconds.
+    static let timeRange: ClosedRange<Int64> = -62_135_596_800_000...253_402_300_799_999
+
+    /// Epoch milliseconds (a JSON integer or a string of digits) or an RFC 3339 string.
+    static func parseTime(_ text: String, isNumber: Bool) -> Int64? {
+        let digits = text.hasPrefix("-") ? text.dropFirst() : Substring(text)
+        if !digits.isEmpty, digits.count <= 16, digits.allSatisfy({ $0.isASCII && $0.isNumber }), let value = Int64(text) {
+            return timeRange.contains(value) ? value : nil
+        }
+        if isNumber { return nil }  // a fraction or exponent is not a millisecond count
+        return Timestamp.parseRFC3339(text).flatMap { timeRange.contains($0) ? $0 : nil }
+    }
+}
+
+extension String {
+    /// Without leading and trailing white space (Unicode White_Space).
+    var trimmingWhitespace: String {
+        let scalars = unicodeScalars
+        guard let first = scalars.firstIndex(where: { !$0.properties.isWhitespace }) else { return "" }
+        let last = scalars.lastIndex(where: { !$0.properties.isWhitespace })!
+        return String(scalars[first...last])
+    }
+}

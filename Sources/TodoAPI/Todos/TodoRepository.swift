@@ -1,0 +1,222 @@
+import Postgres
+
+/// The SQL of the todos. Every value is a bound parameter (`PostgresQuery` interpolation); every
+/// write is a single statement, committed before its result arrives, so a 2xx is sent only after
+/// PostgreSQL has committed the write.
+struct TodoRepository: Sendable {
+    let database: PostgresDatabase
+
+    /// `'epoch' + n ms`: exact, where `to_timestamp(double)` would round.
+    private static func millisecondsSQL(_ value: Int64??) -> String? { (value ?? nil).map(String.init) }
+
+    func find(id: String) async throws(PostgresError) -> Todo? {
+        let result = try await database.read("SELECT \(sql: Todo.columns) FROM todos WHERE id = \(id)")
+        return result.rowCount == 0 ? nil : Todo(result, row: 0)
+    }
+
+    func version(id: String) async throws(PostgresError) -> Int? {
+        let result = try await database.query("SELECT version FROM todos WHERE id = \(id)")
+        return result.rowCount == 0 ? nil : result.int(0, 0)
+    }
+
+    struct Page: Sendable {
+        var todos: [Todo]
+        var hasMore: Bool
+    }
+
+    /// Newest first; keyset pagination on (created_at, id), so inserts meanwhile shift nothing.
+    func list(limit: Int, after cursor: TodoCursor?, completed: Bool?, titleContains query: String?) async throws(PostgresError) -> Page {
+        let pattern = query.map { "%" + Self.escapeLike($0) + "%" }
+        let result: PostgresResult
+        if let cursor {
+            result = try await database.read("""
+                SELECT \(sql: Todo.columns) FROM todos
+                WHERE (created_at, id) < ('epoch'::timestamptz + \(cursor.createdAtMicros)::bigint * interval '1 microsecond', \(cursor.id)::uuid)
+                  AND (\(completed)::boolean IS NULL OR completed = \(completed)::boolean)
+                  AND (\(pattern)::text IS NULL OR title ILIKE \(pattern)::text)
+                ORDER BY created_at DESC, id DESC LIMIT \(limit + 1)
+                """)
+        } else {
+            result = try await database.read("""
+                SELECT \(sql: Todo.columns) FROM todos
+                WHERE (\(completed)::boolean IS NULL OR completed = \(completed)::boolean)
+                  AND (\(pattern)::text IS NULL OR title ILIKE \(pattern)::text)
+                ORDER BY created_at DESC, id DESC LIMIT \(limit + 1)
+                """)
+        }
+        var todos: [Todo] = []
+        todos.reserveCapacity(min(result.rowCount, limit))
+        for row in 0..<min(result.rowCount, limit) {
+            if let todo = Todo(result, row: row) { todos.append(todo) }
+        }
+        return Page(todos: todos, hasMore: result.rowCount > limit)
+    }
+
+    /// `\`, `%` and `_` are LIKE wildcards (backslash is the default escape): match them literally.
+    static func escapeLike(_ text: String) -> String {
+        var escaped = ""
+        for character in text {
+            if character == "\\" || character == "%" || character == "_" { escaped.append("\\") }
+            escaped.append(character)
+        }
+        return escaped
+    }
+
+    func create(_ input: TodoInput) async throws(PostgresError) -> Todo? {
+        let completedAt = Self.millisecondsSQL(input.completedAt)
+        let result = try await database.query("""
+            INSERT INTO todos (title, description, priority, completed, completed_at)
+            VALUES (\(input.title!), \(input.description ?? nil), COALESCE(\(input.priority ?? nil), 'medium'),
+                    COALESCE(\(input.completed ?? nil)::boolean, false),
+                    CASE WHEN COALESCE(\(input.completed ?? nil)::boolean, false)
+                         THEN COALESCE('epoch'::timestamptz + \(completedAt)::bigint * interval '1 millisecond', now()) END)
+            RETURNING \(sql: Todo.columns)
+            """)
+        return result.rowCount == 0 ? nil : Todo(result, row: 0)
+    }
+
+    enum IdempotentOutcome: Sendable {
+        case created(Todo)
+        /// The key was used before with this body: the original response (or, if it was never
+        /// stored, the todo it created).
+        case replay(body: String?, todoID: String)
+        /// The key was used before with another body.
+        case conflict
+    }
+
+    /// Claims the key and creates the todo in one statement: two requests with the same key
+    /// cannot both create (the second waits on the key's unique index, then finds it taken).
+    func create(_ input: TodoInput, idempotencyKey key: String, requestHash: String) async throws(PostgresError) -> IdempotentOutcome {
+        let completedAt = Self.millisecondsSQL(input.completedAt)
+        let result = try await database.query("""
+            WITH claimed AS (
+                INSERT INTO idempotency_keys (key, request_hash, todo_id) VALUES (\(key), \(requestHash), gen_random_uuid())
+                ON CONFLICT (key) DO UPDATE
+                    SET request_hash = EXCLUDED.request_hash, todo_id = EXCLUDED.todo_id, response = NULL, created_at = now()
+                    WHERE idempotency_keys.created_at < now() - interval '24 hours'
+                RETURNING todo_id)
+            INSERT INTO todos (id, title, description, priority, completed, completed_at)
+            SELECT todo_id, \(input.title!), \(input.description ?? nil), COALESCE(\(input.priority ?? nil), 'medium'),
+                   COALESCE(\(input.completed ?? nil)::boolean, false),
+                   CASE WHEN COALESCE(\(input.completed ?? nil)::boolean, false)
+                        THEN COALESCE('epoch'::timestamptz + \(completedAt)::bigint * interval '1 millisecond', now()) END
+            FROM claimed
+            RETURNING \(sql: Todo.columns)
+            """)
+        if result.rowCount == 1, let todo = Todo(result, row: 0) {
+            return .created(todo)
+        }
+        let existing = try await database.query("SELECT request_hash, todo_id, response FROM idempotency_keys WHERE key = \(key)")
+        guard existing.rowCount == 1, let hash = existing.string(0, 0), let todoID = existing.uuid(0, 1) else {
+            throw PostgresError(.server, message: "idempotency key vanished")
+        }
+        return hash == requestHash ? .replay(body: existing.string(0, 2), todoID: todoID) : .conflict
+    }
+
+    func storeResponse(key: String, todoID: String, body: String) async throws(PostgresError) {
+        _ = try await database.query("UPDATE idempotency_keys SET response = \(body) WHERE key = \(key) AND todo_id = \(todoID)::uuid")
+    }
+
+    /// Keys older than 24 hours are dead weight; deleted now and then by the API.
+    func deleteExpiredKeys() async throws(PostgresError) {
+        _ = try await database.query("DELETE FROM idempotency_keys WHERE created_at < now() - interval '24 hours'")
+    }
+
+    /// PUT (every writable field given) and PATCH (some given) in one conditional UPDATE: the
+    /// If-Match check (`versions`) and the write are one statement, so two clients holding the
+    /// same ETag cannot both win.
+    func update(id: String, _ input: TodoInput, replace: Bool, versions: [Int]?) async throws(PostgresError) -> Todo? {
+        let descriptionGiven = replace || input.description != nil
+        let priorityGiven = replace || input.priority != nil
+        let completedGiven = replace || input.completed != nil
+        let completedAtGiven = input.completedAt != nil
+        let completedAt = Self.millisecondsSQL(input.completedAt)
+        let versionList = versions.map { "{" + $0.map(String.init).joined(separator: ",") + "}" }
+        let result = try await database.query("""
+            UPDATE todos SET
+                title = COALESCE(\(input.title), title),
+                description = CASE WHEN \(descriptionGiven)::boolean THEN \(input.description ?? nil)::text ELSE description END,
+                priority = CASE WHEN \(priorityGiven)::boolean THEN COALESCE(\(input.priority ?? nil)::text, 'medium') ELSE priority END,
+                completed = CASE WHEN \(completedGiven)::boolean THEN COALESCE(\(input.completed ?? nil)::boolean, false) ELSE completed END,
+                completed_at = CASE
+                    WHEN NOT (CASE WHEN \(completedGiven)::boolean THEN COALESCE(\(input.completed ?? nil)::boolean, false) ELSE completed END) THEN NULL
+                    WHEN \(completedAt)::bigint IS NOT NULL THEN 'epoch'::timestamptz + \(completedAt)::bigint * interval '1 millisecond'
+                    WHEN completed AND completed_at IS NOT NULL AND NOT \(completedAtGiven)::boolean THEN completed_at
+                    ELSE now() END,
+                updated_at = now(),
+                version = version + 1
+            WHERE id = \(id)::uuid AND (\(versionList)::bigint[] IS NULL OR version = ANY(\(versionList)::bigint[]))
+            RETURNING \(sql: Todo.columns)
+            """)
+        return result.rowCount == 0 ? nil : Todo(result, row: 0)
+    }
+
+    func delete(id: String, versions: [Int]?) async throws(PostgresError) -> Todo? {
+        let versionList = versions.map { "{" + $0.map(String.init).joined(separator: ",") + "}" }
+        let result = try await database.query("""
+            DELETE FROM todos WHERE id = \(id)::uuid AND (\(versionList)::bigint[] IS NULL OR version = ANY(\(versionList)::bigint[]))
+            RETURNING \(sql: Todo.columns)
+            """)
+        return result.rowCount == 0 ? nil : Todo(result, row: 0)
+    }
+}
+
+/// The opaque `nextCursor`: the last row's exact created_at (µs) and id, base64url-encoded so
+/// clients treat it as a token, not something to build.
+struct TodoCursor: Sendable, Equatable {
+    let createdAtMicros: Int64
+    let id: String
+
+    var token: String { Base64URL.encode(Array("\(createdAtMicros).\(id)".utf8)) }
+
+    init(createdAtMicros: Int64, id: String) {
+        self.createdAtMicros = createdAtMicros
+        self.id = id
+    }
+
+    init?(token: String) {
+        guard token.utf8.count <= 128, let bytes = Base64URL.decode(token),
+              let text = String(validating: bytes, as: UTF8.self), let dot = text.firstIndex(of: ".") else { return nil }
+        let micros = text[..<dot]
+        let id = String(text[text.index(after: dot)...])
+        guard let value = Int64(micros), TodoID.isValid(id) else { return nil }
+        createdAtMicros = value
+        self.id = id
+    }
+}
+
+/// RFC 4648 §5 base64url without padding.
+enum Base64URL {
+    static let alphabet: [UInt8] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+
+    static func encode(_ bytes: [UInt8]) -> String {
+        var out: [UInt8] = []
+        var i = 0
+        while i < bytes.count {
+            let chunk = (UInt32(bytes[i]) << 16) | (i + 1 < bytes.count ? UInt32(bytes[i + 1]) << 8 : 0) | (i + 2 < bytes.count ? UInt32(bytes[i + 2]) : 0)
+            let emit = min(4, (bytes.count - i) * 8 / 6 + 1)
+            for j in 0..<emit { out.append(alphabet[Int((chunk >> (18 - 6 * UInt32(j))) & 63)]) }
+            i += 3
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    static func decode(_ text: String) -> [UInt8]? {
+        var values: [UInt8] = []
+        for b in text.utf8 {
+            guard let index = alphabet.firstIndex(of: b) else { return nil }
+            values.append(UInt8(index))
+        }
+        guard values.count % 4 != 1 else { return nil }
+        var out: [UInt8] = []
+        var i = 0
+        while i < values.count {
+            let n = min(4, values.count - i)
+            var chunk: UInt32 = 0
+            for j in 0..<4 { chunk = chunk << 6 | (j < n ? UInt32(values[i + j]) : 0) }
+            for j in 0..<(n - 1) { out.append(UInt8((chunk >> (16 - 8 * UInt32(j))) & 0xFF)) }
+            i += 4
+        }
+        return out
+    }
+}

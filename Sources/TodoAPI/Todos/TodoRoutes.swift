@@ -1,0 +1,247 @@
+import HTTP
+import Postgres
+import Synchronization
+
+/// `/todos` and `/todos/:id`: parse and validate on the loop, one statement per write, answer.
+struct TodoRoutes: Sendable {
+    let repository: TodoRepository
+
+    static func register(in router: inout Router, database: PostgresDatabase) {
+        let routes = TodoRoutes(repository: TodoRepository(database: database))
+        router.add(.get, "/todos", .async(routes.list))
+        router.add(.post, "/todos", .async(routes.create))
+        router.add(.get, "/todos/:id", .async(routes.get))
+        router.add(.put, "/todos/:id", .async { await routes.update($0, replace: true) })
+        router.add(.patch, "/todos/:id", .async { await routes.update($0, replace: false) })
+        router.add(.delete, "/todos/:id", .async(routes.delete))
+    }
+
+    // MARK: Reads
+
+    func list(_ request: HTTPRequest) async -> HTTPResponse {
+        let requestID = RequestID.of(request)
+        guard let parameters = QueryString.parse(request.head.query) else {
+            return Problem.response(.badRequest, detail: "The query string is malformed.", requestID: requestID)
+        }
+        func first(_ name: String) -> String? { parameters.first { $0.name == name }?.value }
+        var errors: [TodoInput.FieldError] = []
+        var limit = 20
+        if let text = first("limit") {
+            if let value = Int(text), (1...100).contains(value) { limit = value } else {
+                errors.append(.init(field: "limit", message: "must be an integer from 1 to 100"))
+            }
+        }
+        var cursor: TodoCursor?
+        if let token = first("cursor") {
+            cursor = TodoCursor(token: token)
+            if cursor == nil { errors.append(.init(field: "cursor", message: "is not a cursor this API returned")) }
+        }
+        var completed: Bool?
+        if let text = first("completed") {
+            switch text {
+            case "true": completed = true
+            case "false": completed = false
+            default: errors.append(.init(field: "completed", message: "must be true or false"))
+            }
+        }
+        let query = first("q")
+        if let query, let problem = TodoInput.checkText(query, max: TodoInput.maxTitle, allowEmpty: true) {
+            errors.append(.init(field: "q", message: problem))
+        }
+        guard errors.isEmpty else {
+            return Problem.response(.badRequest, detail: "Invalid query parameter\(errors.count == 1 ? "" : "s"): \(errors.map(\.field).joined(separator: ", ")).",
+                                    requestID: requestID, type: "urn:todo-api:problem:validation", errors: errors)
+        }
+        do {
+            let page = try await repository.list(limit: limit, after: cursor, completed: completed,
+                                                 titleContains: query?.isEmpty == true ? nil : query)
+            var json = JSONWriter(capacity: 64 + page.todos.count * 300)
+            json.raw("{\"todos\":[")
+            for (i, todo) in page.todos.enumerated() {
+                if i > 0 { json.raw(",") }
+                todo.write(to: &json)
+            }
+            json.raw("],\"nextCursor\":")
+            if page.hasMore, let last = page.todos.last {
+                json.string(TodoCursor(createdAtMicros: last.createdAtMicros, id: last.id).token)
+            } else {
+                json.raw("null")
+            }
+            json.raw("}")
+            return .json(.ok, json.bytes, headers: [("X-Request-ID", requestID)])
+        } catch {
+            return Problem.database(error, requestID: requestID)
+        }
+    }
+
+    func get(_ request: HTTPRequest) async -> HTTPResponse {
+        let requestID = RequestID.of(request)
+        let id = request.parameters["id"] ?? ""
+        guard TodoID.isValid(id) else { return notFound(requestID) }
+        do {
+            guard let todo = try await repository.find(id: id) else { return notFound(requestID) }
+            let headers = [("ETag", todo.etag), ("X-Request-ID", requestID)]
+            if let condition = request.head.fields["If-None-Match"], EntityTags.matchesWeakly(condition, todo.etag) {
+                return HTTPResponse(status: .notModified, headers: headers)
+            }
+            return .json(.ok, todo.envelope, headers: headers)
+        } catch {
+            return Problem.database(error, requestID: requestID)
+        }
+    }
+
+    // MARK: Writes
+
+    /// Counts idempotent creates; every 1,000th also deletes expired keys (per process).
+    private static let createsSinceCleanup = Atomic<Int>(0)
+
+    func create(_ request: HTTPRequest) async -> HTTPResponse {
+        let requestID = RequestID.of(request)
+        let input: TodoInput
+        switch Self.body(request, mode: .create, requestID: requestID) {
+        case .success(let parsed): input = parsed
+        case .failure(let problem): return problem.response
+        }
+        do {
+            guard let key = request.head.fields["Idempotency-Key"] else {
+                guard let todo = try await repository.create(input) else { throw PostgresError(.server, message: "no row") }
+                return created(todo.envelope, id: todo.id, version: todo.version, requestID: requestID)
+            }
+            guard (1...255).contains(key.utf8.count), key.utf8.allSatisfy({ $0 >= 0x21 && $0 <= 0x7E }) else {
+                return Problem.validation([.init(field: "Idempotency-Key", message: "must be 1 to 255 visible ASCII characters")], requestID: requestID)
+            }
+            if Self.createsSinceCleanup.add(1, ordering: .relaxed).newValue % 1000 == 0 {
+                try? await repository.deleteExpiredKeys()
+            }
+            switch try await repository.create(input, idempotencyKey: key, requestHash: Migrator.sha256Hex(request.body)) {
+            case .created(let todo):
+                let body = todo.envelope
+                // Best effort: without it a retry replays the todo as it is then, still one todo.
+                try? await repository.storeResponse(key: key, todoID: todo.id, body: String(decoding: body, as: UTF8.self))
+                return created(body, id: todo.id, version: todo.version, requestID: requestID)
+            case .replay(let body?, let todoID):
+                return created(Array(body.utf8), id: todoID, version: 1, requestID: requestID)
+            case .replay(nil, let todoID):
+                guard let todo = try await repository.find(id: todoID) else {
+                    return Problem.response(.conflict, detail: "The todo created with this Idempotency-Key has since been deleted.", requestID: requestID)
+                }
+                return created(todo.envelope, id: todo.id, version: todo.version, requestID: requestID)
+            case .conflict:
+                return Problem.response(.unprocessableContent, detail: "This Idempotency-Key was already used with a different request body.",
+                                        requestID: requestID)
+            }
+        } catch {
+            return Problem.database(error, requestID: requestID)
+        }
+    }
+
+    private func created(_ body: [UInt8], id: String, version: Int, requestID: String) -> HTTPResponse {
+        .json(.created, body, headers: [("Location", "/todos/\(id)"), ("ETag", "\"\(version)\""), ("X-Request-ID", requestID)])
+    }
+
+    func update(_ request: HTTPRequest, replace: Bool) async -> HTTPResponse {
+        let requestID = RequestID.of(request)
+        let id = request.parameters["id"] ?? ""
+        guard TodoID.isValid(id) else { return notFound(requestID) }
+        let input: TodoInput
+        switch Self.body(request, mode: replace ? .replace : .patch, requestID: requestID) {
+        case .success(let parsed): input = parsed
+        case .failure(let problem): return problem.response
+        }
+        let versions = EntityTags.versions(ifMatch: request.head.fields["If-Match"])
+        do {
+            if let todo = try await repository.update(id: id, input, replace: replace, versions: versions) {
+                return .json(.ok, todo.envelope, headers: [("ETag", todo.etag), ("X-Request-ID", requestID)])
+            }
+            return try await missingOrStale(id: id, requestID: requestID)
+        } catch {
+            return Problem.database(error, requestID: requestID)
+        }
+    }
+
+    func delete(_ request: HTTPRequest) async -> HTTPResponse {
+        let requestID = RequestID.of(request)
+        let id = request.parameters["id"] ?? ""
+        guard TodoID.isValid(id) else { return notFound(requestID) }
+        let versions = EntityTags.versions(ifMatch: request.head.fields["If-Match"])
+        do {
+            if let todo = try await repository.delete(id: id, versions: versions) {
+                return .json(.ok, todo.envelope, headers: [("X-Request-ID", requestID)])
+            }
+            return try await missingOrStale(id: id, requestID: requestID)
+        } catch {
+            return Problem.database(error, requestID: requestID)
+        }
+    }
+
+    /// After a conditional write matched no row: gone (404) or changed (412).
+    private func missingOrStale(id: String, requestID: String) async throws(PostgresError) -> HTTPResponse {
+        if let current = try await repository.version(id: id) {
+            return Problem.response(.preconditionFailed, detail: "The todo has changed since the ETag in If-Match was issued.",
+                                    requestID: requestID, headers: [("ETag", "\"\(current)\"")])
+        }
+        return notFound(requestID)
+    }
+
+    private func notFound(_ requestID: String) -> HTTPResponse {
+        Problem.response(.notFound, detail: "No todo with this id.", requestID: requestID)
+    }
+
+    // MARK: Bodies
+
+    struct BodyProblem: Error {
+        let response: HTTPResponse
+    }
+
+    /// Content-Type first (415), then JSON syntax (400), then the fields (400 naming each).
+    static func body(_ request: HTTPRequest, mode: TodoInput.Mode, requestID: String) -> Result<TodoInput, BodyProblem> {
+        let mediaType = request.head.fields["Content-Type"].map {
+            String($0.split(separator: ";", maxSplits: 1).first ?? "").trimmingWhitespace.lowercased()
+        }
+        let acceptable = mediaType == "application/json" || (mediaType?.hasPrefix("application/") == true && mediaType?.hasSuffix("+json") == true)
+        guard acceptable else {
+            let detail = mediaType == nil ? "A request body needs Content-Type: application/json."
+                : "Content-Type \(mediaType!) is not supported; send application/json."
+            return .failure(BodyProblem(response: Problem.response(.unsupportedMediaType, detail: detail, requestID: requestID)))
+        }
+        let json: JSONValue
+        do {
+            json = try JSONParser.parse(request.body)
+        } catch {
+            return .failure(BodyProblem(response: Problem.response(.badRequest, detail: "Malformed JSON: \(error).", requestID: requestID)))
+        }
+        switch TodoInput.parse(json, mode: mode) {
+        case .success(let input): return .success(input)
+        case .failure(let invalid): return .failure(BodyProblem(response: Problem.validation(invalid.errors, requestID: requestID)))
+        }
+    }
+}
+
+/// Entity-tag conditions (RFC 9110 §13.1.1, §13.1.2).
+enum EntityTags {
+    /// If-Match: nil when absent or `*` (any current representation), else the versions named by
+    /// strong tags; weak or foreign tags never match (strong comparison), so they yield [].
+    static func versions(ifMatch header: String?) -> [Int]? {
+        guard let header else { return nil }
+        var versions: [Int] = []
+        for part in header.split(separator: ",") {
+            let tag = String(part).trimmingWhitespace
+            if tag == "*" { return nil }
+            if tag.hasPrefix("\""), tag.hasSuffix("\""), tag.count >= 2, let version = Int(tag.dropFirst().dropLast()) {
+                versions.append(version)
+            }
+        }
+        return versions
+    }
+
+    /// If-None-Match: weak comparison, `*` matches anything.
+    static func matchesWeakly(_ header: String, _ etag: String) -> Bool {
+        for part in header.split(separator: ",") {
+            var tag = String(part).trimmingWhitespace
+            if tag == "*" { return true }
+            if tag.hasPrefix("W/") { tag.removeFirst(2) }
+            if tag == etag { return true }
+        }
+        return false
+    }
+}
