@@ -4,10 +4,16 @@ import Postgres
 /// The service's routes, assembled once at start-up.
 public enum Application {
     /// `database` is nil when none is configured: only `/health` is served then.
-    public static func makeRouter(database: PostgresDatabase? = nil) -> Router {
+    /// `openAPI`: the contract (docs/openapi.yaml) to serve at `/openapi.yaml`.
+    public static func makeRouter(database: PostgresDatabase? = nil, openAPI: [UInt8]? = nil) -> Router {
         var router = Router()
         HealthRoutes.register(in: &router)
         if let database { TodoRoutes.register(in: &router, database: database) }
+        if let openAPI {
+            router.add(.get, "/openapi.yaml", .sync { _ in
+                HTTPResponse(status: .ok, contentType: "application/yaml", body: openAPI)
+            })
+        }
         return router
     }
 }

@@ -82,7 +82,8 @@ struct ServeCommand: ParsableCommand {
                                  configuration: configuration.pool, logger: Logger(label: "database"))
             }
             server = HTTPServer(configuration: configuration.http, group: group,
-                                router: Application.makeRouter(database: database), logger: Logger(label: "http"))
+                                router: Application.makeRouter(database: database, openAPI: Self.openAPIDocument(environment, logger)),
+                                logger: Logger(label: "http"))
             port = try server.start()
             try group.start()
             database?.start()
@@ -120,6 +121,25 @@ struct ServeCommand: ParsableCommand {
         usleep(50_000)
         group.shutdown()
         logger.info("stopped")
+    }
+
+    /// The OpenAPI document to serve: `OPENAPI_FILE`, else docs/openapi.yaml under the working
+    /// directory (where the image and the scripts run). Missing: not served, and said so.
+    static func openAPIDocument(_ environment: [String: String], _ logger: Logger) -> [UInt8]? {
+        let path = environment["OPENAPI_FILE"] ?? "docs/openapi.yaml"
+        guard let file = fopen(path, "rb") else {
+            logger.warning("OpenAPI document not found: /openapi.yaml is not served", metadata: ["path": "\(path)"])
+            return nil
+        }
+        defer { fclose(file) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = fread(&chunk, 1, chunk.count, file)
+            if n == 0 { break }
+            bytes += chunk[0..<n]
+        }
+        return bytes
     }
 
     /// Waits for SIGTERM or SIGINT; `timeout: 0` polls.
