@@ -210,6 +210,115 @@ def pool():
     print("\nall rounds (queries/s): " + "; ".join(per_client))
 
 
+SEED_SQL = """INSERT INTO todos (id, title, description, priority)
+SELECT md5(n::text)::uuid, 'todo ' || n, 'description of todo ' || n, 'medium' FROM generate_series(1, 10000) AS n
+ON CONFLICT (id) DO NOTHING"""
+
+TODO_COLUMNS = "id, title, description, priority, completed, completed_at, created_at, updated_at, version"
+
+# The statements the API issues for each endpoint, in pgbench form (md5(:n) names a seeded row).
+PGBENCH_SCRIPTS = {
+    "GET /todos/{id}": "\\set n random(1, 10000)\nSELECT " + TODO_COLUMNS + " FROM todos WHERE id = md5(:n::text)::uuid;\n",
+    "GET /todos?limit=20": "SELECT " + TODO_COLUMNS + " FROM todos WHERE (NULL::boolean IS NULL OR completed = NULL::boolean) "
+                           "AND (NULL::text IS NULL OR title ILIKE NULL::text) ORDER BY created_at DESC, id DESC LIMIT 21;\n",
+    "POST /todos": "INSERT INTO todos (title, description, priority, completed, completed_at) "
+                   "VALUES ('bench todo', 'created by the benchmark', COALESCE(NULL, 'medium'), false, NULL) RETURNING " + TODO_COLUMNS + ";\n",
+    "PUT /todos/{id}": "\\set n random(1, 10000)\nUPDATE todos SET title = 'updated', description = NULL, priority = 'medium', "
+                       "completed = true, completed_at = CASE WHEN completed AND completed_at IS NOT NULL THEN completed_at ELSE now() END, "
+                       "updated_at = now(), version = version + 1 WHERE id = md5(:n::text)::uuid RETURNING " + TODO_COLUMNS + ";\n",
+}
+
+WRK_SCRIPTS = {
+    "GET /todos/{id}": """
+ids = {}
+for line in io.lines("%(ids)s") do ids[#ids + 1] = line end
+request = function() return wrk.format("GET", "/todos/" .. ids[math.random(#ids)]) end
+""",
+    "GET /todos?limit=20": """
+request = function() return wrk.format("GET", "/todos?limit=20") end
+""",
+    "POST /todos": """
+wrk.method = "POST"
+wrk.body = '{"title":"bench todo","description":"created by the benchmark"}'
+wrk.headers["Content-Type"] = "application/json"
+""",
+    "PUT /todos/{id}": """
+ids = {}
+for line in io.lines("%(ids)s") do ids[#ids + 1] = line end
+request = function()
+  return wrk.format("PUT", "/todos/" .. ids[math.random(#ids)], {["Content-Type"] = "application/json"},
+                    '{"title":"updated","completed":true}')
+end
+""",
+}
+
+
+def wrk_script(url, script):
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(script)
+        path = f.name
+    try:
+        out = subprocess.run(["taskset", "-c", "1", "wrk", "-t1", f"-c{CONNECTIONS}", f"-d{SECONDS}s", "--latency", "-s", path, url],
+                             capture_output=True, text=True, check=True).stdout
+    finally:
+        os.unlink(path)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    p50 = to_ms(re.search(r"50%\s+(\S+)", out).group(1))
+    p99 = to_ms(re.search(r"99%\s+(\S+)", out).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if errors:
+        raise SystemExit(f"{url}: {errors.group(1)} non-2xx responses\n{out}")
+    return rps, requests, p50, p99
+
+
+def api():
+    """The /todos endpoints through the service (CPU 0; wrk and PostgreSQL on CPU 1) next to
+    pgbench -M prepared running the same statements (CPU 0) with the same connection count."""
+    connections = int(os.environ.get("BENCH_CONNECTIONS", "4"))
+    cluster = BenchCluster()
+    psql = [os.path.join(os.path.dirname(cluster.env["PG_CTL"]), "psql"), cluster.env["PG_ADMIN_URL"], "-q", "-v", "ON_ERROR_STOP=1"]
+    subprocess.run(psql + ["-c", SEED_SQL], check=True)
+    ids = subprocess.run(psql + ["-tAc", "SELECT md5(n::text)::uuid FROM generate_series(1, 10000) AS n"],
+                         capture_output=True, text=True, check=True).stdout.split()
+    ids_file = tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False)
+    ids_file.write("\n".join(ids) + "\n")
+    ids_file.close()
+    port = free_port()
+    server = subprocess.Popen(["taskset", "-c", "0", os.path.join(ROOT, ".build/release/todo-api"), "serve", "--host", "127.0.0.1",
+                               "--port", str(port), "--log-level", "error", "--db-pool-min", str(connections),
+                               "--db-pool-max", str(connections)],
+                              env=dict(os.environ, DATABASE_URL=cluster.url), stdout=subprocess.DEVNULL, cwd=ROOT)
+    wait_port(port)
+    rows = []
+    try:
+        for name in WRK_SCRIPTS:
+            ours, ref = [], []
+            script = WRK_SCRIPTS[name] % {"ids": ids_file.name}
+            wrk_script(f"http://127.0.0.1:{port}", script)  # warm-up
+            for i in range(ROUNDS):
+                ref.append({"rps": pgbench(cluster.url, connections, PGBENCH_SCRIPTS[name])})
+                before = cpu_seconds(server.pid)
+                rps, requests, p50, p99 = wrk_script(f"http://127.0.0.1:{port}", script)
+                cpu = cpu_seconds(server.pid) - before
+                ours.append({"rps": rps, "p50": p50, "p99": p99, "cpu_us": cpu / requests * 1e6})
+                print(f"{name} round {i + 1}: todo-api {rps:.0f}/s, pgbench {ref[-1]['rps']:.0f}/s", file=sys.stderr)
+            rows.append((name, median_round(ours), median_round(ref), ours, ref))
+        rss = peak_rss_mb(server.pid)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+        os.unlink(ids_file.name)
+        cluster.stop()
+    print(f"| endpoint | todo-api req/s (median of {ROUNDS}) | pgbench -M prepared -c {connections} tx/s | × pgbench | p50 ms | p99 ms | server CPU µs/req |")
+    print("|---|---|---|---|---|---|---|")
+    for name, ours, ref, _, _ in rows:
+        print(f"| {name} | {ours['rps']:.0f} | {ref['rps']:.0f} | {ours['rps'] / ref['rps']:.2f} | {ours['p50']:.2f} | {ours['p99']:.2f} | {ours['cpu_us']:.1f} |")
+    print(f"\nserver peak RSS (VmHWM) over the whole run: {rss:.1f} MB")
+    for name, _, _, ours, ref in rows:
+        print(f"{name} all rounds: todo-api {', '.join('%.0f' % r['rps'] for r in ours)}; pgbench {', '.join('%.0f' % r['rps'] for r in ref)}")
+
+
 def median_round(results):
     ordered = sorted(results, key=lambda r: r["rps"])
     return ordered[len(ordered) // 2]
@@ -233,5 +342,7 @@ if __name__ == "__main__":
         report(health(), "nginx")
     elif which == "pool":
         pool()
+    elif which == "api":
+        api()
     else:
         raise SystemExit(f"unknown benchmark {which}")

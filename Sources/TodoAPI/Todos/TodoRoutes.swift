@@ -103,36 +103,54 @@ struct TodoRoutes: Sendable {
         case .failure(let problem): return problem.response
         }
         do {
-            guard let key = request.head.fields["Idempotency-Key"] else {
-                guard let todo = try await repository.create(input) else { throw PostgresError(.server, message: "no row") }
-                return created(todo.envelope, id: todo.id, version: todo.version, requestID: requestID)
-            }
-            guard (1...255).contains(key.utf8.count), key.utf8.allSatisfy({ $0 >= 0x21 && $0 <= 0x7E }) else {
-                return Problem.validation([.init(field: "Idempotency-Key", message: "must be 1 to 255 visible ASCII characters")], requestID: requestID)
-            }
-            if Self.createsSinceCleanup.add(1, ordering: .relaxed).newValue % 1000 == 0 {
-                try? await repository.deleteExpiredKeys()
-            }
-            switch try await repository.create(input, idempotencyKey: key, requestHash: Migrator.sha256Hex(request.body)) {
-            case .created(let todo):
-                let body = todo.envelope
-                // Best effort: without it a retry replays the todo as it is then, still one todo.
-                try? await repository.storeResponse(key: key, todoID: todo.id, body: String(decoding: body, as: UTF8.self))
-                return created(body, id: todo.id, version: todo.version, requestID: requestID)
-            case .replay(let body?, let todoID):
-                return created(Array(body.utf8), id: todoID, version: 1, requestID: requestID)
-            case .replay(nil, let todoID):
-                guard let todo = try await repository.find(id: todoID) else {
-                    return Problem.response(.conflict, detail: "The todo created with this Idempotency-Key has since been deleted.", requestID: requestID)
-                }
-                return created(todo.envelope, id: todo.id, version: todo.version, requestID: requestID)
-            case .conflict:
-                return Problem.response(.unprocessableContent, detail: "This Idempotency-Key was already used with a different request body.",
-                                        requestID: requestID)
-            }
+            return try await create(input, request: request, requestID: requestID)
         } catch {
             return Problem.database(error, requestID: requestID)
         }
+    }
+
+    private func create(_ input: TodoInput, request: HTTPRequest, requestID: String) async throws(PostgresError) -> HTTPResponse {
+        guard let key = request.head.fields["Idempotency-Key"] else {
+            guard let todo = try await repository.create(input) else { throw PostgresError(.server, message: "no row") }
+            return created(todo.envelope, id: todo.id, version: todo.version, requestID: requestID)
+        }
+        guard (1...255).contains(key.utf8.count), key.utf8.allSatisfy({ $0 >= 0x21 && $0 <= 0x7E }) else {
+            return Problem.validation([.init(field: "Idempotency-Key", message: "must be 1 to 255 visible ASCII characters")], requestID: requestID)
+        }
+        if Self.createsSinceCleanup.add(1, ordering: .relaxed).newValue % 1000 == 0 {
+            await deleteExpiredKeys()
+        }
+        let outcome = try await repository.create(input, idempotencyKey: key, requestHash: Migrator.sha256Hex(request.body))
+        switch outcome {
+        case .created(let todo):
+            let body = todo.envelope
+            await storeResponse(key: key, todoID: todo.id, body: body)
+            return created(body, id: todo.id, version: todo.version, requestID: requestID)
+        case .replay(let body?, let todoID):
+            return created(Array(body.utf8), id: todoID, version: 1, requestID: requestID)
+        case .replay(nil, let todoID):
+            guard let todo = try await repository.find(id: todoID) else {
+                return Problem.response(.conflict, detail: "The todo created with this Idempotency-Key has since been deleted.", requestID: requestID)
+            }
+            return created(todo.envelope, id: todo.id, version: todo.version, requestID: requestID)
+        case .conflict:
+            return Problem.response(.unprocessableContent, detail: "This Idempotency-Key was already used with a different request body.",
+                                    requestID: requestID)
+        }
+    }
+
+    /// Best effort: without the stored body a retry replays the todo as it is then; still one todo.
+    private func storeResponse(key: String, todoID: String, body: [UInt8]) async {
+        do {
+            try await repository.storeResponse(key: key, todoID: todoID, body: String(decoding: body, as: UTF8.self))
+        } catch {}
+    }
+
+    /// Housekeeping; a failure only delays it to the next round.
+    private func deleteExpiredKeys() async {
+        do {
+            try await repository.deleteExpiredKeys()
+        } catch {}
     }
 
     private func created(_ body: [UInt8], id: String, version: Int, requestID: String) -> HTTPResponse {
