@@ -52,8 +52,11 @@ def peak_rss_mb(pid):
 
 
 def to_ms(text):
-    value, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()
-    return float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+    match = re.match(r"([\d.]+)(us|ms|s|m)$", text)
+    if not match:
+        raise SystemExit(f"cannot read wrk latency {text!r}")
+    value, unit = match.groups()
+    return float(value) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
 
 
 def wrk(url):
@@ -61,8 +64,8 @@ def wrk(url):
                          capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     requests = int(re.search(r"(\d+) requests in", out).group(1))
-    p50 = to_ms(re.search(r"50%\s+(\S+)", out).group(1))
-    p99 = to_ms(re.search(r"99%\s+(\S+)", out).group(1))
+    p50 = to_ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))
+    p99 = to_ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if errors:
         raise SystemExit(f"{url}: {errors.group(1)} non-2xx responses\n{out}")
@@ -239,6 +242,7 @@ request = function() return wrk.format("GET", "/todos?limit=20") end
 """,
     "POST /todos": """
 wrk.method = "POST"
+wrk.path = "/todos"
 wrk.body = '{"title":"bench todo","description":"created by the benchmark"}'
 wrk.headers["Content-Type"] = "application/json"
 """,
@@ -253,9 +257,17 @@ end
 }
 
 
+# Printed once by wrk when a response is not 2xx: the reason shows up in the error.
+REPORT_FIRST_FAILURE = """
+response = function(status, headers, body)
+  if status >= 300 and not reported then print("first failure: " .. status .. " " .. body); reported = true end
+end
+"""
+
+
 def wrk_script(url, script):
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-        f.write(script)
+        f.write(script + REPORT_FIRST_FAILURE)
         path = f.name
     try:
         out = subprocess.run(["taskset", "-c", "1", "wrk", "-t1", f"-c{CONNECTIONS}", f"-d{SECONDS}s", "--latency", "-s", path, url],
@@ -264,8 +276,8 @@ def wrk_script(url, script):
         os.unlink(path)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     requests = int(re.search(r"(\d+) requests in", out).group(1))
-    p50 = to_ms(re.search(r"50%\s+(\S+)", out).group(1))
-    p99 = to_ms(re.search(r"99%\s+(\S+)", out).group(1))
+    p50 = to_ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))
+    p99 = to_ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if errors:
         raise SystemExit(f"{url}: {errors.group(1)} non-2xx responses\n{out}")
