@@ -101,6 +101,7 @@ final class HTTPConnection: Selectable {
             }
             if closed || !interest.contains(.read) || count < buffer.count { return }
             if outputPending && !closeAfterFlush { return }
+            if awaitingResponse && pending.count >= context.configuration.limits.maxHeaderBytes { return }
         }
     }
 
@@ -263,7 +264,11 @@ final class HTTPConnection: Selectable {
     private var desiredInterest: Interest {
         if lingering { return .read }
         if outputPending { return .write }
-        if awaitingResponse || closeAfterFlush { return [] }
+        if closeAfterFlush { return [] }
+        // While a handler runs we keep reading (no epoll_ctl per request): clients that do not
+        // pipeline send nothing meanwhile; one that does fills `pending` up to this bound, then
+        // is not read until the response is out (back-pressure).
+        if awaitingResponse && pending.count >= context.configuration.limits.maxHeaderBytes { return [] }
         return .read
     }
 

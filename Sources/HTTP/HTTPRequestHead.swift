@@ -20,20 +20,23 @@ public struct HTTPRequestHead: Sendable {
     /// The path of the target without the query: `/todos/1?x=y` → `/todos/1`. For absolute-form
     /// (`http://host/p`) the path part; for `*` itself.
     public var path: Substring {
-        var rest = Substring(target)
-        if rest.hasPrefix("http://") || rest.hasPrefix("https://") {
-            rest = rest.drop(while: { $0 != ":" }).dropFirst(3)
-            rest = rest.drop(while: { $0 != "/" && $0 != "?" })
-            if rest.isEmpty || rest.first == "?" { return "/" }
+        let utf8 = target.utf8
+        var start = utf8.startIndex
+        if utf8.first != UInt8(ascii: "/") && utf8.first != UInt8(ascii: "*") {
+            // absolute-form: skip "scheme://authority"
+            guard let colon = utf8.firstIndex(of: UInt8(ascii: ":")) else { return "/" }
+            start = utf8.index(colon, offsetBy: 3, limitedBy: utf8.endIndex) ?? utf8.endIndex
+            start = utf8[start...].firstIndex { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") } ?? utf8.endIndex
+            if start == utf8.endIndex || utf8[start] == UInt8(ascii: "?") { return "/" }
         }
-        if let q = rest.firstIndex(of: "?") { return rest[..<q] }
-        return rest
+        let end = utf8[start...].firstIndex(of: UInt8(ascii: "?")) ?? utf8.endIndex
+        return target[start..<end]
     }
 
     /// The query string without `?`, or nil.
     public var query: Substring? {
-        guard let q = target.firstIndex(of: "?") else { return nil }
-        return target[target.index(after: q)...]
+        guard let q = target.utf8.firstIndex(of: UInt8(ascii: "?")) else { return nil }
+        return target[target.utf8.index(after: q)...]
     }
 }
 

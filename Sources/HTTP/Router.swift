@@ -53,19 +53,23 @@ public struct Router: Sendable {
         if let index = literalRoutes[String(path)] {
             return resolve(routes[index], method: method, parameters: [:])
         }
-        let parts = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
-        for route in routes where route.segments.count == parts.count {
+        // Segment by segment on the UTF-8 view: no array of parts, no Character processing.
+        for route in routes where !route.segments.isEmpty {
+            var rest = path.utf8.dropFirst()  // after the leading "/"
             var parameters: [String: String] = [:]
             var matched = true
-            for (segment, part) in zip(route.segments, parts) {
+            for (i, segment) in route.segments.enumerated() {
+                let end = rest.firstIndex(of: UInt8(ascii: "/")) ?? rest.endIndex
+                let part = Substring(rest[rest.startIndex..<end])
                 switch segment {
                 case .literal(let text):
-                    if text != part { matched = false }
+                    matched = part == text
                 case .parameter(let name):
-                    guard !part.isEmpty, let decoded = PercentDecoding.decode(part) else { matched = false; break }
-                    parameters[name] = decoded
+                    if !part.isEmpty, let decoded = PercentDecoding.decode(part) { parameters[name] = decoded } else { matched = false }
                 }
-                if !matched { break }
+                let isLast = i == route.segments.count - 1
+                if !matched || isLast != (end == rest.endIndex) { matched = false; break }
+                if !isLast { rest = rest[rest.index(after: end)...] }
             }
             if matched { return resolve(route, method: method, parameters: parameters) }
         }

@@ -49,9 +49,18 @@ final class PostgresPool: PostgresConnectionDelegate {
 
     // MARK: Counts
 
-    private var usable: [PostgresConnection] { connections.filter { $0.state == .ready && !$0.retiring } }
-    private var opening: Int { connections.filter { $0.state == .resolving || $0.state == .connecting }.count }
-    private var activeCount: Int { connections.filter { !$0.retiring && $0.state != .closed }.count }
+    // Counted by walking the (few) connections: no array is built on the query path.
+    private var hasUsable: Bool { connections.contains { $0.state == .ready && !$0.retiring } }
+    private var opening: Int {
+        var count = 0
+        for connection in connections where connection.state == .resolving || connection.state == .connecting { count += 1 }
+        return count
+    }
+    private var activeCount: Int {
+        var count = 0
+        for connection in connections where !connection.retiring && connection.state != .closed { count += 1 }
+        return count
+    }
 
     struct Statistics: Sendable {
         var ready = 0, busy = 0, opening = 0, waiting = 0
@@ -111,7 +120,7 @@ final class PostgresPool: PostgresConnectionDelegate {
         }
         // Database known to be down (the last attempt failed, nothing is open): fail fast with
         // the reason instead of making every request wait for the acquire timeout.
-        if consecutiveFailures > 0 && usable.isEmpty && opening == 0, let lastFailure {
+        if consecutiveFailures > 0 && !hasUsable && opening == 0, let lastFailure {
             completion(.failure(PostgresError(.unavailable, message: lastFailure.message)))
             return
         }
@@ -212,7 +221,7 @@ final class PostgresPool: PostgresConnectionDelegate {
                 "database": "\(settings.redactedDescription)", "error": "\(error.message)", "attempt": "\(consecutiveFailures)",
             ])
         }
-        if usable.isEmpty && opening == 0 {
+        if !hasUsable && opening == 0 {
             // Nothing can serve the waiting queries soon: fail them now rather than at their timeout.
             failAllWaiters(PostgresError(.unavailable, message: error.message))
         }

@@ -19,10 +19,14 @@ public enum Timestamp {
         let (days, msOfDay) = milliseconds.floorDivided(by: 86_400_000)
         let (year, month, day) = civil(fromDays: days)
         func pad(_ value: Int64, _ width: Int) {
-            var digits: [UInt8] = []
+            var divisor: Int64 = 1
+            for _ in 1..<width { divisor *= 10 }
             var v = value
-            for _ in 0..<width { digits.append(UInt8(ascii: "0") + UInt8(v % 10)); v /= 10 }
-            bytes.append(contentsOf: digits.reversed())
+            while divisor > 0 {
+                bytes.append(UInt8(ascii: "0") + UInt8(v / divisor % 10))
+                v %= divisor
+                divisor /= 10
+            }
         }
         pad(year, 4); bytes.append(UInt8(ascii: "-")); pad(month, 2); bytes.append(UInt8(ascii: "-")); pad(day, 2)
         bytes.append(UInt8(ascii: "T"))
