@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Layers, top to bottom (each depends only on those below it):
-//   todo-api (executable) → TodoAPI → HTTP, Postgres → Net → CLinux
+//   todo-api (executable) → TodoAPI → HTTP, Postgres → Observability → Net → CLinux
 //   (HTTP and Postgres are siblings: neither knows the other.)
 // See docs/ARCHITECTURE.md.
 let package = Package(
@@ -24,8 +24,12 @@ let package = Package(
             dependencies: ["CLinux", .product(name: "Logging", package: "swift-log")]
         ),
         .target(
-            name: "HTTP",
+            name: "Observability",
             dependencies: ["Net", .product(name: "Logging", package: "swift-log")]
+        ),
+        .target(
+            name: "HTTP",
+            dependencies: ["Net", "Observability", .product(name: "Logging", package: "swift-log")]
         ),
         .target(
             name: "Postgres",
@@ -33,12 +37,12 @@ let package = Package(
         ),
         .target(
             name: "TodoAPI",
-            dependencies: ["HTTP", "Postgres", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["HTTP", "Postgres", "Observability", .product(name: "Logging", package: "swift-log")]
         ),
         .executableTarget(
             name: "todo-api",
             dependencies: [
-                "TodoAPI", "HTTP", "Postgres", "Net",
+                "TodoAPI", "HTTP", "Postgres", "Net", "Observability",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -55,6 +59,7 @@ let package = Package(
             path: "Tests/TestSupport"
         ),
         .testTarget(name: "NetTests", dependencies: ["Net"]),
+        .testTarget(name: "ObservabilityTests", dependencies: ["Observability"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Net", "TestSupport"]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "Net", "CLibPQ", "TestSupport"]),
         .testTarget(name: "TodoAPITests", dependencies: ["TodoAPI", "HTTP", "Postgres", "Net", "TestSupport"]),

@@ -1,4 +1,5 @@
 import Net
+import Observability
 
 /// One client connection on one loop: reads, parses, dispatches, writes, times out.
 ///
@@ -22,6 +23,18 @@ final class HTTPConnection: Selectable {
 
     private var head: HTTPRequestHead?
     private var body: [UInt8] = []
+    /// The exchange being answered (one at a time: responses go out in request order).
+    private var exchange: Exchange?
+
+    private struct Exchange {
+        var method: HTTPMethod
+        var path: Substring
+        var route: String?
+        var requestID: String
+        var startedAt: MonotonicTime
+        var bytesIn: Int
+        var head: HTTPRequestHead?
+    }
     private var awaitingResponse = false
     private var closeAfterFlush = false
     private var lingering = false
@@ -171,7 +184,11 @@ final class HTTPConnection: Selectable {
                 body = []
                 dispatch(request)
             case .error(let error):
-                respond(.problem(error.status, detail: error.detail), version: .http1_1, keepAlive: false, omitBody: false)
+                let requestID = RequestID.make()
+                exchange = Exchange(method: .other("-"), path: "-", route: nil, requestID: requestID,
+                                    startedAt: headStartedAt, bytesIn: offset, head: nil)
+                context.metrics.inFlight += 1
+                respond(.problem(error.status, detail: error.detail, requestID: requestID), version: .http1_1, keepAlive: false, omitBody: false)
                 return offset
             }
         }
@@ -183,22 +200,30 @@ final class HTTPConnection: Selectable {
     private func dispatch(_ request: HTTPRequest) {
         let head = request.head
         let omitBody = head.method == .head
-        switch context.router.match(head.method, path: head.path) {
+        let path = head.path
+        exchange = Exchange(method: head.method, path: path, route: nil, requestID: request.requestID,
+                            startedAt: context.loop.now, bytesIn: head.fields.bytes.count + request.body.count, head: head)
+        context.metrics.inFlight += 1
+        let requestID = request.requestID
+        switch context.router.match(head.method, path: path) {
         case .handler(let handler, let route, let parameters):
             var request = request
             request.parameters = parameters
             request.route = route
+            exchange?.route = route
             switch handler {
             case .sync(let respond):
                 self.respond(respond(request), version: head.version, keepAlive: head.keepAlive, omitBody: omitBody)
             case .async(let respond):
                 startAsync(respond, request: request, omitBody: omitBody)
             }
-        case .methodNotAllowed(let allow, _):
+        case .methodNotAllowed(let allow, let route):
+            exchange?.route = route
             respond(.problem(.methodNotAllowed, detail: "\(head.method) is not allowed on this resource.",
-                             headers: [("Allow", allow)]),
+                             requestID: requestID, headers: [("Allow", allow)]),
                     version: head.version, keepAlive: head.keepAlive, omitBody: omitBody)
-        case .options(let allow, _):
+        case .options(let allow, let route):
+            exchange?.route = route
             respond(HTTPResponse(status: .noContent, headers: [("Allow", allow)]),
                     version: head.version, keepAlive: head.keepAlive, omitBody: true)
         case .notFound:
@@ -206,7 +231,7 @@ final class HTTPConnection: Selectable {
                 respond(HTTPResponse(status: .noContent, headers: [("Allow", context.router.allMethods)]),
                         version: head.version, keepAlive: head.keepAlive, omitBody: true)
             } else {
-                respond(.problem(.notFound, detail: "No resource at this path."),
+                respond(.problem(.notFound, detail: "No resource at this path.", requestID: requestID),
                         version: head.version, keepAlive: head.keepAlive, omitBody: omitBody)
             }
         }
@@ -238,13 +263,48 @@ final class HTTPConnection: Selectable {
         let keepOpen = keepAlive && !context.draining && !closeAfterFlush
         let connectionHeader: StaticString? = !keepOpen ? "close" : (version == .http1_0 ? "keep-alive" : nil)
         context.dateCache.refresh()
+        let before = output.count
+        var response = response
+        if let exchange { response.headers.append(("X-Request-ID", exchange.requestID)) }
         ResponseEncoder.encode(response, into: &output, date: context.dateCache.headerLine,
                                connectionHeader: connectionHeader, omitBody: omitBody)
+        if let exchange {
+            self.exchange = nil
+            finished(exchange, status: response.status.code, bytesOut: output.count - before)
+        }
         if !keepOpen {
             // Whatever follows this request is never read (`canProcess` is now false); the caller
             // of `process` drops it.
             closeAfterFlush = true
         }
+    }
+
+    /// Metrics and the access-log line of an exchange whose response is now in `output`.
+    private func finished(_ exchange: Exchange, status: Int, bytesOut: Int) {
+        let duration = context.loop.now - exchange.startedAt
+        // Labels never carry raw client input: unknown methods become OTHER, paths become their
+        // route template (or "unmatched"), so the number of series stays bounded.
+        let method: String
+        if case .other = exchange.method { method = exchange.method.description == "-" ? "-" : "OTHER" } else { method = exchange.method.description }
+        let route = exchange.route ?? "unmatched"
+        context.metrics.inFlight -= 1
+        context.metrics.record(method: method, route: route, status: status, seconds: duration.seconds)
+        guard let accessLog = context.configuration.accessLog else { return }
+        let traceID = exchange.head?.fields["X-Amzn-Trace-Id"].flatMap(Self.traceRoot)
+        accessLog.record(AccessRecord(
+            method: method, path: String(exchange.path), route: exchange.route, status: status,
+            durationNanoseconds: duration.nanoseconds, bytesIn: exchange.bytesIn, bytesOut: bytesOut,
+            clientIP: peer.description, userAgent: exchange.head?.fields["User-Agent"], requestID: exchange.requestID,
+            traceID: traceID))
+    }
+
+    /// `Root=1-5759e988-bd862e3fe1be46a994272793;Parent=...;Sampled=1` → `1-5759e988-bd862e3fe1be46a994272793`
+    static func traceRoot(_ header: String) -> String? {
+        for part in header.split(separator: ";") {
+            let field = part.drop { $0 == " " }
+            if field.hasPrefix("Root=") { return String(field.dropFirst(5).prefix(64)) }
+        }
+        return nil
     }
 
     // MARK: Writing
@@ -381,6 +441,11 @@ final class HTTPConnection: Selectable {
     func close(reset: Bool) {
         guard !closed else { return }
         closed = true
+        if exchange != nil {
+            // The client left before its answer: still counted, as nginx's 499.
+            context.metrics.inFlight -= 1
+            exchange = nil
+        }
         context.loop.deregister(fd: fd)
         context.loop.cancel(timer)
         Socket.close(fd, reset: reset)

@@ -9,6 +9,7 @@ final class HTTPLoopContext {
     let counters: HTTPServerCounters
     let logger: Logger
     var dateCache = DateCache()
+    var metrics = HTTPMetrics()
     private(set) var draining = false
     private var connections: [Int32: HTTPConnection] = [:]
     private var listener: Listener?

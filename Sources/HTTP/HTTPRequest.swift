@@ -6,10 +6,14 @@ public struct HTTPRequest: Sendable {
     public internal(set) var parameters: [String: String] = [:]
     /// The matched route pattern (`/todos/:id`), for logs and metric labels; nil when none matched.
     public internal(set) var route: String?
+    /// The caller's well-formed `X-Request-ID` or a new id; returned as `X-Request-ID` on the
+    /// response and meant for every log line and error body about this request.
+    public internal(set) var requestID: String
 
-    public init(head: HTTPRequestHead, body: [UInt8]) {
+    public init(head: HTTPRequestHead, body: [UInt8], requestID: String? = nil) {
         self.head = head
         self.body = body
+        self.requestID = requestID ?? RequestID.of(head)
     }
 
     public var method: HTTPMethod { head.method }

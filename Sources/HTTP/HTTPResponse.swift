@@ -19,11 +19,16 @@ public struct HTTPResponse: Sendable {
     }
 
     /// An RFC 9457 problem document: `{"type":"about:blank","title":...,"status":...,"detail":...}`.
-    public static func problem(_ status: HTTPStatus, detail: String, headers: [(name: String, value: String)] = []) -> HTTPResponse {
+    public static func problem(_ status: HTTPStatus, detail: String, requestID: String? = nil,
+                               headers: [(name: String, value: String)] = []) -> HTTPResponse {
         var body = #"{"type":"about:blank","title":"#
         JSONString.append(status.reason, to: &body)
         body += #","status":\#(status.code),"detail":"#
         JSONString.append(detail, to: &body)
+        if let requestID {
+            body += #","requestId":"#
+            JSONString.append(requestID, to: &body)
+        }
         body += "}"
         return HTTPResponse(status: status, contentType: "application/problem+json", headers: headers, body: Array(body.utf8))
     }

@@ -1,6 +1,7 @@
 import Glibc
 import Logging
 import Net
+import Synchronization
 
 /// The HTTP/1.1 server: one listener and one `HTTPLoopContext` per loop of the group.
 public final class HTTPServer: Sendable {
@@ -61,10 +62,38 @@ public final class HTTPServer: Sendable {
         return true
     }
 
+    /// Request metrics of every loop, added up; `completion` runs on some loop.
+    public func metrics(_ completion: @escaping @Sendable (HTTPMetrics) -> Void) {
+        let box = MetricsGathering(remaining: contexts.count, completion: completion)
+        for context in contexts {
+            context.value.loop.execute { box.add(context.value.metrics) }
+        }
+    }
+
     /// Closes every connection at once.
     public func closeAll() {
         for context in contexts {
             context.value.loop.execute { context.value.closeAll() }
         }
+    }
+}
+
+/// Adds up per-loop metrics as each loop reports; the last one calls `completion`.
+final class MetricsGathering: Sendable {
+    private let state: Mutex<(total: HTTPMetrics, remaining: Int)>
+    private let completion: @Sendable (HTTPMetrics) -> Void
+
+    init(remaining: Int, completion: @escaping @Sendable (HTTPMetrics) -> Void) {
+        state = Mutex((HTTPMetrics(), remaining))
+        self.completion = completion
+    }
+
+    func add(_ metrics: HTTPMetrics) {
+        let done: HTTPMetrics? = state.withLock { state in
+            state.total.merge(metrics)
+            state.remaining -= 1
+            return state.remaining == 0 ? state.total : nil
+        }
+        if let done { completion(done) }
     }
 }

@@ -1,4 +1,5 @@
 import Net
+import Observability
 
 /// Everything the HTTP layer can be told; built once by the executable from env vars and flags.
 public struct HTTPServerConfiguration: Sendable {
@@ -23,6 +24,8 @@ public struct HTTPServerConfiguration: Sendable {
     public var maxConnections = 10_000
     /// Once this much output is waiting, pipelined requests are not processed until it drains.
     public var outputHighWater = 64 * 1024
+    /// One line per exchange, or nil for none.
+    public var accessLog: AccessLog?
 
     public init() {}
 }

@@ -81,4 +81,50 @@ public final class PostgresDatabase: Sendable {
         }
         return try outcome.get()
     }
+
+    /// Writer pool statistics from every loop, added up (for `/metrics`).
+    public func statistics() async -> PostgresPoolStatistics {
+        var total = PostgresPoolStatistics()
+        for pool in writers {
+            let stats = await withCheckedContinuation { (continuation: CheckedContinuation<PostgresPoolStatistics, Never>) in
+                pool.value.loop.execute { continuation.resume(returning: pool.value.statistics) }
+            }
+            total.idle += stats.idle
+            total.busy += stats.busy
+            total.opening += stats.opening
+            total.waiting += stats.waiting
+            total.timeouts += stats.timeouts
+        }
+        return total
+    }
+
+    /// Readiness: can the writer answer `SELECT 1` within `timeout`? Nil when it can, else the
+    /// reason. Whichever comes first, the answer or the timer, decides; the other is ignored (a
+    /// query cannot be taken back, but nobody waits for it).
+    public func ping(timeout: TimeSpan) async -> String? {
+        guard let loop = EventLoop.current else { return "not on an event loop" }
+        final class Race { var decided = false }
+        let race = LoopBound(Race())
+        return await withCheckedContinuation { (continuation: CheckedContinuation<String?, Never>) in
+            let timer = LoopTimer {
+                guard !race.value.decided else { return }
+                race.value.decided = true
+                continuation.resume(returning: "database: no answer within \(timeout)")
+            }
+            loop.schedule(timer, at: loop.now + timeout)
+            let timerBox = LoopBound(timer)
+            Task(executorPreference: loop) {
+                var reason: String?
+                do {
+                    _ = try await self.query("SELECT 1")
+                } catch {
+                    reason = "database: \((error as? PostgresError)?.kind ?? .unavailable)"
+                }
+                guard !race.value.decided else { return }
+                race.value.decided = true
+                loop.cancel(timerBox.value)
+                continuation.resume(returning: reason)
+            }
+        }
+    }
 }

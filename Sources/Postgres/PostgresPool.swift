@@ -62,20 +62,20 @@ final class PostgresPool: PostgresConnectionDelegate {
         return count
     }
 
-    struct Statistics: Sendable {
-        var ready = 0, busy = 0, opening = 0, waiting = 0
-    }
+    /// Acquire timeouts since start (the `db_pool_timeouts_total` metric).
+    private(set) var timeouts = 0
 
-    var statistics: Statistics {
-        var stats = Statistics()
+    var statistics: PostgresPoolStatistics {
+        var stats = PostgresPoolStatistics()
         for connection in connections {
             switch connection.state {
-            case .ready: if connection.queriesInFlight > 0 { stats.busy += 1 } else { stats.ready += 1 }
+            case .ready: if connection.queriesInFlight > 0 { stats.busy += 1 } else { stats.idle += 1 }
             case .resolving, .connecting: stats.opening += 1
             case .closed: break
             }
         }
         stats.waiting = waiters.count
+        stats.timeouts = timeouts
         return stats
     }
 
@@ -154,6 +154,7 @@ final class PostgresPool: PostgresConnectionDelegate {
     private func expire(_ waiter: Waiter) {
         guard !waiter.done else { return }
         waiter.done = true
+        timeouts += 1
         let reason = lastFailure.map { " (last connection error: \($0.message))" } ?? ""
         waiter.completion(.failure(PostgresError(.acquireTimeout, message: "no database connection within \(configuration.acquireTimeout)\(reason)")))
     }
@@ -278,4 +279,13 @@ final class PostgresPool: PostgresConnectionDelegate {
         ensureConnections()
         if !isShutdown { loop.schedule(maintenanceTimer, at: now + .seconds(1)) }
     }
+}
+
+/// Connection counts of the writer pools, summed over the loops.
+public struct PostgresPoolStatistics: Sendable {
+    public var idle = 0
+    public var busy = 0
+    public var opening = 0
+    public var waiting = 0
+    public var timeouts = 0
 }

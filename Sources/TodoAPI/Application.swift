@@ -7,7 +7,7 @@ public enum Application {
     /// `openAPI`: the contract (docs/openapi.yaml) to serve at `/openapi.yaml`.
     public static func makeRouter(database: PostgresDatabase? = nil, openAPI: [UInt8]? = nil) -> Router {
         var router = Router()
-        HealthRoutes.register(in: &router)
+        HealthRoutes.register(in: &router, database: database)
         if let database { TodoRoutes.register(in: &router, database: database) }
         if let openAPI {
             router.add(.get, "/openapi.yaml", .sync { _ in

@@ -1,4 +1,6 @@
 import HTTP
+import Net
+import Postgres
 
 /// `GET /health`: "this process can serve". It answers from the loop without touching any
 /// dependency, so a database hiccup never makes the ALB or ECS replace a healthy task
@@ -6,9 +8,22 @@ import HTTP
 enum HealthRoutes {
     static let okBody: [UInt8] = Array(#"{"status":"ok"}"#.utf8)
 
-    static func register(in router: inout Router) {
+    static func register(in router: inout Router, database: PostgresDatabase?) {
         router.add(.get, "/health", .sync { _ in
             HTTPResponse.json(.ok, okBody)
+        })
+        // Readiness: the database answers a ping within 1 s. For deploy scripts and operators,
+        // not for the ALB (a database blip must not take every task out of the target group).
+        router.add(.get, "/health/ready", .async { request in
+            guard let database else {
+                return .problem(.serviceUnavailable, detail: "No database is configured.", requestID: request.requestID,
+                                headers: [("Retry-After", "5")])
+            }
+            if let reason = await database.ping(timeout: .seconds(1)) {
+                return .problem(.serviceUnavailable, detail: "Not ready: \(reason).", requestID: request.requestID,
+                                headers: [("Retry-After", "1")])
+            }
+            return .json(.ok, Array(#"{"status":"ready"}"#.utf8))
         })
     }
 }

@@ -1,5 +1,6 @@
 import HTTP
 import Postgres
+import Observability
 
 /// RFC 9457 problem documents of the API: `type`, `title`, `status`, `detail`, the request id, and
 /// for validation failures `errors: [{"field","message"}]`. Never internals (SQL, hostnames, stack).
@@ -31,7 +32,7 @@ enum Problem {
         }
         json.raw("}")
         return HTTPResponse(status: status, contentType: "application/problem+json",
-                            headers: headers + [("X-Request-ID", requestID)], body: json.bytes)
+                            headers: headers, body: json.bytes)
     }
 
     static func validation(_ errors: [TodoInput.FieldError], requestID: String) -> HTTPResponse {

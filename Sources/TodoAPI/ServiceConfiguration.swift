@@ -11,6 +11,12 @@ public struct ServiceConfiguration: Sendable {
     /// Graceful-shutdown budget; under ECS's default 30 s stopTimeout so we exit before SIGKILL.
     public var drainTimeout = TimeSpan.seconds(25)
     public var logLevel = "info"
+    /// `json` (one object per line, for Fluent Bit) or `text` (for a person at a terminal).
+    public var logFormat = "json"
+    /// The `service` field of every log line.
+    public var serviceName = "todo-api"
+    /// The admin listener serving `/metrics` (never the ALB's port); 0 turns it off.
+    public var metricsPort = 9090
     public var pool = PostgresPoolConfiguration()
     /// Bounds every query (sent as the session's statement_timeout).
     public var statementTimeout = TimeSpan.seconds(5)
@@ -88,6 +94,21 @@ public struct ServiceConfiguration: Sendable {
             case "false", "0", "no", "": c.migrateOnStart = false
             default: return false
             }
+            return true
+        },
+        Setting(environment: "LOG_FORMAT", flag: "log-format", help: "json (default) or text.") { c, v in
+            guard v == "json" || v == "text" else { return false }
+            c.logFormat = v
+            return true
+        },
+        Setting(environment: "SERVICE_NAME", flag: "service-name", help: "The service field of log lines (default todo-api).") { c, v in
+            guard !v.isEmpty, v.utf8.count <= 64 else { return false }
+            c.serviceName = v
+            return true
+        },
+        Setting(environment: "METRICS_PORT", flag: "metrics-port", help: "Admin port for /metrics (default 9090; 0: off).") { c, v in
+            guard let port = Int(v), (0...65535).contains(port) else { return false }
+            c.metricsPort = port
             return true
         },
         Setting(environment: "LOG_LEVEL", flag: "log-level", help: "trace, debug, info, warn, error or critical (default info).") { c, v in

@@ -23,8 +23,8 @@ struct MigrateCommand: ParsableCommand {
         guard let settings = try configuration.databaseSettings(environment: environment) else {
             throw ConfigurationError(setting: "DATABASE_URL", value: "", help: "no database configured (DATABASE_URL, PG* or DB_SECRET).")
         }
-        let level = JSONLineLogHandler.level(named: configuration.logLevel)
-        LoggingSystem.bootstrap { JSONLineLogHandler(label: $0, level: level) }
+        let logging = ServeCommand.bootstrapLogging(configuration)
+        defer { logging.sink.flush() }
         try Self.migrate(settings.writer, directory: configuration.migrationsDirectory, logger: Logger(label: "migrations"))
     }
 

@@ -1,9 +1,11 @@
 import ArgumentParser
+import Dispatch
 import CLinux
 import Glibc
 import HTTP
 import Logging
 import Net
+import Observability
 import Postgres
 import TodoAPI
 
@@ -26,6 +28,9 @@ struct ServeCommand: ParsableCommand {
     @Option(name: .customLong("idle-timeout"), help: "IDLE_TIMEOUT") var idleTimeout: String?
     @Option(name: .customLong("drain-timeout"), help: "DRAIN_TIMEOUT") var drainTimeout: String?
     @Option(name: .customLong("log-level"), help: "LOG_LEVEL") var logLevel: String?
+    @Option(name: .customLong("log-format"), help: "LOG_FORMAT") var logFormat: String?
+    @Option(name: .customLong("service-name"), help: "SERVICE_NAME") var serviceName: String?
+    @Option(name: .customLong("metrics-port"), help: "METRICS_PORT") var metricsPort: String?
     @Option(name: .customLong("db-pool-min"), help: "DB_POOL_MIN") var dbPoolMin: String?
     @Option(name: .customLong("db-pool-max"), help: "DB_POOL_MAX") var dbPoolMax: String?
     @Option(name: .customLong("db-acquire-timeout"), help: "DB_ACQUIRE_TIMEOUT") var dbAcquireTimeout: String?
@@ -41,7 +46,8 @@ struct ServeCommand: ParsableCommand {
             ("host", host), ("port", port), ("threads", threads), ("max-body-size", maxBodySize),
             ("max-connections", maxConnections), ("header-timeout", headerTimeout), ("body-timeout", bodyTimeout),
             ("write-timeout", writeTimeout), ("idle-timeout", idleTimeout), ("drain-timeout", drainTimeout),
-            ("log-level", logLevel), ("db-pool-min", dbPoolMin), ("db-pool-max", dbPoolMax),
+            ("log-level", logLevel), ("log-format", logFormat), ("service-name", serviceName), ("metrics-port", metricsPort),
+            ("db-pool-min", dbPoolMin), ("db-pool-max", dbPoolMax),
             ("db-acquire-timeout", dbAcquireTimeout), ("db-statement-timeout", dbStatementTimeout),
             ("db-connect-timeout", dbConnectTimeout), ("db-max-lifetime", dbMaxLifetime), ("db-idle-timeout", dbIdleTimeout),
             ("migrations-dir", migrationsDir), ("migrate", migrate ? "true" : nil),
@@ -53,9 +59,10 @@ struct ServeCommand: ParsableCommand {
         let environment = Self.environment()
         let configuration = try ServiceConfiguration.resolve(environment: environment, flags: flags)
         let databaseSettings = try configuration.databaseSettings(environment: environment)
-        let level = JSONLineLogHandler.level(named: configuration.logLevel)
-        LoggingSystem.bootstrap { JSONLineLogHandler(label: $0, level: level) }
+        let logging = Self.bootstrapLogging(configuration)
         let logger = Logger(label: "server")
+        var http = configuration.http
+        http.accessLog = AccessLog(sink: logging.sink, level: logging.level, service: configuration.serviceName, format: logging.format)
 
         if configuration.migrateOnStart {
             guard let databaseSettings else {
@@ -74,6 +81,8 @@ struct ServeCommand: ParsableCommand {
         let group: EventLoopGroup
         let server: HTTPServer
         let database: PostgresDatabase?
+        var adminServer: HTTPServer?
+        var metricsPort: Int?
         let port: Int
         do {
             group = try EventLoopGroup(count: configuration.threads)
@@ -81,10 +90,20 @@ struct ServeCommand: ParsableCommand {
                 PostgresDatabase(loops: group.loops, writer: $0.writer, reader: $0.reader,
                                  configuration: configuration.pool, logger: Logger(label: "database"))
             }
-            server = HTTPServer(configuration: configuration.http, group: group,
+            server = HTTPServer(configuration: http, group: group,
                                 router: Application.makeRouter(database: database, openAPI: Self.openAPIDocument(environment, logger)),
                                 logger: Logger(label: "http"))
             port = try server.start()
+            if configuration.metricsPort != 0 {
+                var admin = HTTPServerConfiguration()
+                admin.host = configuration.http.host
+                admin.port = configuration.metricsPort
+                admin.maxConnections = 64
+                adminServer = HTTPServer(configuration: admin, group: group,
+                                         router: MetricsRoutes.makeRouter(server: server, sink: logging.sink, database: database),
+                                         logger: Logger(label: "admin"))
+                metricsPort = try adminServer?.start()
+            }
             try group.start()
             database?.start()
         } catch {
@@ -95,6 +114,7 @@ struct ServeCommand: ParsableCommand {
         }
         logger.info("listening", metadata: [
             "host": "\(configuration.http.host)", "port": "\(port)", "threads": "\(configuration.threads)",
+            "metricsPort": "\(metricsPort.map(String.init) ?? "off")",
             "database": "\(databaseSettings?.writer.redactedDescription ?? "none")",
             "readDatabase": "\(databaseSettings?.reader?.redactedDescription ?? "none")",
         ])
@@ -102,6 +122,7 @@ struct ServeCommand: ParsableCommand {
         let first = Self.waitForSignal(timeout: nil)!
         logger.info("draining", metadata: ["signal": "\(Self.signalName(first))", "drainTimeout": "\(configuration.drainTimeout)"])
         server.beginDrain()
+        adminServer?.beginDrain()
         var second: Int32?
         let drained = server.waitUntilDrained(timeout: configuration.drainTimeout) {
             second = Self.waitForSignal(timeout: TimeSpan(nanoseconds: 0))
@@ -109,18 +130,36 @@ struct ServeCommand: ParsableCommand {
         }
         if let second {
             logger.warning("second signal: exiting at once", metadata: ["signal": "\(Self.signalName(second))"])
+            logging.sink.flush(timeout: .now() + .seconds(1))
             Glibc.exit(128 + second)
         }
         if !drained {
             logger.warning("drain timeout: closing remaining connections", metadata: ["open": "\(server.openConnections)"])
             server.closeAll()
+            adminServer?.closeAll()
             _ = server.waitUntilDrained(timeout: .seconds(1))
         }
         // HTTP first (requests in flight may still query), then the database connections.
         database?.shutdown()
         usleep(50_000)
+        adminServer?.closeAll()
         group.shutdown()
         logger.info("stopped")
+        logging.sink.flush()
+    }
+
+    /// One sink (a writer thread behind a bounded queue) for every log line of the process.
+    static func bootstrapLogging(_ configuration: ServiceConfiguration) -> (sink: LogSink, level: Logger.Level, format: LogFormat) {
+        let level = StructuredLogHandler.level(named: configuration.logLevel) ?? .info
+        let format = LogFormat(rawValue: configuration.logFormat) ?? .json
+        let service = configuration.serviceName
+        let sink = LogSink { dropped in
+            LogLine.render(format: format, timestamp: Timestamp.nowMilliseconds(), level: .warning, service: service,
+                           component: "logging", message: "log lines dropped: stdout did not keep up",
+                           metadata: ["dropped": .stringConvertible(dropped)])
+        }
+        LoggingSystem.bootstrap { StructuredLogHandler(component: $0, level: level, service: service, format: format, sink: sink) }
+        return (sink, level, format)
     }
 
     /// The OpenAPI document to serve: `OPENAPI_FILE`, else docs/openapi.yaml under the working

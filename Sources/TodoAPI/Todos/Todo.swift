@@ -1,4 +1,5 @@
 import Postgres
+import Observability
 
 /// A todo as stored and as served. Times are Unix milliseconds; `createdAtMicros` keeps the exact
 /// database value for keyset cursors.

@@ -1,3 +1,4 @@
+import Observability
 /// The writable fields of a request body, validated. `nil` for a field means "not given".
 struct TodoInput: Sendable {
     enum Mode { case create, replace, patch }

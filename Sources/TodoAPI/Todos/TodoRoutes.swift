@@ -1,6 +1,7 @@
 import HTTP
 import Postgres
 import Synchronization
+import Observability
 
 /// `/todos` and `/todos/:id`: parse and validate on the loop, one statement per write, answer.
 struct TodoRoutes: Sendable {
@@ -19,7 +20,7 @@ struct TodoRoutes: Sendable {
     // MARK: Reads
 
     func list(_ request: HTTPRequest) async -> HTTPResponse {
-        let requestID = RequestID.of(request)
+        let requestID = request.requestID
         guard let parameters = QueryString.parse(request.head.query) else {
             return Problem.response(.badRequest, detail: "The query string is malformed.", requestID: requestID)
         }
@@ -68,19 +69,19 @@ struct TodoRoutes: Sendable {
                 json.raw("null")
             }
             json.raw("}")
-            return .json(.ok, json.bytes, headers: [("X-Request-ID", requestID)])
+            return .json(.ok, json.bytes, headers: [])
         } catch {
             return Problem.database(error, requestID: requestID)
         }
     }
 
     func get(_ request: HTTPRequest) async -> HTTPResponse {
-        let requestID = RequestID.of(request)
+        let requestID = request.requestID
         let id = request.parameters["id"] ?? ""
         guard TodoID.isValid(id) else { return notFound(requestID) }
         do {
             guard let todo = try await repository.find(id: id) else { return notFound(requestID) }
-            let headers = [("ETag", todo.etag), ("X-Request-ID", requestID)]
+            let headers = [("ETag", todo.etag)]
             if let condition = request.head.fields["If-None-Match"], EntityTags.matchesWeakly(condition, todo.etag) {
                 return HTTPResponse(status: .notModified, headers: headers)
             }
@@ -96,7 +97,7 @@ struct TodoRoutes: Sendable {
     private static let createsSinceCleanup = Atomic<Int>(0)
 
     func create(_ request: HTTPRequest) async -> HTTPResponse {
-        let requestID = RequestID.of(request)
+        let requestID = request.requestID
         let input: TodoInput
         switch Self.body(request, mode: .create, requestID: requestID) {
         case .success(let parsed): input = parsed
@@ -154,11 +155,11 @@ struct TodoRoutes: Sendable {
     }
 
     private func created(_ body: [UInt8], id: String, version: Int, requestID: String) -> HTTPResponse {
-        .json(.created, body, headers: [("Location", "/todos/\(id)"), ("ETag", "\"\(version)\""), ("X-Request-ID", requestID)])
+        .json(.created, body, headers: [("Location", "/todos/\(id)"), ("ETag", "\"\(version)\"")])
     }
 
     func update(_ request: HTTPRequest, replace: Bool) async -> HTTPResponse {
-        let requestID = RequestID.of(request)
+        let requestID = request.requestID
         let id = request.parameters["id"] ?? ""
         guard TodoID.isValid(id) else { return notFound(requestID) }
         let input: TodoInput
@@ -169,7 +170,7 @@ struct TodoRoutes: Sendable {
         let versions = EntityTags.versions(ifMatch: request.head.fields["If-Match"])
         do {
             if let todo = try await repository.update(id: id, input, replace: replace, versions: versions) {
-                return .json(.ok, todo.envelope, headers: [("ETag", todo.etag), ("X-Request-ID", requestID)])
+                return .json(.ok, todo.envelope, headers: [("ETag", todo.etag)])
             }
             return try await missingOrStale(id: id, requestID: requestID)
         } catch {
@@ -178,13 +179,13 @@ struct TodoRoutes: Sendable {
     }
 
     func delete(_ request: HTTPRequest) async -> HTTPResponse {
-        let requestID = RequestID.of(request)
+        let requestID = request.requestID
         let id = request.parameters["id"] ?? ""
         guard TodoID.isValid(id) else { return notFound(requestID) }
         let versions = EntityTags.versions(ifMatch: request.head.fields["If-Match"])
         do {
             if let todo = try await repository.delete(id: id, versions: versions) {
-                return .json(.ok, todo.envelope, headers: [("X-Request-ID", requestID)])
+                return .json(.ok, todo.envelope, headers: [])
             }
             return try await missingOrStale(id: id, requestID: requestID)
         } catch {

@@ -1,9 +1,8 @@
-import HTTP
 import Synchronization
 
 /// The id that ties a request's response, logs and errors together: a well-formed incoming
 /// `X-Request-ID` (≤ 128 of `[A-Za-z0-9._:-]`, what the ALB and most proxies pass) or a new one.
-enum RequestID {
+public enum RequestID {
     /// Random per process (16 hex digits) plus a counter: unique across tasks without a random
     /// number per request.
     private static let prefix: String = {
@@ -13,12 +12,17 @@ enum RequestID {
     }()
     private static let counter = Atomic<UInt64>(0)
 
-    static func of(_ request: HTTPRequest) -> String {
-        if let given = request.head.fields["X-Request-ID"], isWellFormed(given) { return given }
-        return "\(prefix)-\(counter.add(1, ordering: .relaxed).newValue)"
+    /// The request's id: its own `X-Request-ID` when well-formed, else a new one.
+    static func of(_ head: HTTPRequestHead) -> String {
+        if let given = head.fields["X-Request-ID"], isWellFormed(given) { return given }
+        return make()
     }
 
-    static func isWellFormed(_ text: String) -> Bool {
+    static func make() -> String {
+        "\(prefix)-\(counter.add(1, ordering: .relaxed).newValue)"
+    }
+
+    public static func isWellFormed(_ text: String) -> Bool {
         let bytes = text.utf8
         guard !bytes.isEmpty, bytes.count <= 128 else { return false }
         return bytes.allSatisfy { b in

@@ -15,7 +15,7 @@ public enum Timestamp {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    static func appendRFC3339(_ milliseconds: Int64, to bytes: inout [UInt8]) {
+    public static func appendRFC3339(_ milliseconds: Int64, to bytes: inout [UInt8]) {
         let (days, msOfDay) = milliseconds.floorDivided(by: 86_400_000)
         let (year, month, day) = civil(fromDays: days)
         func pad(_ value: Int64, _ width: Int) {
@@ -115,10 +115,21 @@ public enum Timestamp {
 
 extension Int64 {
     /// Floor division: (-1).floorDivided(by: 1000) is (-1, 999), not (0, -1).
-    func floorDivided(by divisor: Int64) -> (quotient: Int64, remainder: Int64) {
+    public func floorDivided(by divisor: Int64) -> (quotient: Int64, remainder: Int64) {
         var q = self / divisor
         var r = self % divisor
         if r < 0 { q -= 1; r += divisor }
         return (q, r)
+    }
+}
+
+import Glibc
+
+extension Timestamp {
+    /// Now, in Unix milliseconds (wall clock: for log lines, not for deadlines).
+    public static func nowMilliseconds() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
     }
 }

@@ -1,6 +1,6 @@
 /// Appends JSON to a byte buffer. Strings are escaped per RFC 8259 §7: quote, backslash and the
 /// control characters; everything else is written as UTF-8.
-public struct JSONWriter {
+public struct JSONWriter: Sendable {
     public var bytes: [UInt8] = []
 
     public init(capacity: Int = 256) {

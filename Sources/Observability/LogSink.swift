@@ -1,0 +1,124 @@
+import Dispatch
+import Glibc
+import Synchronization
+
+/// Where log lines go: a bounded queue drained by one writer thread that batches them into few
+/// `write(2)` calls. A loop never waits on stdout: when the queue is full (stdout slower than the
+/// service), the line is dropped and counted, and the writer reports the loss in one WARN line when
+/// it catches up. Lines are whole when enqueued, and the writer is the only one writing, so lines
+/// never interleave.
+public final class LogSink: Sendable {
+    /// Bytes of lines waiting, at most: 4 MiB is a few seconds of a busy service's access log,
+    /// and bounds what a stalled stdout can cost in memory.
+    public static let defaultCapacity = 4 << 20
+
+    private struct Queue {
+        var lines: [[UInt8]] = []
+        var bytes = 0
+        var droppedSinceReport = 0
+        var writerWaiting = false
+        var shuttingDown = false
+    }
+
+    private let queue = Mutex(Queue())
+    private let wakeUp = DispatchSemaphore(value: 0)
+    private let flushed = DispatchSemaphore(value: 0)
+    private let dropped = Atomic<Int>(0)
+    private let capacity: Int
+    private let fd: Int32
+    /// Renders the "lines were dropped" report in the service's log format.
+    private let dropReport: @Sendable (Int) -> [UInt8]
+
+    /// `fd`: 1 (stdout) in production; tests pass a pipe. `capacity` in bytes.
+    public init(fd: Int32 = 1, capacity: Int = LogSink.defaultCapacity, dropReport: @escaping @Sendable (Int) -> [UInt8]) {
+        self.fd = fd
+        self.capacity = capacity
+        self.dropReport = dropReport
+        let box = Unmanaged.passRetained(self)
+        var thread = pthread_t()
+        pthread_create(&thread, nil, { raw in
+            let sink = Unmanaged<LogSink>.fromOpaque(raw!).takeRetainedValue()
+            sink.run()
+            return nil
+        }, box.toOpaque())
+        pthread_detach(thread)
+    }
+
+    /// Lines dropped because the queue was full, since start (the `logs_dropped_total` metric).
+    public var droppedTotal: Int { dropped.load(ordering: .relaxed) }
+
+    /// Enqueues one line (without its newline). Never blocks on I/O.
+    public func write(_ line: [UInt8]) {
+        var droppedIt = false
+        let wake = queue.withLock { state -> Bool in
+            guard state.bytes + line.count <= capacity, !state.shuttingDown else {
+                state.droppedSinceReport += 1
+                droppedIt = true
+                return false
+            }
+            state.lines.append(line)
+            state.bytes += line.count
+            if state.writerWaiting {
+                state.writerWaiting = false
+                return true
+            }
+            return false
+        }
+        if droppedIt { dropped.add(1, ordering: .relaxed) }
+        if wake { wakeUp.signal() }
+    }
+
+    /// Writes everything queued, then returns (graceful shutdown). Later lines are dropped.
+    public func flush(timeout: DispatchTime = .now() + 5) {
+        let wake = queue.withLock { state -> Bool in
+            state.shuttingDown = true
+            let waiting = state.writerWaiting
+            state.writerWaiting = false
+            return waiting
+        }
+        if wake { wakeUp.signal() }
+        _ = flushed.wait(timeout: timeout)
+    }
+
+    private func run() {
+        var batch: [UInt8] = []
+        while true {
+            let (lines, droppedCount, stop) = queue.withLock { state -> ([[UInt8]], Int, Bool) in
+                let taken = state.lines
+                state.lines.removeAll(keepingCapacity: true)
+                state.bytes = 0
+                let droppedCount = state.droppedSinceReport
+                state.droppedSinceReport = 0
+                if taken.isEmpty && droppedCount == 0 && !state.shuttingDown { state.writerWaiting = true }
+                return (taken, droppedCount, state.shuttingDown)
+            }
+            if lines.isEmpty && droppedCount == 0 {
+                if stop { flushed.signal(); return }
+                wakeUp.wait()
+                continue
+            }
+            batch.removeAll(keepingCapacity: true)
+            for line in lines {
+                batch.append(contentsOf: line)
+                batch.append(0x0A)
+            }
+            if droppedCount > 0 {
+                batch.append(contentsOf: dropReport(droppedCount))
+                batch.append(0x0A)
+            }
+            writeAll(batch)
+        }
+    }
+
+    private func writeAll(_ bytes: [UInt8]) {
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                return  // stdout gone: nothing sensible left to do with log lines
+            }
+            offset += n
+        }
+    }
+}
