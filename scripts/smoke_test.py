@@ -122,9 +122,11 @@ for tid in os.listdir(f"/proc/{proc.pid}/task"):
     with open(f"/proc/{proc.pid}/task/{tid}/wchan") as f:
         waits[tid] = f.read().strip()
 loops = [w for w in waits.values() if w == "do_epoll_wait"]
-others = [w for w in waits.values() if not (w == "do_epoll_wait" or w.startswith("do_sigtimedwait"))]
+# ... and the one log-writer thread sleeps on a futex until a line is queued.
+writers = [w for w in waits.values() if w.startswith("futex")]
+others = [w for w in waits.values() if not (w == "do_epoll_wait" or w.startswith("do_sigtimedwait") or w.startswith("futex"))]
 check("2 loop threads idle in epoll_wait", len(loops) == 2, waits)
-check("no thread idles anywhere else", not others, waits)
+check("one log writer waits on a futex, no thread idles anywhere else", len(writers) == 1 and not others, waits)
 
 # Graceful shutdown: an idle keep-alive connection is closed, a request in progress is finished.
 idle = socket.create_connection(("127.0.0.1", port))
@@ -156,6 +158,16 @@ except subprocess.TimeoutExpired:
 check("then the process exits 0", code == 0, code)
 out = proc.stdout.read().decode()
 check("start-up and shutdown are logged as JSON lines", '"message":"listening"' in out and '"message":"stopped"' in out, out)
+import json
+bad = []
+for line in out.splitlines():
+    try:
+        entry = json.loads(line)
+        if not all(k in entry for k in ("timestamp", "level", "service", "component", "message")) or entry["level"] != entry["level"].upper():
+            bad.append(line)
+    except ValueError:
+        bad.append(line)
+check("every log line is a JSON object with timestamp, level, service, component, message", not bad and out, bad[:3])
 
 print("smoke: second signal")
 port = free_port()

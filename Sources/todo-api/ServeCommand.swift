@@ -59,6 +59,12 @@ struct ServeCommand: ParsableCommand {
         let environment = Self.environment()
         let configuration = try ServiceConfiguration.resolve(environment: environment, flags: flags)
         let databaseSettings = try configuration.databaseSettings(environment: environment)
+        // Signals are taken synchronously by the main thread (sigtimedwait below); blocked before
+        // any other thread exists (the log writer, the loops) so that every thread inherits the
+        // mask and none is interrupted or killed by them.
+        signal(SIGPIPE, SIG_IGN)
+        _ = clinux_block_signal(SIGTERM)
+        _ = clinux_block_signal(SIGINT)
         let logging = Self.bootstrapLogging(configuration)
         let logger = Logger(label: "server")
         var http = configuration.http
@@ -72,11 +78,6 @@ struct ServeCommand: ParsableCommand {
         }
 
         Self.raiseOpenFileLimit()
-        // Signals are taken synchronously by the main thread (sigtimedwait below); blocked before
-        // the loops start so that every thread inherits the mask and none is interrupted.
-        signal(SIGPIPE, SIG_IGN)
-        _ = clinux_block_signal(SIGTERM)
-        _ = clinux_block_signal(SIGINT)
 
         let group: EventLoopGroup
         let server: HTTPServer

@@ -50,10 +50,16 @@ import TestSupport
             }
             #expect(error?.isTransient == true)
         }
+        // Readiness says why.
+        let notReady = try await db.run { await $0.ping(timeout: .seconds(1)) }
+        #expect(notReady?.hasPrefix("database:") == true)
+
         try Self.pgCtl("start")
-        // Back: the same pool recovers by itself.
+        // Back: the same pool recovers by itself, and readiness flips back.
         let value = try await eventually { try await db.run { try await $0.query("SELECT 2").int(0, 0) } }
         #expect(value == 2)
+        let ready = try await db.run { await $0.ping(timeout: .seconds(1)) }
+        #expect(ready == nil)
     }
 }
 

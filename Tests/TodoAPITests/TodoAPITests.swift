@@ -1,6 +1,7 @@
 import Dispatch
 import Glibc
 import Synchronization
+import HTTP
 import Testing
 import TestSupport
 @testable import TodoAPI
@@ -260,3 +261,54 @@ import TestSupport
     }
 }
 
+
+@Suite struct MetricsTests {
+    @Test func exposedCountsMatchTheRequestsSent() async throws {
+        let api = try TodoServer()
+        for _ in 0..<7 { #expect(try api.send("GET", "/health").status == 200) }
+        for _ in 0..<3 { #expect(try api.send("GET", "/todos/not-a-uuid").status == 404) }
+        #expect(try api.send("GET", "/no/such/path").status == 404)
+        _ = try api.send("POST", "/todos", json: #"{"title":"counted"}"#)
+        let router = MetricsRoutes.makeRouter(server: api.server.server, sink: nil, database: api.database)
+        guard case .handler(.async(let handler), _, _) = router.match(.get, path: "/metrics") else {
+            Issue.record("no /metrics route")
+            return
+        }
+        let loop = api.group.loops[0]
+        let response = await Task(executorPreference: loop) {
+            await handler(HTTPRequest(head: try! parseHead("GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n"), body: []))
+        }.value
+        let text = String(decoding: response.body, as: UTF8.self)
+        #expect(response.contentType?.hasPrefix("text/plain; version=0.0.4") == true)
+        #expect(text.contains(#"http_requests_total{method="GET",route="/health",status="200"} 7"#))
+        #expect(text.contains(#"http_requests_total{method="GET",route="/todos/:id",status="404"} 3"#))
+        #expect(text.contains(#"http_requests_total{method="GET",route="unmatched",status="404"} 1"#))
+        #expect(text.contains(#"http_requests_total{method="POST",route="/todos",status="201"} 1"#))
+        #expect(text.contains(#"http_request_duration_seconds_count{route="/health"} 7"#))
+        #expect(text.contains(#"http_request_duration_seconds_bucket{route="/health",le="+Inf"} 7"#))
+        #expect(!text.contains("not-a-uuid"))  // labels are route templates, never raw paths
+        #expect(text.contains("process_resident_memory_bytes"))
+        #expect(text.contains(#"db_pool_connections{state="idle"}"#))
+        // Every sample line is `name{labels} value` or `name value`.
+        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+            #expect(line.split(separator: " ").count == 2, "bad sample line \(line)")
+        }
+    }
+
+    @Test func healthEchoesTheRequestID() throws {
+        let api = try TodoServer()
+        let echoed = try api.send("GET", "/health", headers: ["X-Request-ID": "trace-me.1"])
+        #expect(echoed.header("X-Request-ID") == "trace-me.1")
+        let made = try api.send("GET", "/health")
+        #expect(made.header("X-Request-ID")?.isEmpty == false)
+    }
+}
+
+func parseHead(_ raw: String) throws -> HTTPRequestHead {
+    var parser = HTTPParser()
+    let bytes = Array(raw.utf8)
+    guard case .head(let head) = bytes.withUnsafeBytes({ parser.parse($0) }).event else {
+        throw TestSetupError.missing("not a head")
+    }
+    return head
+}

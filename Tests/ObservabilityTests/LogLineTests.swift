@@ -1,0 +1,154 @@
+import Glibc
+import Logging
+@testable import Observability
+import Testing
+
+/// A minimal JSON reader for the tests: Foundation-free, strict enough to catch broken escaping.
+func parsesAsJSONObject(_ bytes: [UInt8]) -> Bool {
+    // Round-trip through Python would be stronger; here: balanced structure and valid escapes.
+    guard bytes.first == UInt8(ascii: "{"), bytes.last == UInt8(ascii: "}") else { return false }
+    var inString = false
+    var escaped = false
+    var depth = 0
+    for b in bytes {
+        if inString {
+            if escaped { escaped = false; continue }
+            if b == UInt8(ascii: "\\") { escaped = true; continue }
+            if b == UInt8(ascii: "\"") { inString = false; continue }
+            if b < 0x20 { return false }
+            continue
+        }
+        switch b {
+        case UInt8(ascii: "\""): inString = true
+        case UInt8(ascii: "{"), UInt8(ascii: "["): depth += 1
+        case UInt8(ascii: "}"), UInt8(ascii: "]"): depth -= 1
+        case 0x0A, 0x0D: return false
+        default: break
+        }
+    }
+    return depth == 0 && !inString
+}
+
+@Suite struct LogLineTests {
+    func render(_ message: String, _ metadata: Logger.Metadata = [:], level: Logger.Level = .info) -> String {
+        String(decoding: LogLine.render(format: .json, timestamp: 1_767_323_045_678, level: level, service: "todo-api",
+                                        component: "test", message: message, metadata: metadata), as: UTF8.self)
+    }
+
+    @Test func requiredFieldsInOrder() {
+        let line = render("hello", ["requestId": "abc", "status": .stringConvertible(503)])
+        #expect(line.hasPrefix(#"{"timestamp":"2026-01-02T03:04:05.678Z","level":"INFO","service":"todo-api","component":"test","message":"hello""#))
+        #expect(line.contains(#""requestId":"abc""#))
+        #expect(line.contains(#""status":503"#))
+    }
+
+    @Test func levelsAreUpperCase() {
+        #expect(render("x", level: .warning).contains(#""level":"WARN""#))
+        #expect(render("x", level: .error).contains(#""level":"ERROR""#))
+        #expect(render("x", level: .critical).contains(#""level":"CRITICAL""#))
+        #expect(render("x", level: .trace).contains(#""level":"TRACE""#))
+    }
+
+    @Test func hostileStringsAreEscaped() {
+        let hostile = "quote\" backslash\\ newline\n cr\r tab\t nul\u{0} bell\u{7} \u{2028} 日本 🎉 </script>"
+        let line = render(hostile, ["user\"Agent": .string(hostile)])
+        #expect(parsesAsJSONObject(Array(line.utf8)))
+        #expect(line.contains(#"quote\" backslash\\ newline\n cr\r tab\t nul\u0000 bell\u0007"#))
+        #expect(!line.contains("\n"))
+    }
+
+    @Test func nestedMetadataAndErrors() {
+        struct Boom: Error, CustomStringConvertible { var description: String { "it broke" } }
+        let line = render("failed", ["error": .error(Boom()), "tags": ["a", "b"], "db": ["pool": "writer"]])
+        #expect(line.contains(#""error":{"message":"it broke","type":"Boom"}"#))
+        #expect(line.contains(#""tags":["a","b"]"#))
+        #expect(line.contains(#""db":{"pool":"writer"}"#))
+    }
+
+    @Test func longLinesStayUnder16KiBAndSayTheyWereCut() {
+        let huge = String(repeating: "x", count: 100_000)
+        let line = render(huge, ["a": .string(huge), "b": .string(huge), "c": .string(huge), "d": .string(huge)])
+        #expect(line.utf8.count <= LogLine.maxBytes)
+        #expect(line.contains(LogLine.truncatedMarker))
+        #expect(parsesAsJSONObject(Array(line.utf8)))
+        // Cut on a character boundary: multi-byte text stays valid.
+        let cut = LogLine.cut(String(repeating: "日", count: 3000), 100)
+        #expect(cut.hasSuffix(LogLine.truncatedMarker))
+        #expect(cut.utf8.count <= 100 + LogLine.truncatedMarker.utf8.count)
+    }
+
+    @Test func textFormatIsOneLine() {
+        let line = String(decoding: LogLine.render(format: .text, timestamp: 0, level: .error, service: "s", component: "c",
+                                                   message: "two\nlines", metadata: ["k": "v"]), as: UTF8.self)
+        #expect(line == "1970-01-01T00:00:00.000Z ERROR [c] two lines k=v")
+    }
+
+    @Test func accessLogLevels() throws {
+        var fds: [Int32] = [0, 0]
+        pipe(&fds)
+        defer { close(fds[0]); close(fds[1]) }
+        let log = AccessLog(sink: LogSink(fd: fds[1]) { _ in [] }, level: .info, service: "s", format: .json)
+        func record(_ method: String, _ route: String?, _ status: Int) -> AccessRecord {
+            AccessRecord(method: method, path: route ?? "/x", route: route, status: status, durationNanoseconds: 1_500_000,
+                         bytesIn: 1, bytesOut: 2, clientIP: "10.0.0.1", userAgent: nil, requestID: "r", traceID: nil)
+        }
+        #expect(log.level(of: record("GET", "/health", 200)) == .debug)
+        #expect(log.level(of: record("GET", "/todos", 200)) == .info)
+        #expect(log.level(of: record("POST", "/todos", 503)) == .error)
+        #expect(log.level(of: record("GET", nil, 404)) == .info)
+        #expect(AccessLog.milliseconds(1_500_000) == "1.500")
+        #expect(AccessLog.milliseconds(12_345) == "0.012")
+    }
+}
+
+@Suite struct LogSinkTests {
+    func readAvailable(_ fd: Int32) -> String {
+        var collected: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        let flags = fcntl(fd, F_GETFL)
+        _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
+        while true {
+            let n = read(fd, &buffer, buffer.count)
+            if n <= 0 { break }
+            collected += buffer[0..<n]
+        }
+        return String(decoding: collected, as: UTF8.self)
+    }
+
+    @Test func linesArriveWholeAndInOrder() {
+        var fds: [Int32] = [0, 0]
+        pipe(&fds)
+        defer { close(fds[0]); close(fds[1]) }
+        let sink = LogSink(fd: fds[1]) { _ in [] }
+        for i in 0..<500 { sink.write(Array("line \(i)".utf8)) }
+        sink.flush()
+        let lines = readAvailable(fds[0]).split(separator: "\n")
+        #expect(lines.count == 500)
+        #expect(lines.first == "line 0")
+        #expect(lines.last == "line 499")
+        #expect(sink.droppedTotal == 0)
+    }
+
+    /// stdout that does not drain: writers never block, lines are dropped and counted, and the
+    /// loss is reported once writing resumes.
+    @Test func fullQueueDropsCountsAndReports() {
+        var fds: [Int32] = [0, 0]
+        pipe(&fds)
+        defer { close(fds[0]); close(fds[1]) }
+        let sink = LogSink(fd: fds[1], capacity: 4096) { dropped in Array("DROPPED \(dropped)".utf8) }
+        let line = [UInt8](repeating: UInt8(ascii: "x"), count: 1000)
+        // The pipe holds 64 KiB; the queue 4 KiB: far more than both is offered, and none of it blocks.
+        for _ in 0..<2000 { sink.write(line) }
+        #expect(sink.droppedTotal > 0)
+        let dropped = sink.droppedTotal
+        // Drain: the writer resumes and reports the loss.
+        var total = ""
+        for _ in 0..<200 {
+            total += readAvailable(fds[0])
+            if total.contains("DROPPED") { break }
+            usleep(10_000)
+        }
+        #expect(total.contains("DROPPED"))
+        #expect(dropped <= 2000)
+    }
+}
