@@ -331,6 +331,54 @@ def api():
         print(f"{name} all rounds: todo-api {', '.join('%.0f' % r['rps'] for r in ours)}; pgbench {', '.join('%.0f' % r['rps'] for r in ref)}")
 
 
+def observability():
+    """GET /todos/{id} with access logging at INFO and metrics on, against logging at ERROR and
+    metrics off (METRICS_PORT=0), same binary, same database, alternating."""
+    connections = int(os.environ.get("BENCH_CONNECTIONS", "4"))
+    cluster = BenchCluster()
+    psql = [os.path.join(os.path.dirname(cluster.env["PG_CTL"]), "psql"), cluster.env["PG_ADMIN_URL"], "-q", "-v", "ON_ERROR_STOP=1"]
+    subprocess.run(psql + ["-c", SEED_SQL], check=True)
+    ids = subprocess.run(psql + ["-tAc", "SELECT md5(n::text)::uuid FROM generate_series(1, 10000) AS n"],
+                         capture_output=True, text=True, check=True).stdout.split()
+    ids_file = tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False)
+    ids_file.write("\n".join(ids) + "\n")
+    ids_file.close()
+    variants = {"logging INFO + metrics on": ["--log-level", "info", "--metrics-port", str(free_port())],
+                "logging ERROR + metrics off": ["--log-level", "error", "--metrics-port", "0"]}
+    servers = {}
+    try:
+        for name, flags in variants.items():
+            port = free_port()
+            proc = subprocess.Popen(["taskset", "-c", "0", os.path.join(ROOT, ".build/release/todo-api"), "serve", "--host", "127.0.0.1",
+                                     "--port", str(port), "--db-pool-min", str(connections), "--db-pool-max", str(connections)] + flags,
+                                    env=dict(os.environ, DATABASE_URL=cluster.url), stdout=subprocess.DEVNULL, cwd=ROOT)
+            wait_port(port)
+            servers[name] = (proc, port)
+        script = WRK_SCRIPTS["GET /todos/{id}"] % {"ids": ids_file.name}
+        rounds = {name: [] for name in variants}
+        for name, (proc, port) in servers.items():
+            wrk_script(f"http://127.0.0.1:{port}", script)  # warm-up
+        for i in range(ROUNDS):
+            for name, (proc, port) in reversed(list(servers.items())):
+                before = cpu_seconds(proc.pid)
+                rps, requests, p50, p99 = wrk_script(f"http://127.0.0.1:{port}", script)
+                rounds[name].append({"rps": rps, "p50": p50, "p99": p99, "cpu_us": (cpu_seconds(proc.pid) - before) / requests * 1e6})
+                print(f"round {i + 1}: {name} {rps:.0f}/s", file=sys.stderr)
+    finally:
+        for proc, _ in servers.values():
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+        os.unlink(ids_file.name)
+        cluster.stop()
+    off = median_round(rounds["logging ERROR + metrics off"])
+    print(f"| GET /todos/{{id}} | req/s (median of {ROUNDS}) | vs off | p50 ms | p99 ms | server CPU µs/req |")
+    print("|---|---|---|---|---|---|")
+    for name, results in rounds.items():
+        row = median_round(results)
+        print(f"| {name} | {row['rps']:.0f} | {row['rps'] / off['rps']:.2f} | {row['p50']:.2f} | {row['p99']:.2f} | {row['cpu_us']:.1f} |")
+    print("\nall rounds (req/s): " + "; ".join("%s: %s" % (n, ", ".join("%.0f" % r["rps"] for r in rs)) for n, rs in rounds.items()))
+
+
 def median_round(results):
     ordered = sorted(results, key=lambda r: r["rps"])
     return ordered[len(ordered) // 2]
@@ -356,5 +404,7 @@ if __name__ == "__main__":
         pool()
     elif which == "api":
         api()
+    elif which == "observability":
+        observability()
     else:
         raise SystemExit(f"unknown benchmark {which}")

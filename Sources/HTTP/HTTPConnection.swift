@@ -288,7 +288,9 @@ final class HTTPConnection: Selectable {
         if case .other = exchange.method { method = exchange.method.description == "-" ? "-" : "OTHER" } else { method = exchange.method.description }
         let route = exchange.route ?? "unmatched"
         context.metrics.inFlight -= 1
-        context.metrics.record(method: method, route: route, status: status, seconds: duration.seconds)
+        if context.configuration.recordMetrics {
+            context.metrics.record(method: method, route: route, status: status, seconds: duration.seconds)
+        }
         guard let accessLog = context.configuration.accessLog else { return }
         let traceID = exchange.head?.fields["X-Amzn-Trace-Id"].flatMap(Self.traceRoot)
         accessLog.record(AccessRecord(

@@ -17,6 +17,12 @@ public struct HTTPMetrics: Sendable {
         public var counts = [Int](repeating: 0, count: HTTPMetrics.buckets.count + 1)  // last: +Inf
         public var sum = 0.0
         public var count = 0
+
+        mutating func add(bucket: Int, seconds: Double) {
+            counts[bucket] += 1
+            sum += seconds
+            count += 1
+        }
     }
 
     public var requests: [RequestKey: Int] = [:]
@@ -27,13 +33,10 @@ public struct HTTPMetrics: Sendable {
 
     mutating func record(method: String, route: String, status: Int, seconds: Double) {
         requests[RequestKey(method: method, route: route, status: status), default: 0] += 1
-        var histogram = durations[route] ?? Histogram()
         var index = 0
         while index < Self.buckets.count && seconds > Self.buckets[index] { index += 1 }
-        histogram.counts[index] += 1
-        histogram.sum += seconds
-        histogram.count += 1
-        durations[route] = histogram
+        // In place (`default:` subscript): no copy of the bucket array per request.
+        durations[route, default: Histogram()].add(bucket: index, seconds: seconds)
     }
 
     public mutating func merge(_ other: HTTPMetrics) {

@@ -26,6 +26,8 @@ public struct HTTPServerConfiguration: Sendable {
     public var outputHighWater = 64 * 1024
     /// One line per exchange, or nil for none.
     public var accessLog: AccessLog?
+    /// Count requests and durations per route (what `/metrics` serves); off when nothing scrapes.
+    public var recordMetrics = true
 
     public init() {}
 }

@@ -58,21 +58,56 @@ public struct AccessLog: Sendable {
     public func record(_ record: AccessRecord) {
         let lineLevel = level(of: record)
         guard lineLevel >= level else { return }
+        let line = format == .json ? json(record, level: lineLevel) : text(record, level: lineLevel)
+        sink.write(line)
+    }
+
+    /// Written directly, in a fixed order: one line per request must stay cheap (no metadata
+    /// dictionary, no sorting). Client-controlled strings are cut so a line stays far below 16 KiB.
+    func json(_ record: AccessRecord, level lineLevel: Logger.Level) -> [UInt8] {
+        var json = JSONWriter(capacity: 400)
+        json.raw("{\"timestamp\":")
+        Timestamp.format(milliseconds: Timestamp.nowMilliseconds(), into: &json)
+        json.raw(",\"level\":\"")
+        json.raw(LogLine.levelName(lineLevel))
+        json.raw("\",\"service\":")
+        json.string(service)
+        json.raw(",\"component\":\"access\",\"message\":")
+        json.string("\(record.method) \(LogLine.cut(record.path, 512)) \(record.status)")
+        json.raw(",\"method\":")
+        json.string(record.method)
+        json.raw(",\"path\":")
+        json.string(LogLine.cut(record.path, 1024))
+        json.raw(",\"route\":")
+        json.optionalString(record.route)
+        json.raw(",\"status\":")
+        json.integer(record.status)
+        json.raw(",\"durationMs\":")
+        json.bytes.append(contentsOf: Self.milliseconds(record.durationNanoseconds).utf8)
+        json.raw(",\"bytesIn\":")
+        json.integer(record.bytesIn)
+        json.raw(",\"bytesOut\":")
+        json.integer(record.bytesOut)
+        json.raw(",\"clientIp\":")
+        json.string(record.clientIP)
+        json.raw(",\"userAgent\":")
+        json.optionalString(record.userAgent.map { LogLine.cut($0, 512) })
+        json.raw(",\"requestId\":")
+        json.string(record.requestID)
+        json.raw(",\"traceId\":")
+        json.optionalString(record.traceID)
+        json.raw("}")
+        return json.bytes
+    }
+
+    func text(_ record: AccessRecord, level lineLevel: Logger.Level) -> [UInt8] {
         var metadata: Logger.Metadata = [
-            "method": .string(record.method),
-            "path": .string(record.path),
-            "status": .stringConvertible(record.status),
-            "durationMs": .string(Self.milliseconds(record.durationNanoseconds)),
-            "bytesIn": .stringConvertible(record.bytesIn),
-            "bytesOut": .stringConvertible(record.bytesOut),
-            "clientIp": .string(record.clientIP),
-            "requestId": .string(record.requestID),
+            "status": .stringConvertible(record.status), "durationMs": .string(Self.milliseconds(record.durationNanoseconds)),
+            "clientIp": .string(record.clientIP), "requestId": .string(record.requestID),
         ]
         if let route = record.route { metadata["route"] = .string(route) }
-        if let agent = record.userAgent { metadata["userAgent"] = .string(agent) }
-        if let trace = record.traceID { metadata["traceId"] = .string(trace) }
-        sink.write(LogLine.render(format: format, timestamp: Timestamp.nowMilliseconds(), level: lineLevel, service: service,
-                                  component: "access", message: "\(record.method) \(record.path) \(record.status)", metadata: metadata))
+        return LogLine.render(format: .text, timestamp: Timestamp.nowMilliseconds(), level: lineLevel, service: service,
+                              component: "access", message: "\(record.method) \(record.path)", metadata: metadata)
     }
 
     /// `1.234` (three decimals).

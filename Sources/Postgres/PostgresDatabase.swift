@@ -94,6 +94,7 @@ public final class PostgresDatabase: Sendable {
             total.opening += stats.opening
             total.waiting += stats.waiting
             total.timeouts += stats.timeouts
+            total.timings.merge(stats.timings)
         }
         return total
     }

@@ -29,12 +29,14 @@ final class PostgresPool: PostgresConnectionDelegate {
     private final class Waiter {
         let query: PostgresQuery
         let completion: (Result<PostgresResult, PostgresError>) -> Void
+        let since: MonotonicTime
         var timer: LoopTimer?
         var done = false
 
-        init(query: PostgresQuery, completion: @escaping (Result<PostgresResult, PostgresError>) -> Void) {
+        init(query: PostgresQuery, completion: @escaping (Result<PostgresResult, PostgresError>) -> Void, since: MonotonicTime) {
             self.query = query
             self.completion = completion
+            self.since = since
         }
     }
 
@@ -64,6 +66,8 @@ final class PostgresPool: PostgresConnectionDelegate {
 
     /// Acquire timeouts since start (the `db_pool_timeouts_total` metric).
     private(set) var timeouts = 0
+    /// Query and acquire timings and errors by SQLSTATE, for `/metrics` (loop-owned, summed at scrape).
+    private(set) var timings = PostgresTimings()
 
     var statistics: PostgresPoolStatistics {
         var stats = PostgresPoolStatistics()
@@ -76,6 +80,7 @@ final class PostgresPool: PostgresConnectionDelegate {
         }
         stats.waiting = waiters.count
         stats.timeouts = timeouts
+        stats.timings = timings
         return stats
     }
 
@@ -107,13 +112,19 @@ final class PostgresPool: PostgresConnectionDelegate {
 
     // MARK: Queries
 
-    func submit(_ query: PostgresQuery, completion: @escaping (Result<PostgresResult, PostgresError>) -> Void) {
+    func submit(_ query: PostgresQuery, completion userCompletion: @escaping (Result<PostgresResult, PostgresError>) -> Void) {
         loop.assertInLoop()
+        let submitted = loop.now
+        let completion: (Result<PostgresResult, PostgresError>) -> Void = { [unowned self] result in
+            self.timings.recordQuery(seconds: (self.loop.now - submitted).seconds, result: result)
+            userCompletion(result)
+        }
         if isShutdown {
             completion(.failure(PostgresError(.shutdown, message: "the database pool is shut down")))
             return
         }
         if waiters.isEmpty, let connection = leastBusy() {
+            timings.recordAcquire(seconds: 0)
             connection.send(query, completion: completion)
             if connection.queriesInFlight > 1 { growIfPossible() }
             return
@@ -128,7 +139,7 @@ final class PostgresPool: PostgresConnectionDelegate {
             completion(.failure(PostgresError(.tooManyWaiting, message: "too many queries waiting for a connection")))
             return
         }
-        let waiter = Waiter(query: query, completion: completion)
+        let waiter = Waiter(query: query, completion: completion, since: submitted)
         let timer = LoopTimer { [unowned self, unowned waiter] in self.expire(waiter) }
         waiter.timer = timer
         loop.schedule(timer, at: loop.now + configuration.acquireTimeout)
@@ -166,6 +177,7 @@ final class PostgresPool: PostgresConnectionDelegate {
             waiters.removeFirst()
             waiter.done = true
             if let timer = waiter.timer { loop.cancel(timer) }
+            timings.recordAcquire(seconds: (loop.now - waiter.since).seconds)
             connection.send(waiter.query, completion: waiter.completion)
         }
     }
@@ -288,4 +300,53 @@ public struct PostgresPoolStatistics: Sendable {
     public var opening = 0
     public var waiting = 0
     public var timeouts = 0
+    public var timings = PostgresTimings()
+}
+
+/// Histograms of query time (submit to result, including any wait) and acquire wait, and errors
+/// by SQLSTATE (connection-level failures as `kind`), per loop.
+public struct PostgresTimings: Sendable {
+    /// Upper bounds in seconds: 0.5 ms to 5 s (the statement timeout).
+    public static let buckets: [Double] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]
+
+    public struct Histogram: Sendable {
+        public var counts = [Int](repeating: 0, count: PostgresTimings.buckets.count + 1)
+        public var sum = 0.0
+        public var count = 0
+
+        mutating func record(_ seconds: Double) {
+            var index = 0
+            while index < PostgresTimings.buckets.count && seconds > PostgresTimings.buckets[index] { index += 1 }
+            counts[index] += 1
+            sum += seconds
+            count += 1
+        }
+
+        public mutating func merge(_ other: Histogram) {
+            for i in counts.indices { counts[i] += other.counts[i] }
+            sum += other.sum
+            count += other.count
+        }
+    }
+
+    public var queries = Histogram()
+    public var acquire = Histogram()
+    /// SQLSTATE (or the failure kind, e.g. `connectionLost`) → count. Bounded: SQLSTATEs are a
+    /// fixed set of five-character codes.
+    public var errors: [String: Int] = [:]
+
+    mutating func recordQuery(seconds: Double, result: Result<PostgresResult, PostgresError>) {
+        queries.record(seconds)
+        if case .failure(let error) = result { errors[error.sqlState ?? "\(error.kind)", default: 0] += 1 }
+    }
+
+    mutating func recordAcquire(seconds: Double) {
+        acquire.record(seconds)
+    }
+
+    public mutating func merge(_ other: PostgresTimings) {
+        queries.merge(other.queries)
+        acquire.merge(other.acquire)
+        for (code, count) in other.errors { errors[code, default: 0] += count }
+    }
 }

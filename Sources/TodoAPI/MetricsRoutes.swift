@@ -25,6 +25,14 @@ public enum MetricsRoutes {
                 text.sample("db_pool_waiting", [], Double(pool.waiting))
                 text.family("db_pool_timeouts_total", "counter", "Queries that found no connection within the acquire timeout.")
                 text.sample("db_pool_timeouts_total", [], Double(pool.timeouts))
+                text.histogram("db_pool_acquire_seconds", "Wait for a database connection.", pool.timings.acquire.counts,
+                               sum: pool.timings.acquire.sum, count: pool.timings.acquire.count, buckets: PostgresTimings.buckets)
+                text.histogram("db_query_duration_seconds", "Query time from submission to result.", pool.timings.queries.counts,
+                               sum: pool.timings.queries.sum, count: pool.timings.queries.count, buckets: PostgresTimings.buckets)
+                text.family("db_errors_total", "counter", "Failed queries by SQLSTATE (or failure kind).")
+                for (code, count) in pool.timings.errors.sorted(by: { $0.key < $1.key }) {
+                    text.sample("db_errors_total", [("sqlstate", code)], Double(count))
+                }
             }
             renderProcess(startTime: startTime, into: &text)
             return HTTPResponse(status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8", body: text.bytes)
@@ -100,6 +108,18 @@ struct PrometheusText {
 
     mutating func family(_ name: String, _ type: String, _ help: String) {
         bytes.append(contentsOf: "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n".utf8)
+    }
+
+    mutating func histogram(_ name: String, _ help: String, _ counts: [Int], sum: Double, count: Int, buckets: [Double]) {
+        family(name, "histogram", help)
+        var cumulative = 0
+        for (i, bound) in buckets.enumerated() {
+            cumulative += counts[i]
+            sample(name + "_bucket", [("le", Self.number(bound))], Double(cumulative))
+        }
+        sample(name + "_bucket", [("le", "+Inf")], Double(count))
+        sample(name + "_sum", [], sum)
+        sample(name + "_count", [], Double(count))
     }
 
     mutating func sample(_ name: String, _ labels: [(String, String)], _ value: Double) {

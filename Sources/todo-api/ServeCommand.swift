@@ -69,6 +69,7 @@ struct ServeCommand: ParsableCommand {
         let logger = Logger(label: "server")
         var http = configuration.http
         http.accessLog = AccessLog(sink: logging.sink, level: logging.level, service: configuration.serviceName, format: logging.format)
+        http.recordMetrics = configuration.metricsPort != 0
 
         if configuration.migrateOnStart {
             guard let databaseSettings else {

@@ -1,4 +1,5 @@
 import HTTP
+import Logging
 import Postgres
 import Synchronization
 import Observability
@@ -6,6 +7,8 @@ import Observability
 /// `/todos` and `/todos/:id`: parse and validate on the loop, one statement per write, answer.
 struct TodoRoutes: Sendable {
     let repository: TodoRepository
+    /// Business events (component `business`): a todo created or deleted, with the request id.
+    let events = Logger(label: "business")
 
     static func register(in router: inout Router, database: PostgresDatabase) {
         let routes = TodoRoutes(repository: TodoRepository(database: database))
@@ -113,6 +116,7 @@ struct TodoRoutes: Sendable {
     private func create(_ input: TodoInput, request: HTTPRequest, requestID: String) async throws(PostgresError) -> HTTPResponse {
         guard let key = request.head.fields["Idempotency-Key"] else {
             guard let todo = try await repository.create(input) else { throw PostgresError(.server, message: "no row") }
+            events.info("todo created", metadata: ["todoId": .string(todo.id), "requestId": .string(requestID)])
             return created(todo.envelope, id: todo.id, version: todo.version, requestID: requestID)
         }
         guard (1...255).contains(key.utf8.count), key.utf8.allSatisfy({ $0 >= 0x21 && $0 <= 0x7E }) else {
@@ -126,6 +130,7 @@ struct TodoRoutes: Sendable {
         case .created(let todo):
             let body = todo.envelope
             await storeResponse(key: key, todoID: todo.id, body: body)
+            events.info("todo created", metadata: ["todoId": .string(todo.id), "requestId": .string(requestID), "idempotencyKey": "present"])
             return created(body, id: todo.id, version: todo.version, requestID: requestID)
         case .replay(let body?, let todoID):
             return created(Array(body.utf8), id: todoID, version: 1, requestID: requestID)
@@ -185,6 +190,7 @@ struct TodoRoutes: Sendable {
         let versions = EntityTags.versions(ifMatch: request.head.fields["If-Match"])
         do {
             if let todo = try await repository.delete(id: id, versions: versions) {
+                events.info("todo deleted", metadata: ["todoId": .string(todo.id), "requestId": .string(requestID)])
                 return .json(.ok, todo.envelope, headers: [])
             }
             return try await missingOrStale(id: id, requestID: requestID)
