@@ -188,6 +188,11 @@ final class HTTPConnection: Selectable {
                 exchange = Exchange(method: .other("-"), path: "-", route: nil, requestID: requestID,
                                     startedAt: headStartedAt, bytesIn: offset, head: nil)
                 context.metrics.inFlight += 1
+                // Broken framing is how request smuggling and scanners look: a security event.
+                context.securityLog.warning("malformed request refused", metadata: [
+                    "reason": .string("\(error)"), "status": .stringConvertible(error.status.code),
+                    "clientIp": .string(peer.description), "requestId": .string(requestID),
+                ])
                 respond(.problem(error.status, detail: error.detail, requestID: requestID), version: .http1_1, keepAlive: false, omitBody: false)
                 return offset
             }

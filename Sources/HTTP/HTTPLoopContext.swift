@@ -10,6 +10,8 @@ final class HTTPLoopContext {
     let logger: Logger
     var dateCache = DateCache()
     var metrics = HTTPMetrics()
+    /// Security events (component `security`), e.g. refused malformed requests.
+    let securityLog = Logger(label: "security")
     private(set) var draining = false
     private var connections: [Int32: HTTPConnection] = [:]
     private var listener: Listener?

@@ -152,3 +152,24 @@ func parsesAsJSONObject(_ bytes: [UInt8]) -> Bool {
         #expect(dropped <= 2000)
     }
 }
+
+@Suite struct LevelFilteringTests {
+    @Test func linesBelowTheLevelAreNotWritten() {
+        var fds: [Int32] = [0, 0]
+        pipe(&fds)
+        defer { close(fds[0]); close(fds[1]) }
+        let sink = LogSink(fd: fds[1]) { _ in [] }
+        var logger = Logger(label: "test") { StructuredLogHandler(component: $0, level: .info, service: "s", format: .json, sink: sink) }
+        logger.debug("hidden")
+        logger.info("shown")
+        logger.warning("also shown")
+        logger.logLevel = .error
+        logger.warning("hidden too")
+        sink.flush()
+        let text = LogSinkTests().readAvailable(fds[0])
+        #expect(!text.contains("hidden"))
+        #expect(text.contains(#""message":"shown""#))
+        #expect(text.contains(#""level":"WARN""#))
+        #expect(text.split(separator: "\n").count == 2)
+    }
+}
