@@ -2,8 +2,8 @@
 import PackageDescription
 
 // Layers, top to bottom (each depends only on those below it):
-//   todo-api (executable) → TodoAPI → HTTP, Postgres → Observability → Net → CLinux
-//   (HTTP and Postgres are siblings: neither knows the other.)
+//   todo-api (executable) → TodoAPI → Security → HTTP, Postgres → Observability → Net → CLinux
+//   (HTTP and Postgres are siblings: neither knows the other; Security knows HTTP, not Postgres.)
 // See docs/ARCHITECTURE.md.
 let package = Package(
     name: "todo-api",
@@ -36,13 +36,17 @@ let package = Package(
             dependencies: ["Net", "CLibPQ", "COpenSSL", .product(name: "Logging", package: "swift-log")]
         ),
         .target(
+            name: "Security",
+            dependencies: ["HTTP", "Net", .product(name: "Logging", package: "swift-log")]
+        ),
+        .target(
             name: "TodoAPI",
-            dependencies: ["HTTP", "Postgres", "Observability", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["HTTP", "Postgres", "Observability", "Security", .product(name: "Logging", package: "swift-log")]
         ),
         .executableTarget(
             name: "todo-api",
             dependencies: [
-                "TodoAPI", "HTTP", "Postgres", "Net", "Observability",
+                "TodoAPI", "HTTP", "Postgres", "Net", "Observability", "Security",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -62,6 +66,7 @@ let package = Package(
         .testTarget(name: "ObservabilityTests", dependencies: ["Observability"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Net", "TestSupport"]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "Net", "CLibPQ", "TestSupport"]),
+        .testTarget(name: "SecurityTests", dependencies: ["Security", "HTTP", "Net", "TestSupport"], exclude: ["Corpus"]),
         .testTarget(name: "TodoAPITests", dependencies: ["TodoAPI", "HTTP", "Postgres", "Net", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -34,6 +34,7 @@ final class HTTPConnection: Selectable {
         var startedAt: MonotonicTime
         var bytesIn: Int
         var head: HTTPRequestHead?
+        var clientIP: String?
     }
     private var awaitingResponse = false
     private var closeAfterFlush = false
@@ -210,9 +211,17 @@ final class HTTPConnection: Selectable {
                             startedAt: context.loop.now, bytesIn: head.fields.bytes.count + request.body.count, head: head)
         context.metrics.inFlight += 1
         let requestID = request.requestID
+        var request = request
+        if let filter = context.configuration.requestFilter {
+            let refusal = filter.inspect(&request, peer)
+            exchange?.clientIP = request.clientIP
+            if let refusal {
+                respond(refusal, version: head.version, keepAlive: head.keepAlive, omitBody: omitBody)
+                return
+            }
+        }
         switch context.router.match(head.method, path: path) {
         case .handler(let handler, let route, let parameters):
-            var request = request
             request.parameters = parameters
             request.route = route
             exchange?.route = route
@@ -272,7 +281,8 @@ final class HTTPConnection: Selectable {
         var response = response
         if let exchange { response.headers.append(("X-Request-ID", exchange.requestID)) }
         ResponseEncoder.encode(response, into: &output, date: context.dateCache.headerLine,
-                               connectionHeader: connectionHeader, omitBody: omitBody)
+                               connectionHeader: connectionHeader, omitBody: omitBody,
+                               extraHeaders: context.configuration.responseHeaders.bytes)
         if let exchange {
             self.exchange = nil
             finished(exchange, status: response.status.code, bytesOut: output.count - before)
@@ -301,7 +311,7 @@ final class HTTPConnection: Selectable {
         accessLog.record(AccessRecord(
             method: method, path: String(exchange.path), route: exchange.route, status: status,
             durationNanoseconds: duration.nanoseconds, bytesIn: exchange.bytesIn, bytesOut: bytesOut,
-            clientIP: peer.description, userAgent: exchange.head?.fields["User-Agent"], requestID: exchange.requestID,
+            clientIP: exchange.clientIP ?? peer.description, userAgent: exchange.head?.fields["User-Agent"], requestID: exchange.requestID,
             traceID: traceID))
     }
 

@@ -9,6 +9,9 @@ public struct HTTPRequest: Sendable {
     /// The caller's well-formed `X-Request-ID` or a new id; returned as `X-Request-ID` on the
     /// response and meant for every log line and error body about this request.
     public internal(set) var requestID: String
+    /// The client's address as a request filter resolved it (e.g. from `X-Forwarded-For` behind a
+    /// trusted proxy); nil means the TCP peer. Used by the access log.
+    public var clientIP: String?
 
     public init(head: HTTPRequestHead, body: [UInt8], requestID: String? = nil) {
         self.head = head

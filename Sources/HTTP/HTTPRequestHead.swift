@@ -83,6 +83,14 @@ public struct HTTPFields: Sendable, Sequence {
         }
     }
 
+    /// Every field as slices of the head's bytes, without building strings (for request filters
+    /// that inspect every header).
+    public func forEachRaw(_ body: (_ name: ArraySlice<UInt8>, _ value: ArraySlice<UInt8>) -> Void) {
+        for entry in entries {
+            body(bytes[Int(entry.nameStart)..<Int(entry.nameEnd)], bytes[Int(entry.valueStart)..<Int(entry.valueEnd)])
+        }
+    }
+
     private func value(_ entry: Entry) -> String {
         String(decoding: bytes[Int(entry.valueStart)..<Int(entry.valueEnd)], as: UTF8.self)
     }

@@ -28,6 +28,10 @@ public struct HTTPServerConfiguration: Sendable {
     public var accessLog: AccessLog?
     /// Count requests and durations per route (what `/metrics` serves); off when nothing scrapes.
     public var recordMetrics = true
+    /// Runs before routing for every complete request (client IP, rate limit, request filter).
+    public var requestFilter: RequestFilter?
+    /// Added to every response (security headers).
+    public var responseHeaders = StaticResponseHeaders.none
 
     public init() {}
 }

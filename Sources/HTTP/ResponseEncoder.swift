@@ -20,7 +20,7 @@ enum ResponseEncoder {
     ///     RFC 9112 §9.3), or nil.
     ///   - omitBody: true for HEAD (RFC 9110 §9.3.2: same headers, no content) and 204/304.
     static func encode(_ response: HTTPResponse, into output: inout [UInt8], date: [UInt8],
-                       connectionHeader: StaticString?, omitBody: Bool) {
+                       connectionHeader: StaticString?, omitBody: Bool, extraHeaders: [UInt8] = []) {
         appendStatusLine(response.status, to: &output)
         output.append(contentsOf: date)
         let status = response.status.code
@@ -41,6 +41,7 @@ enum ResponseEncoder {
             output.append(contentsOf: value.utf8)
             output.append(contentsOf: "\r\n".utf8)
         }
+        output.append(contentsOf: extraHeaders)
         if let connectionHeader {
             output.append(contentsOf: "Connection: ".utf8)
             connectionHeader.withUTF8Buffer { output.append(contentsOf: $0) }

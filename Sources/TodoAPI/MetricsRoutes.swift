@@ -2,11 +2,12 @@ import Glibc
 import HTTP
 import Observability
 import Postgres
+import Security
 
 /// `GET /metrics` in the Prometheus text format (version 0.0.4), for the admin listener only:
 /// the ALB's target port never exposes it.
 public enum MetricsRoutes {
-    public static func makeRouter(server: HTTPServer, sink: LogSink?, database: PostgresDatabase?) -> Router {
+    public static func makeRouter(server: HTTPServer, sink: LogSink?, database: PostgresDatabase?, security: SecurityFilter? = nil) -> Router {
         var router = Router()
         let startTime = Double(Timestamp.nowMilliseconds()) / 1000
         router.add(.get, "/metrics", .async { _ in
@@ -33,6 +34,17 @@ public enum MetricsRoutes {
                 for (code, count) in pool.timings.errors.sorted(by: { $0.key < $1.key }) {
                     text.sample("db_errors_total", [("sqlstate", code)], Double(count))
                 }
+            }
+            if let security {
+                let counts = security.counts()
+                text.family("waf_matches_total", "counter", "Request filter matches by rule and action.")
+                for match in counts.matches {
+                    text.sample("waf_matches_total", [("rule", match.rule), ("action", match.action)], Double(match.count))
+                }
+                text.family("rate_limited_total", "counter", "Requests refused with 429.")
+                text.sample("rate_limited_total", [], Double(counts.rateLimited))
+                text.family("rate_limit_tracked_clients", "gauge", "Client IPs the rate limiter tracks.")
+                text.sample("rate_limit_tracked_clients", [], Double(counts.trackedClients))
             }
             renderProcess(startTime: startTime, into: &text)
             return HTTPResponse(status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8", body: text.bytes)

@@ -1,6 +1,7 @@
 import HTTP
 import Net
 import Postgres
+import Security
 
 /// The service's configuration: env vars, overridden by command-line flags, validated once at
 /// start-up. An invalid value is a `ConfigurationError` naming the setting (exit code 2).
@@ -26,6 +27,8 @@ public struct ServiceConfiguration: Sendable {
     public var migrationsDirectory = "Migrations"
     /// Apply pending migrations before listening.
     public var migrateOnStart = false
+    /// Trusted proxies, rate limits, request filter rules.
+    public var security = SecurityConfiguration()
 
     public init() {}
 
@@ -111,6 +114,48 @@ public struct ServiceConfiguration: Sendable {
             c.metricsPort = port
             return true
         },
+        Setting(environment: "TRUSTED_PROXIES", flag: "trusted-proxies", help: "CIDRs whose X-Forwarded-For is believed (default private ranges and loopback; 'none').") { c, v in
+            if v.lowercased() == "none" || v.isEmpty { c.security.trustedProxies = []; return true }
+            guard case .success(let networks) = IPNetwork.list(v) else { return false }
+            c.security.trustedProxies = networks
+            return true
+        },
+        rateLimit("RATE_LIMIT", "rate-limit", "Requests per client IP, e.g. 5000/5m (default), 100/1s; 'off'.") { $0.security.rateLimit = $1 },
+        Setting(environment: "RATE_LIMIT_BURST", flag: "rate-limit-burst", help: "Requests a client may send at once (default: the limit).") { c, v in
+            guard let n = Int(v), n >= 1, n <= 100_000_000 else { return false }
+            c.security.rateLimit?.burst = n
+            return true
+        },
+        rateLimit("RATE_LIMIT_WRITES", "rate-limit-writes", "Stricter limit for POST/PUT/PATCH/DELETE, e.g. 600/5m (default off).") { $0.security.writeRateLimit = $1 },
+        Setting(environment: "RATE_LIMIT_MAX_CLIENTS", flag: "rate-limit-max-clients", help: "Client IPs tracked at most (default 100000; about 60 bytes each).") { c, v in
+            guard let n = Int(v), (64...10_000_000).contains(n) else { return false }
+            c.security.maxTrackedClients = n
+            return true
+        },
+        Setting(environment: "WAF", flag: "waf", help: "Request filter on (default) or off.") { c, v in
+            switch v.lowercased() {
+            case "on", "true", "1": c.security.waf.enabled = true
+            case "off", "false", "0": c.security.waf.enabled = false
+            default: return false
+            }
+            return true
+        },
+        Setting(environment: "WAF_RULES_FILE", flag: "waf-rules-file", help: "File of 'rule-or-group action' lines (block, count, off).") { c, v in
+            c.security.waf.apply(rulesFile: v) == nil
+        },
+        Setting(environment: "WAF_RULES", flag: "waf-rules", help: "Rule actions, e.g. sqli=count,GenericRFI=off (after WAF_RULES_FILE).") { c, v in
+            c.security.waf.apply(rules: v) == nil
+        },
+        Setting(environment: "WAF_ALLOW_IPS", flag: "waf-allow-ips", help: "CIDRs never filtered.") { c, v in
+            guard case .success(let networks) = IPNetwork.list(v) else { return false }
+            c.security.waf.allowList = networks
+            return true
+        },
+        Setting(environment: "WAF_DENY_IPS", flag: "waf-deny-ips", help: "CIDRs always refused (403).") { c, v in
+            guard case .success(let networks) = IPNetwork.list(v) else { return false }
+            c.security.waf.denyList = networks
+            return true
+        },
         Setting(environment: "LOG_LEVEL", flag: "log-level", help: "trace, debug, info, warn, error or critical (default info).") { c, v in
             let level = v.lowercased()
             guard ["trace", "debug", "info", "warn", "warning", "error", "critical"].contains(level) else { return false }
@@ -118,6 +163,17 @@ public struct ServiceConfiguration: Sendable {
             return true
         },
     ]
+
+    /// `N/window` or `off`.
+    private static func rateLimit(_ environment: String, _ flag: String, _ help: String,
+                                  _ set: @escaping @Sendable (inout ServiceConfiguration, RateLimitPolicy?) -> Void) -> Setting {
+        Setting(environment: environment, flag: flag, help: help) { c, v in
+            if v.lowercased() == "off" { set(&c, nil); return true }
+            guard let policy = RateLimitPolicy(parsing: v) else { return false }
+            set(&c, policy)
+            return true
+        }
+    }
 
     private static func timeout(_ environment: String, _ flag: String, _ help: String,
                                 _ set: @escaping @Sendable (inout ServiceConfiguration, TimeSpan) -> Void) -> Setting {

@@ -7,6 +7,7 @@ import Logging
 import Net
 import Observability
 import Postgres
+import Security
 import TodoAPI
 
 /// `todo-api serve`: run the HTTP service until SIGTERM/SIGINT, then drain.
@@ -39,6 +40,16 @@ struct ServeCommand: ParsableCommand {
     @Option(name: .customLong("db-max-lifetime"), help: "DB_MAX_LIFETIME") var dbMaxLifetime: String?
     @Option(name: .customLong("db-idle-timeout"), help: "DB_IDLE_TIMEOUT") var dbIdleTimeout: String?
     @Option(name: .customLong("migrations-dir"), help: "MIGRATIONS_DIR") var migrationsDir: String?
+    @Option(name: .customLong("trusted-proxies"), help: "TRUSTED_PROXIES") var trustedProxies: String?
+    @Option(name: .customLong("rate-limit"), help: "RATE_LIMIT") var rateLimit: String?
+    @Option(name: .customLong("rate-limit-burst"), help: "RATE_LIMIT_BURST") var rateLimitBurst: String?
+    @Option(name: .customLong("rate-limit-writes"), help: "RATE_LIMIT_WRITES") var rateLimitWrites: String?
+    @Option(name: .customLong("rate-limit-max-clients"), help: "RATE_LIMIT_MAX_CLIENTS") var rateLimitMaxClients: String?
+    @Option(name: .customLong("waf"), help: "WAF") var waf: String?
+    @Option(name: .customLong("waf-rules-file"), help: "WAF_RULES_FILE") var wafRulesFile: String?
+    @Option(name: .customLong("waf-rules"), help: "WAF_RULES") var wafRules: String?
+    @Option(name: .customLong("waf-allow-ips"), help: "WAF_ALLOW_IPS") var wafAllowIPs: String?
+    @Option(name: .customLong("waf-deny-ips"), help: "WAF_DENY_IPS") var wafDenyIPs: String?
     @Flag(name: .customLong("migrate"), help: "MIGRATE_ON_START: apply pending migrations before listening.") var migrate = false
 
     var flags: [String: String] {
@@ -51,6 +62,9 @@ struct ServeCommand: ParsableCommand {
             ("db-acquire-timeout", dbAcquireTimeout), ("db-statement-timeout", dbStatementTimeout),
             ("db-connect-timeout", dbConnectTimeout), ("db-max-lifetime", dbMaxLifetime), ("db-idle-timeout", dbIdleTimeout),
             ("migrations-dir", migrationsDir), ("migrate", migrate ? "true" : nil),
+            ("trusted-proxies", trustedProxies), ("rate-limit", rateLimit), ("rate-limit-burst", rateLimitBurst),
+            ("rate-limit-writes", rateLimitWrites), ("rate-limit-max-clients", rateLimitMaxClients), ("waf", waf),
+            ("waf-rules-file", wafRulesFile), ("waf-rules", wafRules), ("waf-allow-ips", wafAllowIPs), ("waf-deny-ips", wafDenyIPs),
         ]
         return Dictionary(uniqueKeysWithValues: pairs.compactMap { name, value in value.map { (name, $0) } })
     }
@@ -70,6 +84,9 @@ struct ServeCommand: ParsableCommand {
         var http = configuration.http
         http.accessLog = AccessLog(sink: logging.sink, level: logging.level, service: configuration.serviceName, format: logging.format)
         http.recordMetrics = configuration.metricsPort != 0
+        let security = SecurityFilter(configuration: configuration.security)
+        http.requestFilter = security.requestFilter
+        http.responseHeaders = security.responseHeaders
 
         if configuration.migrateOnStart {
             guard let databaseSettings else {
@@ -102,7 +119,7 @@ struct ServeCommand: ParsableCommand {
                 admin.port = configuration.metricsPort
                 admin.maxConnections = 64
                 adminServer = HTTPServer(configuration: admin, group: group,
-                                         router: MetricsRoutes.makeRouter(server: server, sink: logging.sink, database: database),
+                                         router: MetricsRoutes.makeRouter(server: server, sink: logging.sink, database: database, security: security),
                                          logger: Logger(label: "admin"))
                 metricsPort = try adminServer?.start()
             }

@@ -9,7 +9,7 @@ struct TodoAPICommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "todo-api",
         abstract: "The Todo REST service.",
-        subcommands: [ServeCommand.self, MigrateCommand.self],
+        subcommands: [ServeCommand.self, MigrateCommand.self, HealthcheckCommand.self],
         defaultSubcommand: ServeCommand.self
     )
 

@@ -1,0 +1,91 @@
+# syntax=docker/dockerfile:1
+# The todo-api image: built with the Swift toolchain, shipped as one binary (Swift runtime linked
+# statically) on debian:bookworm-slim with only libpq5, libssl3 and ca-certificates.
+#   docker build -t todo-api .                                  (what `docker compose up` does)
+#   docker buildx build --platform linux/amd64 -t todo-api .    (from an arm64 laptop, for X86_64 Fargate)
+# scripts/container-check repeats the runtime stage's steps outside Docker and checks them (the
+# packages below cover the binary's libraries, the binary serves and stops cleanly as a non-root
+# user, and this file agrees with docker-compose.yml and deploy/).
+#
+# Runtime image, layer by layer (approximate; measured from the files, not from a Docker engine):
+#   debian:bookworm-slim                               ~75 MB   (~28 MB compressed)
+#   apt: libpq5 libssl3 ca-certificates + their deps   ~10 MB   (libssl3 5.6 MB; openssl CLI 1.0 MB,
+#        a dependency of ca-certificates; Kerberos, LDAP and SASL libraries 2.2 MB, dependencies of
+#        Debian's libpq5; libpq5 0.4 MB; certificates and the dpkg database ~0.7 MB)
+#   user todo-api (uid 10001)                          <0.1 MB
+#   Amazon RDS CA bundle                               ~0.2 MB
+#   Migrations/, docs/openapi.yaml                     <0.1 MB
+#   /usr/local/bin/todo-api, stripped                  ~16 MB   (28 MB with symbols and debug info)
+#   total                                              ~100 MB as `docker images` shows it, ~40 MB
+#                                                      compressed (what ECR stores and Fargate pulls)
+# Crash backtraces: the binary is stripped and Swift's backtracer (swift-backtrace-static, 10 MB)
+# is not shipped, to stay near 100 MB. The unstripped binary of the same build stays in the build
+# stage: `docker build --target build -t todo-api-build .` and symbolize addresses against
+# /src/.build/release/todo-api.
+
+ARG SWIFT_IMAGE=swift:6.3.1-bookworm
+ARG RUNTIME_IMAGE=debian:bookworm-slim
+
+# ---- build -----------------------------------------------------------------------------------
+FROM ${SWIFT_IMAGE} AS build
+# Headers and pkg-config files for the CLibPQ and COpenSSL system-library targets. Versions are
+# not pinned (DL3008): bookworm's security updates replace them, and a pin would break the build.
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libpq-dev libssl-dev pkg-config \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+# Dependencies first, in their own layer: re-resolved only when Package.swift or Package.resolved
+# change, not on every source edit. Package.resolved is optional (Package.* matches it if present;
+# with it, the pinned versions are used).
+COPY Package.* ./
+RUN if [ -f Package.resolved ]; then swift package resolve --force-resolved-versions; else swift package resolve; fi
+# Package.swift declares the test targets too, so their directories must exist for the manifest to
+# load, even though only the todo-api product is built.
+COPY Sources ./Sources
+COPY Tests ./Tests
+RUN swift build -c release --static-swift-stdlib --product todo-api \
+ && install -D -m 0755 .build/release/todo-api /out/todo-api \
+ && strip /out/todo-api
+
+# ---- runtime ---------------------------------------------------------------------------------
+FROM ${RUNTIME_IMAGE}
+# The binary's only shared libraries beyond what bookworm-slim has (libc6, libgcc-s1, libstdc++6):
+# libpq.so.5 (libpq5) and libcrypto.so.3 (libssl3). ca-certificates for TLS trust roots.
+# scripts/container-check parses this line and checks it against `ldd` of the built binary.
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libpq5 libssl3 ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+RUN groupadd --system --gid 10001 todo-api \
+ && useradd --system --uid 10001 --gid 10001 --home-dir /nonexistent --no-create-home \
+      --shell /usr/sbin/nologin todo-api
+# The CA bundle of Amazon RDS / Aurora, so that PGSSLMODE=verify-full works with
+# PGSSLROOTCERT=/etc/ssl/certs/rds-global-bundle.pem (deploy/ sets both). libpq 15 cannot use the
+# system store (sslrootcert=system arrived in libpq 16), and RDS certificates are not in it anyway.
+ADD --chmod=0644 https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem /etc/ssl/certs/rds-global-bundle.pem
+# The binary finds its migrations and the OpenAPI document relative to the working directory
+# (MIGRATIONS_DIR default `Migrations`, OPENAPI_FILE default `docs/openapi.yaml`); the absolute
+# paths below also hold when a task definition sets another working directory.
+WORKDIR /app
+COPY Migrations/ /app/Migrations/
+COPY docs/openapi.yaml /app/docs/openapi.yaml
+COPY --from=build /out/todo-api /usr/local/bin/todo-api
+ENV MIGRATIONS_DIR=/app/Migrations \
+    OPENAPI_FILE=/app/docs/openapi.yaml
+# Numeric, so that runAsNonRoot-style checks can verify it without reading /etc/passwd. Nothing
+# in the image is writable by this user: the service writes only to stdout (readonlyRootFilesystem
+# works).
+USER 10001:10001
+# 8000: the API (the ALB's target port). The metrics listener (METRICS_PORT, 9090) is reached
+# inside the VPC only and deliberately not exposed here.
+EXPOSE 8000
+# What ECS and `docker stop` send; the service drains for DRAIN_TIMEOUT (25 s), under ECS's
+# stopTimeout (30 s) and compose's stop_grace_period (30 s).
+STOPSIGNAL SIGTERM
+# The shallow check (GET /health never touches the database), with the binary itself: no curl in
+# the image. The subcommand's own budget is 2 s, inside the 5 s timeout.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+  CMD ["/usr/local/bin/todo-api", "healthcheck"]
+ENTRYPOINT ["/usr/local/bin/todo-api"]
+CMD ["serve"]

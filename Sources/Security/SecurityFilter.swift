@@ -1,0 +1,123 @@
+import HTTP
+import Logging
+import Net
+import Synchronization
+
+/// The security middleware, in the order a request meets it: client identity (trusted proxies,
+/// `X-Forwarded-For`) → request filter (WAF rules) → rate limit → the router.
+///
+/// The filter runs before the limiter so that a refused attack costs no rate budget and an attack
+/// is always answered 403, whatever the client's budget (AWS WAF evaluates rules by priority and
+/// a terminating match ends the evaluation the same way). Runs on the loops; shares only the
+/// limiter (sharded locks) and the counters (atomics).
+public final class SecurityFilter: Sendable {
+    public let configuration: SecurityConfiguration
+    let identity: ClientIdentity
+    let inspector: RequestInspector
+    let limiter: RateLimiter?
+    let writeLimiter: RateLimiter?
+    let logger = Logger(label: "security")
+    /// `waf_matches_total{rule,action}`: [rule][0 = block, 1 = count].
+    let matchCounts: [Counter]
+    let limitedCount = Atomic<Int>(0)
+
+    public init(configuration: SecurityConfiguration) {
+        self.configuration = configuration
+        identity = ClientIdentity(trustedProxies: configuration.trustedProxies)
+        inspector = RequestInspector(configuration: configuration.waf)
+        limiter = configuration.rateLimit.map { RateLimiter(policy: $0, maxClients: configuration.maxTrackedClients) }
+        writeLimiter = configuration.writeRateLimit.map { RateLimiter(policy: $0, maxClients: configuration.maxTrackedClients) }
+        matchCounts = (0..<(WAFRule.allCases.count * 2)).map { _ in Counter() }
+    }
+
+    /// The hook the HTTP server calls for every request.
+    public var requestFilter: RequestFilter {
+        RequestFilter { [self] request, peer in self.filter(&request, peer: peer, now: MonotonicTime.now().nanoseconds) }
+    }
+
+    public var responseHeaders: StaticResponseHeaders {
+        StaticResponseHeaders(SecurityHeaders.fields(hstsMaxAge: configuration.hstsMaxAge))
+    }
+
+    func filter(_ request: inout HTTPRequest, peer: PeerAddress, now: Int64) -> HTTPResponse? {
+        let peerAddress = IPAddress(peer) ?? IPAddress(high: 0, low: 0)
+        var client = peerAddress
+        let forwarded = forwardedFor(request.head)
+        if !forwarded.isEmpty {
+            client = identity.resolve(peer: peerAddress, forwardedFor: forwarded)
+        }
+        let clientText = client == peerAddress ? nil : client.description
+        request.clientIP = clientText
+
+        let verdict = inspector.inspect(request, client: client, peer: peerAddress)
+        for match in verdict.matches {
+            matchCounts[match.rule.rawValue * 2 + (match.action == .block ? 0 : 1)].value.add(1, ordering: .relaxed)
+            logger.warning("request filter match", metadata: [
+                "event": "waf_match", "rule": .string(match.rule.id), "action": .string(match.action.rawValue),
+                "location": .string(match.location), "reason": .string(match.reason), "excerpt": .string(match.excerpt),
+                "clientIp": .string(clientText ?? peer.description), "requestId": .string(request.requestID),
+                "method": .string(request.head.method.description), "path": .string(String(request.head.path.prefix(256))),
+            ])
+        }
+        if verdict.blocking != nil {
+            return .problem(.forbidden, detail: "The request was refused by the request filter.", requestID: request.requestID)
+        }
+
+        // /health and /health/ready are exempt: the ALB and container checks must never be limited.
+        if request.head.path.utf8.starts(with: "/health".utf8) { return nil }
+        if let limiter, let refusal = limit(limiter, client, request: request, now: now) { return refusal }
+        if let writeLimiter, [.post, .put, .patch, .delete].contains(request.head.method),
+           let refusal = limit(writeLimiter, client, request: request, now: now) { return refusal }
+        return nil
+    }
+
+    private func limit(_ limiter: RateLimiter, _ client: IPAddress, request: HTTPRequest, now: Int64) -> HTTPResponse? {
+        guard case .limited(let retryAfter) = limiter.check(client, now: now) else { return nil }
+        limitedCount.add(1, ordering: .relaxed)
+        let policy = limiter.policy
+        logger.info("rate limited", metadata: [
+            "event": "rate_limited", "clientIp": .string(client.description), "requestId": .string(request.requestID),
+            "retryAfter": .stringConvertible(retryAfter),
+        ])
+        // draft-ietf-httpapi-ratelimit-headers: the policy, and what is left (none) and when.
+        return .problem(.tooManyRequests, detail: "Too many requests from this client; retry after \(retryAfter) s.",
+                        requestID: request.requestID, headers: [
+                            ("Retry-After", String(retryAfter)),
+                            ("RateLimit-Policy", policy.policyHeader),
+                            ("RateLimit", "\"\(policy.name)\";r=0;t=\(retryAfter)"),
+                        ])
+    }
+
+    private func forwardedFor(_ head: HTTPRequestHead) -> [ArraySlice<UInt8>] {
+        var values: [ArraySlice<UInt8>] = []
+        head.fields.forEachRaw { name, value in
+            if name.count == 15, String(decoding: name, as: UTF8.self).lowercased() == "x-forwarded-for" { values.append(value) }
+        }
+        return values
+    }
+
+    // MARK: Metrics
+
+    public struct Counts: Sendable {
+        public var matches: [(rule: String, action: String, count: Int)]
+        public var rateLimited: Int
+        public var trackedClients: Int
+    }
+
+    public func counts() -> Counts {
+        var matches: [(String, String, Int)] = []
+        for rule in WAFRule.allCases {
+            for (offset, action) in ["block", "count"].enumerated() {
+                let count = matchCounts[rule.rawValue * 2 + offset].value.load(ordering: .relaxed)
+                if count > 0 || offset == 0 { matches.append((rule.id, action, count)) }
+            }
+        }
+        return Counts(matches: matches, rateLimited: limitedCount.load(ordering: .relaxed),
+                      trackedClients: (limiter?.trackedClients ?? 0) + (writeLimiter?.trackedClients ?? 0))
+    }
+}
+
+/// An atomic counter in a box, so that arrays can hold them.
+final class Counter: Sendable {
+    let value = Atomic<Int>(0)
+}

@@ -1,0 +1,76 @@
+/// Every string (keys and values) in a JSON text, decoded, without building a document: the
+/// filter needs to see what the application will see, not to validate (the API's own parser
+/// does that and answers 400 for bad JSON). Bounded by the body size rule.
+enum JSONStrings {
+    /// Calls `visit(path, bytes)` for each string; `path` is the key the value belongs to
+    /// (`$.title`), or `$` for keys and array elements.
+    static func forEach(_ body: [UInt8], _ visit: (String, [UInt8], _ isKey: Bool) -> Bool) {
+        var i = 0
+        var lastKey = "$"
+        var expectingKey = false
+        var stack: [UInt8] = []
+        while i < body.count {
+            let b = body[i]
+            switch b {
+            case 0x7B: stack.append(b); expectingKey = true; i += 1
+            case 0x5B: stack.append(b); expectingKey = false; i += 1
+            case 0x7D, 0x5D: _ = stack.popLast(); expectingKey = false; i += 1
+            case 0x2C: expectingKey = stack.last == 0x7B; i += 1
+            case 0x3A: expectingKey = false; i += 1
+            case 0x22:
+                let (value, end) = decodeString(body, from: i + 1)
+                i = end
+                if expectingKey {
+                    lastKey = "$." + String(decoding: value.prefix(64), as: UTF8.self)
+                    if !visit("$", value, true) { return }
+                } else {
+                    if !visit(stack.last == 0x5B ? lastKey + "[]" : lastKey, value, false) { return }
+                }
+            default: i += 1
+            }
+        }
+    }
+
+    static func decodeString(_ s: [UInt8], from start: Int) -> ([UInt8], Int) {
+        var out: [UInt8] = []
+        var i = start
+        while i < s.count {
+            let b = s[i]
+            if b == 0x22 { return (out, i + 1) }
+            if b == 0x5C, i + 1 < s.count {
+                let e = s[i + 1]
+                i += 2
+                switch e {
+                case 0x6E: out.append(0x0A)
+                case 0x72: out.append(0x0D)
+                case 0x74: out.append(0x09)
+                case 0x62: out.append(0x08)
+                case 0x66: out.append(0x0C)
+                case 0x75:
+                    guard i + 4 <= s.count, let v = hex4(s, i) else { continue }
+                    i += 4
+                    var scalar = v
+                    if (0xD800..<0xDC00).contains(v), i + 6 <= s.count, s[i] == 0x5C, s[i + 1] == 0x75, let low = hex4(s, i + 2), (0xDC00..<0xE000).contains(low) {
+                        scalar = 0x10000 + ((v - 0xD800) << 10) + (low - 0xDC00)
+                        i += 6
+                    }
+                    TextTransform.appendUTF8(scalar, to: &out)
+                default: out.append(e)
+                }
+                continue
+            }
+            out.append(b)
+            i += 1
+        }
+        return (out, i)
+    }
+
+    static func hex4(_ s: [UInt8], _ i: Int) -> UInt32? {
+        var v: UInt32 = 0
+        for k in 0..<4 {
+            guard let h = TextTransform.hex(s[i + k]) else { return nil }
+            v = v << 4 | UInt32(h)
+        }
+        return v
+    }
+}

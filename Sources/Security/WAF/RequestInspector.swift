@@ -1,0 +1,172 @@
+import HTTP
+
+/// Runs the rules over one request: method, path (decoded twice), query names and values, every
+/// header (User-Agent, Referer, Cookie, Host, any other), and every string of a JSON or form body.
+/// Stops at the first blocking match; count-mode matches are collected and the inspection goes on.
+public struct RequestInspector: Sendable {
+    public let configuration: WAFConfiguration
+
+    public init(configuration: WAFConfiguration) {
+        self.configuration = configuration
+    }
+
+    public struct Verdict {
+        /// The match that refuses the request, if any.
+        public var blocking: WAFMatch?
+        /// Every match, blocking and counted.
+        public var matches: [WAFMatch] = []
+    }
+
+    /// Where a value came from decides which rules apply (RFI only in parameters, the strict
+    /// command forms not in free text).
+    enum Place {
+        case path, query, header, userAgent, referer, cookie, body
+        var strict: Bool { self != .body }
+    }
+
+    public func inspect(_ request: HTTPRequest, client: IPAddress, peer: IPAddress) -> Verdict {
+        var verdict = Verdict()
+        guard configuration.enabled else { return verdict }
+        if configuration.allowList.contains(where: { $0.contains(client) }) { return verdict }
+        if configuration.denyList.contains(where: { $0.contains(client) }),
+           record(.ipDenyList, "client", "deny list", [], into: &verdict) { return verdict }
+
+        let method = request.head.method.description
+        if ["TRACE", "TRACK", "DEBUG", "PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK", "SEARCH", "CONNECT"].contains(method),
+           record(.restrictedMethods, "method", "method \(method)", Array(method.utf8), into: &verdict) { return verdict }
+
+        // Path
+        let path = request.head.path
+        if path.utf8.count > configuration.maxURIPathBytes,
+           record(.sizeURIPath, "path", "\(path.utf8.count) bytes", [], into: &verdict) { return verdict }
+        let decodedPath = TextTransform.urlDecodeRepeatedly(ArraySlice(path.utf8), plusIsSpace: false)
+        let normalizedPath = TextTransform.normalize(decodedPath)
+        if let reason = ExploitablePaths.match(normalizedPath),
+           record(.exploitablePaths, "path", reason, normalizedPath, into: &verdict) { return verdict }
+        if check(normalizedPath, raw: decodedPath, place: .path, location: "path", into: &verdict) { return verdict }
+
+        // Query string
+        if let query = request.head.query {
+            if query.utf8.count > configuration.maxQueryStringBytes,
+               record(.sizeQueryString, "query", "\(query.utf8.count) bytes", [], into: &verdict) { return verdict }
+            for pair in query.utf8.split(separator: UInt8(ascii: "&")) {
+                let equals = pair.firstIndex(of: UInt8(ascii: "="))
+                let rawName = pair[pair.startIndex..<(equals ?? pair.endIndex)]
+                let name = TextTransform.urlDecodeRepeatedly(ArraySlice(rawName), plusIsSpace: true)
+                let label = "query:" + String(decoding: name.prefix(40), as: UTF8.self)
+                if check(TextTransform.normalize(name), raw: name, place: .query, location: label, into: &verdict) { return verdict }
+                if let equals {
+                    let value = TextTransform.urlDecodeRepeatedly(ArraySlice(pair[pair.index(after: equals)...]), plusIsSpace: true)
+                    if check(TextTransform.normalize(value), raw: value, place: .query, location: label, into: &verdict) { return verdict }
+                }
+            }
+        }
+
+        // Headers
+        var userAgentSeen = false
+        var stop = false
+        request.head.fields.forEachRaw { rawName, value in
+            guard !stop else { return }
+            let name = String(decoding: rawName, as: UTF8.self).lowercased()
+            if value.count > configuration.maxHeaderBytes && name != "cookie",
+               record(.sizeHeader, "header:\(name)", "\(value.count) bytes", [], into: &verdict) { stop = true; return }
+            switch name {
+            case "user-agent":
+                userAgentSeen = !value.allSatisfy { $0 == 0x20 || $0 == 0x09 }
+                if !userAgentSeen { return }
+                let normalized = TextTransform.normalize(Array(value))
+                if let scanner = BadBots.match(normalized),
+                   record(.badBots, "header:user-agent", scanner, normalized, into: &verdict) { stop = true; return }
+                if check(normalized, raw: Array(value), place: .userAgent, location: "header:user-agent", into: &verdict) { stop = true; return }
+            case "host":
+                if !peer.isLoopback, HostProbe.isLoopbackName(Array(value)),
+                   record(.hostLocalhost, "header:host", "loopback host from a remote peer", Array(value), into: &verdict) { stop = true; return }
+            case "cookie":
+                if value.count > configuration.maxCookieBytes,
+                   record(.sizeCookie, "header:cookie", "\(value.count) bytes", [], into: &verdict) { stop = true; return }
+                for crumb in value.split(separator: UInt8(ascii: ";")) {
+                    let equals = crumb.firstIndex(of: UInt8(ascii: "="))
+                    let cookieName = String(decoding: crumb[crumb.startIndex..<(equals ?? crumb.endIndex)], as: UTF8.self).trimmingSpaces
+                    let cookieValue = equals.map { crumb[crumb.index(after: $0)...] } ?? crumb[...]
+                    let decoded = TextTransform.urlDecodeRepeatedly(ArraySlice(cookieValue), plusIsSpace: false)
+                    if check(TextTransform.normalize(decoded), raw: decoded, place: .cookie, location: "cookie:" + String(cookieName.prefix(40)), into: &verdict) { stop = true; return }
+                }
+            case "content-length", "connection", "accept-encoding", "x-request-id", "x-amzn-trace-id", "if-match", "if-none-match", "idempotency-key", "te", "expect", "transfer-encoding", "upgrade-insecure-requests":
+                return  // structure the parser or the API already validates
+            default:
+                let decoded = TextTransform.urlDecodeRepeatedly(value, plusIsSpace: false)
+                let place: Place = name == "referer" || name == "origin" ? .referer : .header
+                if check(TextTransform.normalize(decoded), raw: decoded, place: place, location: "header:\(name)", into: &verdict) { stop = true; return }
+            }
+        }
+        if stop { return verdict }
+        if !userAgentSeen, record(.noUserAgent, "header:user-agent", "missing or empty", [], into: &verdict) { return verdict }
+
+        // Body
+        let body = request.body
+        guard !body.isEmpty else { return verdict }
+        if body.count > configuration.maxBodyBytes,
+           record(.sizeBody, "body", "\(body.count) bytes", [], into: &verdict) { return verdict }
+        let contentType = request.head.fields["Content-Type"]?.lowercased() ?? ""
+        if contentType.contains("json") || body.first(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }) == 0x7B {
+            var blocked = false
+            JSONStrings.forEach(body) { location, value, isKey in
+                if isKey && value.first == 0x24,  // {"$gt": …}: a query operator where a field name belongs
+                   record(.noSQLInjection, "body:\(location)", "operator key", value, into: &verdict) { blocked = true; return false }
+                if check(TextTransform.normalize(value), raw: value, place: .body, location: "body:\(location)", into: &verdict) { blocked = true; return false }
+                return true
+            }
+            if blocked { return verdict }
+        } else if contentType.contains("x-www-form-urlencoded") {
+            for pair in body.split(separator: UInt8(ascii: "&")) {
+                let value = TextTransform.urlDecodeRepeatedly(pair, plusIsSpace: true)
+                if check(TextTransform.normalize(value), raw: value, place: .query, location: "body:form", into: &verdict) { return verdict }
+            }
+        } else {
+            if check(TextTransform.normalize(body), raw: body, place: .body, location: "body", into: &verdict) { return verdict }
+        }
+        return verdict
+    }
+
+    /// Bytes that cannot start any attack this filter knows when a value has nothing else:
+    /// letters, digits, `-`, `_`, `.` (ids, tokens, host names, numbers).
+    static let plain: [Bool] = (0..<256).map { v in
+        (v >= 0x30 && v <= 0x39) || (v >= 0x41 && v <= 0x5A) || (v >= 0x61 && v <= 0x7A) || v == 0x2D || v == 0x5F || v == 0x2E || v >= 0x80
+    }
+
+    /// The content rules on one value; true when a blocking match ends the inspection.
+    private func check(_ s: [UInt8], raw: [UInt8], place: Place, location: String, into verdict: inout Verdict) -> Bool {
+        guard !s.isEmpty else { return false }
+        if s.allSatisfy({ Self.plain[Int($0)] }) {
+            // Only the metadata address spelled as one number (2852039166, 0xa9fea9fe) is left.
+            if s.count >= 8, let reason = AttackPatterns.metadataSSRF(s) { return record(.metadataSSRF, location, reason, s, into: &verdict) }
+            return false
+        }
+        if let reason = SQLInjectionDetector.detect(s), record(.sqlInjection, location, reason, s, into: &verdict) { return true }
+        if let reason = XSSDetector.detect(s), record(.crossSiteScripting, location, reason, s, into: &verdict) { return true }
+        if let reason = AttackPatterns.traversal(s, strict: place.strict), record(.localFileInclusion, location, reason, s, into: &verdict) { return true }
+        if place == .query || place == .path || place == .cookie || place == .header,
+           let reason = AttackPatterns.remoteInclusion(s), record(.remoteFileInclusion, location, reason, s, into: &verdict) { return true }
+        if let reason = AttackPatterns.commandInjection(s, strict: place.strict && place != .userAgent && place != .referer),
+           record(.commandInjection, location, reason, s, into: &verdict) { return true }
+        if let reason = AttackPatterns.log4j(s), record(.log4j, location, reason, s, into: &verdict) { return true }
+        if let reason = AttackPatterns.metadataSSRF(s), record(.metadataSSRF, location, reason, s, into: &verdict) { return true }
+        if let reason = AttackPatterns.templateInjection(s), record(.templateInjection, location, reason, s, into: &verdict) { return true }
+        if let reason = AttackPatterns.noSQLInjection(s), record(.noSQLInjection, location, reason, s, into: &verdict) { return true }
+        if place != .body, let reason = AttackPatterns.crlfInjection(s), record(.crlfInjection, location, reason, s, into: &verdict) { return true }
+        return false
+    }
+
+    /// Records a match unless the rule is off; true when it blocks.
+    private func record(_ rule: WAFRule, _ location: String, _ reason: String, _ value: [UInt8], into verdict: inout Verdict) -> Bool {
+        let action = configuration.action(rule)
+        guard action != .off else { return false }
+        let match = WAFMatch(rule: rule, action: action, location: location, reason: reason, excerpt: WAFMatch.excerpt(value))
+        verdict.matches.append(match)
+        if action == .block {
+            verdict.blocking = match
+            return true
+        }
+        return false
+    }
+}

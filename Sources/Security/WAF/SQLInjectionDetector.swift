@@ -1,0 +1,195 @@
+/// Decides on a token fingerprint whether text is a SQL injection. The patterns are the shapes an
+/// injection must have to do anything (libinjection's insight): break out of a literal and join
+/// a condition (`s&1o1`), comment the rest away (`sc`), stack a statement (`;E…`), append a UNION
+/// SELECT, call a delay or file function, or open a subquery after an operator. English prose
+/// tokenizes into barewords with the odd string and operator and matches none of them:
+/// "Select the venue; drop off the kids -- or not" is `Enn;Ennnc&o` — `;E` needs a statement's
+/// shape after it (`drop table`, `select *`, `select 1`), and "drop off" is not one.
+enum SQLInjectionDetector {
+    /// The reason a fingerprint matched, for the security log.
+    static func detect(_ normalized: [UInt8]) -> String? {
+        // Fast exit: no SQL-significant punctuation and no space means no injection shape.
+        var interesting = false
+        for b in normalized where b == 0x20 || b == 0x27 || b == 0x22 || b == 0x3B || b == 0x28 || b == 0x23 || b == 0x2D || b == 0x2F || b == 0x40 || b == 0x3D || b == 0x7C || b == 0x26 {
+            interesting = true
+            break
+        }
+        guard interesting else { return nil }
+        let text = SQLTokenizer.joinSplitWords(normalized)
+        if let reason = check(SQLTokenizer.tokenize(text, openQuote: nil), brokeOut: false) { return reason }
+        for quote: UInt8 in [0x27, 0x22] where text.contains(quote) {
+            let tokens = SQLTokenizer.tokenize(text, openQuote: quote)
+            // The assumed literal must end inside the input, or nothing was broken out of.
+            guard tokens.first?.closed == true else { continue }
+            if let reason = check(tokens, brokeOut: true) { return reason }
+        }
+        return nil
+    }
+
+    static func check(_ t: [SQLToken], brokeOut: Bool) -> String? {
+        let n = t.count
+        func kind(_ i: Int) -> SQLToken.Kind? { i < n && i >= 0 ? t[i].kind : nil }
+        func word(_ i: Int) -> String { i < n ? String(decoding: t[i].word, as: UTF8.self) : "" }
+        func isOperand(_ i: Int) -> Bool {
+            guard let k = kind(i) else { return false }
+            return k == .number || k == .string || k == .bareword || k == .variable || k == .function
+        }
+
+        for i in 0..<n {
+            switch t[i].kind {
+            case .union:
+                // UNION [ALL|DISTINCT] [(] SELECT
+                var j = i + 1
+                if kind(j) == .keyword && (word(j) == "all" || word(j) == "distinct") { j += 1 }
+                if kind(j) == .open { j += 1 }
+                if kind(j) == .statement && word(j) == "select" { return "union select" }
+            case .semicolon:
+                if let reason = stackedStatement(t, at: i + 1) { return reason }
+            case .function:
+                if SQLWords.dangerousFunctions.contains(Array(t[i].word)) { return "call of \(word(i))" }
+                // char(65,66), concat(0x7e, …): building strings out of codes
+                if ["char", "chr", "nchar", "concat", "concat_ws"].contains(word(i)), kind(i + 1) == .open,
+                   kind(i + 2) == .number, kind(i + 3) == .comma || kind(i + 3) == .close && kind(i + 4) != nil {
+                    return "string built from codes"
+                }
+            case .bareword:
+                let w = word(i)
+                if w == "xp_cmdshell" || w.hasPrefix("xp_reg") || w == "sp_oacreate" || w == "sp_executesql" { return "stored procedure \(w)" }
+                if ["information_schema", "information_schema.tables", "information_schema.columns", "sysobjects", "syscolumns",
+                    "sqlite_master", "pg_shadow", "mysql.user", "all_tables", "sys.tables", "pg_catalog.pg_tables", "msysobjects"].contains(w)
+                    || w.hasPrefix("information_schema.") {
+                    if kind(i - 1) == .keyword && word(i - 1) == "from" { return "system catalog \(w)" }
+                    if kind(i - 1) == .op || kind(i - 1) == .logic || kind(i - 1) == .open { return "system catalog \(w)" }
+                }
+            case .variable:
+                if t[i].word.starts(with: [0x40, 0x40]) { return "server variable" }
+            case .open:
+                // An operator, a condition or a literal, then a subquery: `=(select`, `and (select`
+                if kind(i + 1) == .statement && word(i + 1) == "select" && i > 0,
+                   let before = kind(i - 1), [.op, .logic, .string, .number, .open, .function, .comma].contains(before) {
+                    if before == .comma || before == .open {
+                        // `(select` inside a call or a list: only when the call is SQL's
+                        if i >= 2 && (kind(i - 2) == .function || kind(i - 2) == .op || kind(i - 2) == .logic) || before == .open && kind(i - 2) == .function { return "subquery" }
+                    } else {
+                        return "subquery"
+                    }
+                }
+            case .statement:
+                let w = word(i)
+                if w == "waitfor", kind(i + 1) == .keyword, word(i + 1) == "delay" || word(i + 1) == "time" { return "waitfor delay" }
+                if w == "select", let reason = fullSelect(t, at: i) { return reason }
+            case .keyword:
+                let w = word(i)
+                if w == "into", kind(i + 1) == .keyword, word(i + 1) == "outfile" || word(i + 1) == "dumpfile" { return "into outfile" }
+                // `1 order by 5--`, `' order by 3#`: column probing
+                if (w == "order" || w == "group"), kind(i + 1) == .keyword, word(i + 1) == "by", kind(i + 2) == .number,
+                   i > 0, kind(i - 1) == .string || kind(i - 1) == .number || kind(i - 1) == .close,
+                   kind(i + 3) == nil || kind(i + 3) == .comment || kind(i + 3) == .comma {
+                    return "order by probe"
+                }
+                if w == "having", i > 0, kind(i - 1) == .string || kind(i - 1) == .number || kind(i - 1) == .close,
+                   isOperand(i + 1), kind(i + 2) == .op { return "having probe" }
+            default:
+                break
+            }
+        }
+
+        // A condition appended after breaking out of a literal (`x' or 1=1`, `') or ('a'='a`), or
+        // after a number (`1 or 1=1`, `1 and sleep(5)`), or on its own (`or 1=1`).
+        var start = 0
+        let leadIsBreak = brokeOut && kind(0) == .string
+        let leadIsNumber = kind(0) == .number
+        if leadIsBreak || leadIsNumber {
+            start = 1
+            while kind(start) == .close { start += 1 }
+            if leadIsBreak {
+                // `admin'--`, `admin')#`, `x';--`
+                var j = start
+                if kind(j) == .semicolon { j += 1 }
+                if kind(j) == .comment { return "literal closed and commented out" }
+                // `'='`, `'-'`, `' = 1--`: an operator straight after the break
+                if kind(start) == .op, isOperand(start + 1), kind(start + 2) == nil || kind(start + 2) == .comment || kind(start + 2) == .logic || kind(start + 2) == .op {
+                    if word(start) != "-" || kind(start + 1) != .bareword { return "literal closed and compared" }
+                }
+            }
+        } else if kind(0) == .logic {
+            start = 0
+        } else {
+            return nil
+        }
+        guard kind(start) == .logic else { return nil }
+        var j = start + 1
+        if kind(j) == .op && word(j) == "not" { j += 1 }
+        while kind(j) == .open { j += 1 }
+        guard let operandKind = kind(j) else { return (leadIsBreak && start > 0) ? nil : nil }
+        if operandKind == .function { return "condition with a call" }
+        if operandKind == .statement && word(j) == "select" { return "condition with a subquery" }
+        guard isOperand(j) else { return nil }
+        let after = kind(j + 1)
+        if after == .op {
+            // `1=1`, `'a'='a`, `x like '%`
+            if isOperand(j + 2) || kind(j + 2) == .open { return "tautology" }
+        }
+        if leadIsBreak {
+            if after == nil || after == .comment || after == .semicolon || after == .close { return "condition after a closed literal" }
+            if after == .logic || after == .keyword && (word(j + 1) == "limit" || word(j + 1) == "order" || word(j + 1) == "group") { return "condition after a closed literal" }
+        } else if leadIsNumber {
+            if after == .comment { return "condition after a number" }
+        }
+        return nil
+    }
+
+    /// What may follow `;` to make it a second statement rather than a sentence.
+    static func stackedStatement(_ t: [SQLToken], at i: Int) -> String? {
+        guard i < t.count, t[i].kind == .statement || t[i].kind == .keyword && t[i].word.elementsEqual("declare".utf8) else { return nil }
+        let w = String(decoding: t[i].word, as: UTF8.self)
+        let next = i + 1 < t.count ? t[i + 1] : nil
+        let nextWord = next.map { String(decoding: $0.word, as: UTF8.self) } ?? ""
+        switch w {
+        case "select":
+            guard let next else { return nil }
+            if [.op, .function, .number, .variable, .open].contains(next.kind) { return "stacked select" }
+            if next.kind == .bareword, i + 2 < t.count, t[i + 2].kind == .comma || t[i + 2].kind == .keyword && t[i + 2].word.elementsEqual("from".utf8) { return "stacked select" }
+        case "drop", "create", "alter", "truncate", "rename":
+            if ["table", "database", "schema", "user", "view", "index", "procedure", "function", "trigger", "login", "column"].contains(nextWord) { return "stacked \(w)" }
+        case "insert", "replace":
+            if nextWord == "into" { return "stacked insert" }
+        case "update":
+            if i + 2 < t.count, next?.kind == .bareword, t[i + 2].kind == .keyword, t[i + 2].word.elementsEqual("set".utf8) { return "stacked update" }
+        case "delete":
+            if nextWord == "from" { return "stacked delete" }
+        case "exec", "execute", "call":
+            if let next, next.kind == .bareword || next.kind == .open || next.kind == .variable || next.kind == .function { return "stacked exec" }
+        case "shutdown":
+            if next == nil || next?.kind == .comment || next?.kind == .semicolon { return "stacked shutdown" }
+        case "declare":
+            if next?.kind == .variable { return "stacked declare" }
+        case "waitfor":
+            if nextWord == "delay" || nextWord == "time" { return "stacked waitfor" }
+        case "grant", "revoke":
+            if next?.kind == .keyword || next?.kind == .bareword && i + 2 < t.count { return "stacked \(w)" }
+        default:
+            break
+        }
+        return nil
+    }
+
+    /// `select <columns> from <table> where|limit|order|union|;|--`: a whole statement with a clause.
+    static func fullSelect(_ t: [SQLToken], at i: Int) -> String? {
+        var j = i + 1
+        var columns = 0
+        while j < t.count, [.bareword, .op, .function, .number, .comma, .open, .close, .variable, .string].contains(t[j].kind), columns < 16 {
+            j += 1
+            columns += 1
+        }
+        guard columns > 0, j < t.count, t[j].kind == .keyword, t[j].word.elementsEqual("from".utf8) else { return nil }
+        j += 1
+        guard j < t.count, t[j].kind == .bareword || t[j].kind == .open else { return nil }
+        j += 1
+        guard j < t.count else { return nil }
+        let k = t[j]
+        if k.kind == .keyword && ["where", "limit", "order", "group", "having"].contains(String(decoding: k.word, as: UTF8.self)) { return "select statement" }
+        if k.kind == .comment || k.kind == .semicolon || k.kind == .union { return "select statement" }
+        return nil
+    }
+}

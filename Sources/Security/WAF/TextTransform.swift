@@ -1,0 +1,192 @@
+/// The text transformations AWS WAF applies before matching (URL_DECODE, HTML_ENTITY_DECODE,
+/// LOWERCASE, COMPRESS_WHITE_SPACE, REMOVE_NULLS, NORMALIZE_PATH), on bytes. Inputs are bounded by
+/// the size rules, and every transformation is a single pass, so the cost is linear.
+enum TextTransform {
+    /// `%XX`, IIS's `%uXXXX` and, with `plusIsSpace`, `+`. Malformed escapes stay as they are.
+    static func urlDecode(_ input: ArraySlice<UInt8>, plusIsSpace: Bool) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(input.count)
+        var i = input.startIndex
+        let end = input.endIndex
+        while i < end {
+            let b = input[i]
+            if b == 0x25 {  // %
+                if i + 2 < end, let h = hex(input[i + 1]), let l = hex(input[i + 2]) {
+                    out.append(h << 4 | l)
+                    i += 3
+                    continue
+                }
+                if i + 5 < end, input[i + 1] | 0x20 == 0x75,
+                   let a = hex(input[i + 2]), let b2 = hex(input[i + 3]), let c = hex(input[i + 4]), let d = hex(input[i + 5]) {
+                    appendUTF8(UInt32(a) << 12 | UInt32(b2) << 8 | UInt32(c) << 4 | UInt32(d), to: &out)
+                    i += 6
+                    continue
+                }
+            } else if b == 0x2B && plusIsSpace {
+                out.append(0x20)
+                i += 1
+                continue
+            }
+            out.append(b)
+            i += 1
+        }
+        return out
+    }
+
+    /// URL-decodes until nothing changes, at most `rounds` times (double encoding: `%252e`).
+    static func urlDecodeRepeatedly(_ input: ArraySlice<UInt8>, plusIsSpace: Bool, rounds: Int = 3) -> [UInt8] {
+        var current = Array(input)
+        for round in 0..<rounds {
+            guard current.contains(0x25) || (plusIsSpace && round == 0 && current.contains(0x2B)) else { break }
+            let next = urlDecode(current[...], plusIsSpace: plusIsSpace && round == 0)
+            if next == current { break }
+            current = next
+        }
+        return current
+    }
+
+    /// The form used for matching: HTML entities decoded, NULs removed, overlong UTF-8 for `.`,
+    /// `/`, `\` folded (`%c0%ae`, `%c0%af`, `%c1%9c`: the classic IIS/Tomcat traversal bypass),
+    /// ASCII lower-cased, every run of white space (and control characters) one space.
+    static func normalize(_ input: [UInt8]) -> [UInt8] {
+        let decoded = input.contains(0x26) ? htmlEntityDecode(input) : input
+        var out: [UInt8] = []
+        out.reserveCapacity(decoded.count)
+        var lastSpace = false
+        var i = 0
+        while i < decoded.count {
+            var b = decoded[i]
+            if (b == 0xC0 || b == 0xC1) && i + 1 < decoded.count {
+                let next = decoded[i + 1]
+                let folded: UInt8? = b == 0xC0 && next == 0xAE ? 0x2E : b == 0xC0 && next == 0xAF ? 0x2F : b == 0xC1 && next == 0x9C ? 0x5C : nil
+                if let folded { b = folded; i += 1 }
+            }
+            i += 1
+            if b == 0 { continue }
+            if b <= 0x20 || b == 0x7F {
+                // A line break is kept (once per run): it separates shell commands and headers.
+                if b == 0x0A || b == 0x0D {
+                    if lastSpace, out.last == 0x20 { out[out.count - 1] = 0x0A } else if !lastSpace { out.append(0x0A) }
+                } else if !lastSpace {
+                    out.append(0x20)
+                }
+                lastSpace = true
+                continue
+            }
+            lastSpace = false
+            out.append(b &- 65 < 26 ? b | 0x20 : b)
+        }
+        return out
+    }
+
+    /// `&lt;` `&#60;` `&#x3c;` (with or without `;`, as browsers accept) and the named entities
+    /// attackers use to hide markup and schemes.
+    static func htmlEntityDecode(_ input: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(input.count)
+        var i = 0
+        while i < input.count {
+            let b = input[i]
+            guard b == 0x26, i + 2 < input.count else { out.append(b); i += 1; continue }
+            var j = i + 1
+            if input[j] == 0x23 {  // &#
+                j += 1
+                var value: UInt32 = 0
+                var digits = 0
+                let isHex = j < input.count && input[j] | 0x20 == 0x78
+                if isHex { j += 1 }
+                while j < input.count, digits < 8 {
+                    if isHex, let h = hex(input[j]) { value = value << 4 | UInt32(h) }
+                    else if !isHex, input[j] >= 0x30 && input[j] <= 0x39 { value = value * 10 + UInt32(input[j] - 0x30) }
+                    else { break }
+                    digits += 1
+                    j += 1
+                }
+                if digits > 0 {
+                    if j < input.count && input[j] == 0x3B { j += 1 }
+                    appendUTF8(value, to: &out)
+                    i = j
+                    continue
+                }
+            } else {
+                var name: [UInt8] = []
+                while j < input.count, name.count < 10, (input[j] | 0x20) >= 0x61 && (input[j] | 0x20) <= 0x7A {
+                    name.append(input[j] | 0x20)
+                    j += 1
+                }
+                if let value = namedEntities[name] {
+                    if j < input.count && input[j] == 0x3B { j += 1 }
+                    out.append(value)
+                    i = j
+                    continue
+                }
+            }
+            out.append(b)
+            i += 1
+        }
+        return out
+    }
+
+    static let namedEntities: [[UInt8]: UInt8] = {
+        let table: [(String, Character)] = [
+            ("lt", "<"), ("gt", ">"), ("quot", "\""), ("apos", "'"), ("amp", "&"), ("colon", ":"),
+            ("sol", "/"), ("bsol", "\\"), ("lpar", "("), ("rpar", ")"), ("tab", "\t"), ("newline", "\n"),
+            ("semi", ";"), ("equals", "="), ("grave", "`"), ("period", "."), ("comma", ","), ("excl", "!"),
+            ("num", "#"), ("dollar", "$"), ("percnt", "%"), ("plus", "+"), ("lbrack", "["), ("rbrack", "]"),
+            ("lcub", "{"), ("rcub", "}"), ("nbsp", " "),
+        ]
+        var result: [[UInt8]: UInt8] = [:]
+        for (name, character) in table { result[Array(name.utf8)] = character.asciiValue! }
+        return result
+    }()
+
+    @inline(__always) static func hex(_ b: UInt8) -> UInt8? {
+        switch b {
+        case 0x30...0x39: return b - 0x30
+        case 0x41...0x46: return b - 0x41 + 10
+        case 0x61...0x66: return b - 0x61 + 10
+        default: return nil
+        }
+    }
+
+    static func appendUTF8(_ value: UInt32, to out: inout [UInt8]) {
+        guard let scalar = Unicode.Scalar(value) else { return }
+        if value < 0x80 { out.append(UInt8(value)); return }
+        out.append(contentsOf: String(Character(scalar)).utf8)
+    }
+}
+
+/// Byte-string search helpers for the rules.
+extension Array where Element == UInt8 {
+    func containsBytes(_ needle: StaticString) -> Bool { firstIndex(of: needle, from: 0) != nil }
+
+    func firstIndex(of needle: StaticString, from start: Int) -> Int? {
+        needle.withUTF8Buffer { n -> Int? in
+            guard n.count > 0, count >= n.count else { return nil }
+            let first = n[0]
+            var i = start
+            let last = count - n.count
+            while i <= last {
+                if self[i] == first {
+                    var j = 1
+                    while j < n.count && self[i + j] == n[j] { j += 1 }
+                    if j == n.count { return i }
+                }
+                i += 1
+            }
+            return nil
+        }
+    }
+
+    func hasPrefixBytes(_ prefix: StaticString, at index: Int = 0) -> Bool {
+        prefix.withUTF8Buffer { p in
+            guard index + p.count <= count else { return false }
+            for j in 0..<p.count where self[index + j] != p[j] { return false }
+            return true
+        }
+    }
+}
+
+@inline(__always) func isWordByte(_ b: UInt8) -> Bool {
+    (b >= 0x61 && b <= 0x7A) || (b >= 0x30 && b <= 0x39) || b == 0x5F || b >= 0x80 || (b >= 0x41 && b <= 0x5A)
+}
