@@ -45,7 +45,7 @@ def writer(n):
     i = 0
     while not stop.is_set():
         try:
-            conn.request("POST", "/todos", json.dumps({"title": f"durable {n}-{i}"}), {"Content-Type": "application/json"})
+            conn.request("POST", "/todos", json.dumps({"title": f"durable {n}-{i}"}), {"Content-Type": "application/json", "User-Agent": "durability-test"})
             response = conn.getresponse()
             body = response.read()
             if response.status == 201:
@@ -70,7 +70,7 @@ proc = start(port)
 missing = []
 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
 for todo_id in acknowledged:
-    conn.request("GET", f"/todos/{todo_id}")
+    conn.request("GET", f"/todos/{todo_id}", headers={"User-Agent": "durability-test"})
     response = conn.getresponse()
     response.read()
     if response.status != 200:

@@ -100,7 +100,9 @@ public struct RequestInspector: Sendable {
             }
         }
         if stop { return verdict }
-        if !userAgentSeen, record(.noUserAgent, "header:user-agent", "missing or empty", [], into: &verdict) { return verdict }
+        // Liveness probes (`/health`, `/health/ready`) come from simple tools; nothing else may
+        // come without a User-Agent (AWS NoUserAgent_HEADER).
+        if !userAgentSeen, !path.utf8.starts(with: "/health".utf8), record(.noUserAgent, "header:user-agent", "missing or empty", [], into: &verdict) { return verdict }
 
         // Body
         let body = request.body
@@ -142,15 +144,16 @@ public struct RequestInspector: Sendable {
             if s.count >= 8, let reason = AttackPatterns.metadataSSRF(s) { return record(.metadataSSRF, location, reason, s, into: &verdict) }
             return false
         }
-        if let reason = SQLInjectionDetector.detect(s), record(.sqlInjection, location, reason, s, into: &verdict) { return true }
-        if let reason = XSSDetector.detect(s), record(.crossSiteScripting, location, reason, s, into: &verdict) { return true }
-        if let reason = AttackPatterns.traversal(s, strict: place.strict), record(.localFileInclusion, location, reason, s, into: &verdict) { return true }
-        if place == .query || place == .path || place == .cookie || place == .header,
-           let reason = AttackPatterns.remoteInclusion(s), record(.remoteFileInclusion, location, reason, s, into: &verdict) { return true }
-        if let reason = AttackPatterns.commandInjection(s, strict: place.strict && place != .userAgent && place != .referer),
-           record(.commandInjection, location, reason, s, into: &verdict) { return true }
+        // Most specific first, so the log names the attack the way a person would.
         if let reason = AttackPatterns.log4j(s), record(.log4j, location, reason, s, into: &verdict) { return true }
         if let reason = AttackPatterns.metadataSSRF(s), record(.metadataSSRF, location, reason, s, into: &verdict) { return true }
+        if let reason = XSSDetector.detect(s), record(.crossSiteScripting, location, reason, s, into: &verdict) { return true }
+        if let reason = SQLInjectionDetector.detect(s), record(.sqlInjection, location, reason, s, into: &verdict) { return true }
+        if let reason = AttackPatterns.traversal(s, strict: place.strict), record(.localFileInclusion, location, reason, s, into: &verdict) { return true }
+        if let reason = AttackPatterns.commandInjection(s, strict: place.strict && place != .userAgent && place != .referer),
+           record(.commandInjection, location, reason, s, into: &verdict) { return true }
+        if place == .query || place == .path || place == .cookie || place == .header,
+           let reason = AttackPatterns.remoteInclusion(s), record(.remoteFileInclusion, location, reason, s, into: &verdict) { return true }
         if let reason = AttackPatterns.templateInjection(s), record(.templateInjection, location, reason, s, into: &verdict) { return true }
         if let reason = AttackPatterns.noSQLInjection(s), record(.noSQLInjection, location, reason, s, into: &verdict) { return true }
         if place != .body, let reason = AttackPatterns.crlfInjection(s), record(.crlfInjection, location, reason, s, into: &verdict) { return true }

@@ -127,8 +127,14 @@ enum SQLInjectionDetector {
         guard isOperand(j) else { return nil }
         let after = kind(j + 1)
         if after == .op {
-            // `1=1`, `'a'='a`, `x like '%`
-            if isOperand(j + 2) || kind(j + 2) == .open { return "tautology" }
+            // `1=1`, `'a'='a`, `x like '%`; on its own (`or 1=1`) only between literals, since
+            // "|| ping -c 10" is `&nono` too
+            let literal: (SQLToken.Kind?) -> Bool = { $0 == .number || $0 == .string }
+            if leadIsBreak || leadIsNumber {
+                if isOperand(j + 2) || kind(j + 2) == .open { return "tautology" }
+            } else if literal(operandKind) && literal(kind(j + 2)) {
+                return "tautology"
+            }
         }
         if leadIsBreak {
             if after == nil || after == .comment || after == .semicolon || after == .close { return "condition after a closed literal" }
@@ -158,8 +164,11 @@ enum SQLInjectionDetector {
             if i + 2 < t.count, next?.kind == .bareword, t[i + 2].kind == .keyword, t[i + 2].word.elementsEqual("set".utf8) { return "stacked update" }
         case "delete":
             if nextWord == "from" { return "stacked delete" }
-        case "exec", "execute", "call":
+        case "exec", "execute":
             if let next, next.kind == .bareword || next.kind == .open || next.kind == .variable || next.kind == .function { return "stacked exec" }
+        case "call":
+            // `; call proc(…)`; "…; call Bob" is a sentence
+            if next?.kind == .bareword || next?.kind == .function, i + 2 < t.count, t[i + 2].kind == .open { return "stacked call" }
         case "shutdown":
             if next == nil || next?.kind == .comment || next?.kind == .semicolon { return "stacked shutdown" }
         case "declare":
