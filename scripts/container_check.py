@@ -478,7 +478,8 @@ def check_packages(binary, dockerfile):
             data_only.append(package)
     require(not problems, "; ".join(problems))
     detail = ", ".join(f"{s} ← {p}" for s, p in direct_packages.items())
-    return f"{detail}; {' '.join(data_only) or 'nothing'} without libraries (trust store); apt adds {len(with_deps - base - set(runtime))} dependencies"
+    pulled = sorted(with_deps - base - set(runtime))
+    return f"{detail}; {' '.join(data_only) or 'nothing'} ships no library (trust store); apt adds {' '.join(pulled)}"
 
 
 def free_port():

@@ -51,7 +51,8 @@ public final class RateLimiter: Sendable {
         let t = policy.emissionInterval
         let tolerance = t * Int64(max(policy.burst, 1) - 1)
         let perShard = self.perShard
-        let index = Int(truncatingIfNeeded: (client.low ^ client.high &* 0x9E37_79B9_7F4A_7C15) >> 7) & (Self.shardCount - 1)
+        // Fibonacci hashing: the product's top bits mix every input bit (sequential addresses spread).
+        let index = Int(truncatingIfNeeded: ((client.low ^ client.high.byteSwapped) &* 0x9E37_79B9_7F4A_7C15) >> 58)
         return shards[index].withLock { shard -> Decision in
             let tat = shard.entries[client] ?? now
             let start = max(tat, now)
