@@ -436,6 +436,7 @@ def ships_shared_library(package):
 
 @check("runtime packages cover the binary's libraries")
 def check_packages(binary, dockerfile):
+    require(os.path.isfile(binary) and needed_libraries(binary), f"{binary} is missing or not a dynamically linked ELF executable")
     require(dockerfile.runtime["from"].startswith("debian:bookworm-slim"),
             f"the runtime stage is {dockerfile.runtime['from']}, not debian:bookworm-slim")
     runtime = dockerfile.apt_packages()
@@ -464,6 +465,8 @@ def check_packages(binary, dockerfile):
         if package not in runtime and package not in base:
             problems.append(f"{soname} ({package}) is neither installed by the runtime stage nor in bookworm-slim")
     for soname, path in paths.items():
+        if soname in needed:
+            continue
         package = owning_package(path)
         if package and package not in with_deps and package not in base:
             problems.append(f"{soname} ({package}, loaded indirectly) comes with none of: {' '.join(runtime)}")
@@ -557,10 +560,9 @@ def stage_image(dockerfile, binary, root):
     return root + workdir, notes
 
 
-@check("serves as a non-root user, migrates, stops on SIGTERM")
-def check_serve(binary, dockerfile, database_url, state, while_running):
-    """Starts the service as the image would, probes it, runs `while_running` (the checks that
-    need it up), then SIGTERM and a clean exit."""
+@check("serves as a non-root user from the image's files")
+def check_serve(binary, dockerfile, database_url, state):
+    """Starts the service as the image would and probes it; leaves it running for the next checks."""
     require(os.path.isfile(binary), f"{binary} is missing")
     require(database_url, "CONTAINER_CHECK_DATABASE_URL is not set (a PostgreSQL URL the service may migrate)")
     uid, gid, who = service_user(dockerfile)
@@ -613,21 +615,32 @@ def check_serve(binary, dockerfile, database_url, state, while_running):
     bad = {path: status for path, status in probes.items() if status != 200}
     require(not bad, f"answers {bad} (expected 200)")
     state["running"] = True
-    while_running()
+    state["tail"] = tail
+    state["readers"] = readers
+    extra = f"; {', '.join(notes)}" if notes else ""
+    return (f"as {who}, {' '.join(cmd)} --migrate in a copy of the runtime stage's files: /health, /health/ready, "
+            f"/todos (migrated), /openapi.yaml on :{port} and /metrics on :{metrics} answer 200{extra}")
+
+
+@check("SIGTERM: drains and exits 0")
+def check_stop(state):
+    require(state.get("running"), "the service did not start (see above)")
+    process = state["process"]
+    require(process.poll() is None, f"the service exited by itself with {process.returncode}: {state['tail']()}")
     started = time.monotonic()
     process.send_signal(signal.SIGTERM)
-    drain = parse_duration(environment.get("DRAIN_TIMEOUT", "25s"))
+    drain = parse_duration(state["environment"].get("DRAIN_TIMEOUT", "25s"))
     try:
         code = process.wait(timeout=drain + 5)
     except subprocess.TimeoutExpired:
         process.kill()
         raise CheckFailed(f"still running {drain + 5:.0f} s after SIGTERM")
-    for reader in readers:
+    for reader in state["readers"]:
         reader.join(timeout=2)
-    require(code == 0, f"exit {code} after SIGTERM (expected 0): {tail()}")
-    extra = f"; {', '.join(notes)}" if notes else ""
-    return (f"as {who} from a copy of the image's files, {' '.join(cmd)} --migrate on :{port}: /health, /health/ready, "
-            f"/todos, /openapi.yaml and :{metrics}/metrics 200; SIGTERM → exit 0 in {time.monotonic() - started:.1f} s{extra}")
+    require(code == 0, f"exit {code} after SIGTERM (expected 0): {state['tail']()}")
+    stopped = any('"stopped"' in line for line in state["log_lines"])
+    require(stopped, "no `stopped` log line after SIGTERM")
+    return f"exit 0 {time.monotonic() - started:.1f} s after SIGTERM (DRAIN_TIMEOUT {drain:.0f} s), `stopped` logged"
 
 
 def run_as(state, argv, timeout=15, environment=None):
@@ -739,7 +752,8 @@ def check_taskdefs_agree(template):
                 names_b = set(eb) - optional.get(name, set())
                 if set(ea) != names_b:
                     problems.append(f"{name}.{key} names: {sorted(ea)} vs {sorted(names_b)}")
-                problems += [f"{name}.{key} {k}: {ea[k]!r} vs {eb[k]!r}" for k in ea if k in eb and not same(ea[k], eb[k])]
+                problems += [f"{name}.{key} {k}: {str(ea[k])[:60]!r} vs {str(eb[k])[:60]!r}{' (they differ further on)' if len(str(ea[k])) > 60 else ''}"
+                             for k in ea if k in eb and not same(ea[k], eb[k])]
             elif not same(a.get(key), b.get(key)):
                 problems.append(f"{name}.{key}: {json.dumps(a.get(key))[:80]} vs {json.dumps(b.get(key))[:80]}")
     require(not problems, "; ".join(problems))
@@ -969,18 +983,18 @@ def main():
     check_static(binary)
     check_packages(binary, dockerfile)
 
-    def while_running():
+    try:
+        check_serve(binary, dockerfile, os.environ.get("CONTAINER_CHECK_DATABASE_URL"), state)
         check_healthcheck(dockerfile, state)
         check_log_routing(state)
-    check_serve(binary, dockerfile, os.environ.get("CONTAINER_CHECK_DATABASE_URL"), state, while_running)
-    if not state.get("running"):
-        while_running()          # they fail too, with one line each
-    process = state.get("process")
-    if process and process.poll() is None:
-        process.kill()
-        process.wait()
-    if state.get("root"):
-        shutil.rmtree(state["root"], ignore_errors=True)
+        check_stop(state)
+    finally:
+        process = state.get("process")
+        if process and process.poll() is None:
+            process.kill()
+            process.wait()
+        if state.get("root"):
+            shutil.rmtree(state["root"], ignore_errors=True)
     check_cfn_lint(args.cfn_lint)
     check_taskdef_schema(args.cfn_lint)
     check_taskdefs_agree(template)

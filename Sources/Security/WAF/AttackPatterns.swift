@@ -16,7 +16,9 @@ enum AttackPatterns {
                                    "/.bash_history", "/etc/issue", "/etc/crontab", "/etc/security/", "windows/system32", "winnt/system32",
                                    "/inetpub/wwwroot", "/etc/ssh/sshd_config", "/etc/mysql/my.cnf", "/etc/apache2/", "/etc/httpd/",
                                    "/etc/nginx/nginx.conf", "/etc/hostname", "/.aws/credentials", "/var/run/secrets/", "wp-config.php",
-                                   "/etc/resolv.conf", "/etc/os-release", "/etc/profile", "/usr/local/etc/", "/etc/motd", "/etc/fstab"]
+                                   "/etc/resolv.conf", "/etc/os-release", "/etc/profile", "/usr/local/etc/", "/etc/motd", "/etc/fstab", "/proc/",
+                                   "/etc/kubernetes/", "web-inf/web.xml", "/etc/environment", "/etc/gshadow", "/root/.", "/var/lib/mysql", ".git/config",
+                                   "/windows/win.ini", "/windows/system.ini", "/system32/drivers/etc/hosts", "/etc/pam.d/", "/etc/apache2/apache2.conf"]
         where slashed.containsBytes(file) { return "sensitive file" }
         if strict {
             for file: StaticString in ["/etc/hosts", "/var/log/", "/windows/", "c:/windows", "/system32", "web.config", ".htaccess", "/web-inf/", "/meta-inf/", "/etc/"]
@@ -82,14 +84,18 @@ enum AttackPatterns {
 
     static func commandInjection(_ s: [UInt8], strict: Bool) -> String? {
         // Reverse shells and shell tricks: unambiguous anywhere.
-        for marker: StaticString in ["/dev/tcp/", "/dev/udp/", "bash -i", "sh -i", "nc -e", "ncat -e", "nc -c", "-e /bin/", "/bin/sh", "/bin/bash",
-                                     "/bin/zsh", "/bin/busybox", "/usr/bin/id", "/usr/bin/whoami", "0<&196", "exec 5<>", "${ifs}", "$ifs$9", "$ifs",
-                                     "{cat,", "{ls,", "{id,", "cmd /c", "cmd.exe /c", "powershell -e", "powershell -nop", "powershell -c",
-                                     "powershell.exe", "iex(", "iex (", "invoke-expression", "invoke-webrequest", "downloadstring(", "| iex",
-                                     "cmd.exe", "%comspec%", "certutil -urlcache", "rundll32", "mshta ", "regsvr32 /s", "/tmp/.x", "chmod 777 /",
-                                     "chmod +x /tmp", "| sh -", "|sh -", "python -c", "python3 -c", "perl -e", "ruby -e", "php -r", "lua -e", "nc.traditional",
-                                     "telnet -e", "xterm -display", "; rm -rf", ";rm -rf", "| rm -rf", "&& rm -rf", "`rm -rf", "$(rm -rf", "/etc/passwd;", "&& shutdown"]
+        for marker: StaticString in ["/dev/tcp/", "/dev/udp/", "bash -i", "sh -i >", "nc -e", "ncat -e", "nc -c", "-e /bin/", "0<&196", "exec 5<>",
+                                     "${ifs}", "$ifs$9", "{cat,", "{ls,", "{id,", "powershell -e", "powershell -nop", "powershell -w hidden", "iex(", "iex (",
+                                     "invoke-expression", "downloadstring(", "| iex", "%comspec%", "certutil -urlcache", "rundll32 ", "mshta http", "regsvr32 /s",
+                                     "mkfifo /tmp", "nc.traditional", "telnet -e", "xterm -display", "/usr/bin/id", "/usr/bin/whoami", "&& shutdown", "/etc/passwd;"]
         where s.containsBytes(marker) { return "shell command" }
+        // Likely in a person's shell snippet ("#!/bin/bash", "cd build; rm -rf out"): parameters only.
+        if strict {
+            for marker: StaticString in ["/bin/sh", "/bin/bash", "/bin/zsh", "/bin/busybox", "$ifs", "cmd /c", "cmd.exe", "powershell -c", "powershell.exe",
+                                         "invoke-webrequest", "chmod 777 /", "chmod +x /tmp", "/tmp/.x", "| sh -", "|sh -", "python -c", "python3 -c", "perl -e",
+                                         "ruby -e", "php -r", "lua -e", "; rm -rf", ";rm -rf", "| rm -rf", "&& rm -rf", "`rm -rf", "$(rm -rf"]
+            where s.containsBytes(marker) { return "shell command" }
+        }
         // $(cmd …) and `cmd …`: command substitution with a probe command.
         var from = 0
         while let at = s.firstIndex(of: "$(", from: from) {
@@ -125,6 +131,19 @@ enum AttackPatterns {
                 if strict && i < 40 && !s[..<i].contains(0x20) && probeCommands.contains(word) && wordEndsCleanly(s, at: j, word) { return "command after a value" }
             }
             i = j
+        }
+        // A field that starts with a separator and a command (`; ls -la`, `| id`, `&& pwd`):
+        // nobody starts a sentence that way.
+        if !strict {
+            var k = 0
+            while k < s.count && s[k] == 0x20 { k += 1 }
+            // (Not a backtick: Markdown code fences start with ```.)
+            if k < s.count && [0x3B, 0x7C, 0x26, 0x0A].contains(s[k]) {
+                var m = k
+                while m < s.count && [0x3B, 0x7C, 0x26, 0x0A, 0x20].contains(s[m]) { m += 1 }
+                if let word = firstWord(s, after: m), probeCommands.contains(word), wordEndsCleanly(s, at: m, word) { return "command at the start" }
+                if m < s.count && s[m] == 0x2F, s.firstIndex(of: "/bin/", from: m) == m || s.firstIndex(of: "/usr/bin/", from: m) == m { return "command at the start" }
+            }
         }
         // Shellshock: a function definition in a header value.
         if s.containsBytes("() {") || s.containsBytes("(){") { return "shellshock" }
@@ -163,47 +182,44 @@ enum AttackPatterns {
     /// default or their argument) before looking for `jndi:`; any other lookup is suspicious on
     /// its own in input that reaches a logger.
     static func log4j(_ s: [UInt8]) -> String? {
-        guard let start = s.firstIndex(of: "${", from: 0) else { return nil }
-        var resolved: [UInt8] = []
-        var i = start
-        while i < s.count && resolved.count < 512 {
-            if s.hasPrefixBytes("${", at: i) {
-                // ${name:arg} → arg's default after ":-", else arg for lower/upper, else the arg itself
-                i += 2
-                var j = i
-                var depth = 0
-                while j < s.count {
-                    if s.hasPrefixBytes("${", at: j) { depth += 1; j += 2; continue }
-                    if s[j] == 0x7D { if depth == 0 { break }; depth -= 1 }
-                    j += 1
-                }
-                let inner = Array(s[i..<min(j, s.count)])
-                if let dash = inner.firstIndex(of: ":-", from: 0), !inner.hasPrefixBytes("jndi") {
-                    resolved += Array(inner[(dash + 2)...])
-                    i = min(j + 1, s.count)
-                    continue
-                }
-                if let colon = inner.firstIndex(of: 0x3A) {
-                    let name = inner[..<colon]
-                    if name.elementsEqual("lower".utf8) || name.elementsEqual("upper".utf8) {
-                        resolved += Array(inner[(colon + 1)...])
-                        i = min(j + 1, s.count)
-                        continue
-                    }
-                }
-                resolved += Array("${".utf8)
-                continue
+        guard s.containsBytes("${") else { return nil }
+        for lookup: StaticString in ["${jndi", "${env:", "${sys:", "${java:", "${ctx:", "${main:", "${base64:", "${lower:", "${upper:", "${date:", "${k8s:",
+                                     "${docker:", "${spring:", "${bundle:", "${marker:", "${log4j:", "${web:", "${sd:", "${event:", "${map:", "${jvmrunargs:", "${::-", "${hostname"]
+        where s.containsBytes(lookup) { return "log4j lookup" }
+        // Resolve innermost lookups first, as Log4j does: `${x:-d}` → d, `${lower:x}` → x,
+        // anything else → its text; then look for what is left.
+        var text = Array(s.prefix(2048))
+        for _ in 0..<64 {
+            guard let open = innermostLookup(text) else { break }
+            guard let close = text[(open + 2)...].firstIndex(of: 0x7D) else { break }
+            let inner = Array(text[(open + 2)..<close])
+            if inner.hasPrefixBytes("jndi:") { return "jndi lookup" }
+            var value: [UInt8]
+            if let dash = inner.firstIndex(of: ":-", from: 0) {
+                value = Array(inner[(dash + 2)...])
+            } else if let colon = inner.firstIndex(of: 0x3A) {
+                value = Array(inner[(colon + 1)...])
+            } else {
+                value = inner
             }
-            if s[i] != 0x7D { resolved.append(s[i]) }
+            text.replaceSubrange(open...close, with: value)
+        }
+        let flat = text.filter { $0 != 0x20 }
+        if flat.containsBytes("jndi:") && (flat.containsBytes("ldap") || flat.containsBytes("rmi") || flat.containsBytes("dns") || flat.containsBytes("iiop") || flat.containsBytes("corba") || flat.containsBytes("nis") || flat.containsBytes("nds") || flat.containsBytes("http")) {
+            return "obfuscated jndi lookup"
+        }
+        return nil
+    }
+
+    /// The last `${` whose lookup contains no other `${`.
+    static func innermostLookup(_ text: [UInt8]) -> Int? {
+        var last: Int?
+        var i = 0
+        while i + 1 < text.count {
+            if text[i] == 0x24 && text[i + 1] == 0x7B { last = i }
+            if text[i] == 0x7D, last != nil { return last }
             i += 1
         }
-        let flat = resolved.filter { $0 != 0x24 && $0 != 0x7B && $0 != 0x7D && $0 != 0x20 }
-        if flat.containsBytes("jndi:") || flat.containsBytes("jndi") && (flat.containsBytes("ldap") || flat.containsBytes("rmi:") || flat.containsBytes("dns:")) {
-            return "jndi lookup"
-        }
-        for lookup: StaticString in ["${env:", "${sys:", "${java:", "${ctx:", "${main:", "${base64:", "${lower:", "${upper:", "${date:", "${k8s:",
-                                     "${docker:", "${spring:", "${bundle:", "${marker:", "${log4j:", "${web:", "${sd:", "${event:", "${map:", "${jvmrunargs:", "${::-", "${hostname", "${jndi"]
-        where s.containsBytes(lookup) { return "log4j lookup" }
         return nil
     }
 
@@ -214,7 +230,12 @@ enum AttackPatterns {
                                      "constructor.constructor", "freemarker.template", "t(java.lang.runtime)", "java.lang.runtime", "getruntime()",
                                      "processbuilder", "#set(", "$class.inspect", "{{config", "{{self", "{{request", "{{lipsum", "{{cycler", "{{joiner",
                                      "{{namespace", "{{range", "{{''", "{{\"\"", "{% import", "{%import", "{php}", "{system(", "<#assign", "#{t(", "${t(", "*{t(",
-                                     "@(1+", "{{= ", "<%= 7", "${{", "#{7", "{{7", "${7*", "{7*7}", "[[${", "${\"freemarker"]
+                                     "@(1+", "{{= ", "<%= 7", "${{", "#{7", "{{7", "${7*", "{7*7}", "[[${", "${\"freemarker",
+                                     "{{=", "@(7", "{{settings", "{{_self", "|filter(", "{{app.", "<%=", "<%#", "${@", "{{#with", "smarty_internal", "{{dump(",
+                                     "|system", "{{ system", "popen(", "child_process", "mainmodule", ".getclass()", ".forname(", "{{[", "${t(", "#{t(",
+                                     "{{constructor", "{{this.", "{{@", "{$smarty", "{{exec", "{{.__", "${class", "${product.getclass", "{{~", "${{<%", "#{%x(",
+                                     "{{range.constructor", "{{'a'.constructor", "${request.", "${session.", "${application.", "{{request.", "{{cookies", "{{ config",
+                                     "{% for", "{%for", "{% set", "{%set", "{% if", "{%if", "{% debug", "{%debug", "#{'", "${\"", "{{\"", "{{'"]
         where s.containsBytes(marker) { return "template expression" }
         // {{ 7*7 }}, ${ 3*3 }, <%= 7*7 %>, #{ 7*7 }: arithmetic in a template delimiter
         for open: StaticString in ["{{", "${", "<%=", "#{", "*{", "@{"] {
@@ -239,7 +260,9 @@ enum AttackPatterns {
     // MARK: Server-side request forgery to instance metadata
 
     static func metadataSSRF(_ s: [UInt8]) -> String? {
+        for scheme: StaticString in ["gopher://", "dict://", "ldap://", "tftp://", "jar:http", "netdoc:"] where s.containsBytes(scheme) { return "internal protocol url" }
         for name: StaticString in ["169.254.169.254", "169.254.170.2", "metadata.google.internal", "metadata.goog", "100.100.100.200", "fd00:ec2::254",
+                                   "192.0.0.192", "metadata.packet.net", "rancher-metadata", "metadata.tencentyun.com", "169.254.0.23", "metadata.platformequinix",
                                    "instance-data", "/latest/meta-data", "/latest/user-data", "/latest/api/token", "/computemetadata/v1", "/metadata/instance",
                                    "/metadata/v1", "/openstack/latest", "a9fe:a9fe", "169.254.169.253", "metadata.azure", "/metadata/identity"]
         where s.containsBytes(name) { return "metadata endpoint" }
@@ -259,8 +282,10 @@ enum AttackPatterns {
             while let open = s[from...].firstIndex(of: 0x5B) {
                 from = open + 1
                 guard let close = s[from...].firstIndex(of: 0x5D), close - from <= 45 else { continue }
-                if let address = IPAddress(String(decoding: s[from..<close], as: UTF8.self)), address.isIPv4 || address.high == 0,
-                   UInt32(truncatingIfNeeded: address.low) == 0xA9FE_A9FE { return "metadata address" }
+                if let address = IPAddress(String(decoding: s[from..<close], as: UTF8.self)) {
+                    if (address.isIPv4 || address.high == 0 || address.high == 0x0064_ff9b_0000_0000), UInt32(truncatingIfNeeded: address.low) == 0xA9FE_A9FE { return "metadata address" }
+                    if address == IPAddress("fd00:ec2::254") { return "metadata address" }
+                }
             }
         }
         return nil
@@ -268,7 +293,24 @@ enum AttackPatterns {
 
     // MARK: NoSQL operator injection, CRLF injection
 
+    static let mongoOperators: Set<String> = ["ne", "eq", "gt", "gte", "lt", "lte", "in", "nin", "or", "and", "not", "nor", "regex", "where",
+                                              "exists", "expr", "elemmatch", "comment", "size", "type", "mod", "all", "jsonschema", "text", "function", "accumulator"]
+
     static func noSQLInjection(_ s: [UInt8]) -> String? {
+        // `$op` followed by `:` (optionally after a quote) or `]`: a query operator where a value belongs
+        var from = 0
+        while let dollar = s[from...].firstIndex(of: 0x24) {
+            from = dollar + 1
+            var j = dollar + 1
+            while j < s.count && s[j] >= 0x61 && s[j] <= 0x7A { j += 1 }
+            guard j > dollar + 1, j - dollar <= 13, mongoOperators.contains(String(decoding: s[(dollar + 1)..<j], as: UTF8.self)) else { continue }
+            var k = j
+            if k < s.count && (s[k] == 0x22 || s[k] == 0x27) { k += 1 }
+            while k < s.count && s[k] == 0x20 { k += 1 }
+            if k < s.count && (s[k] == 0x3A || s[k] == 0x5D) && (dollar == 0 || [0x7B, 0x5B, 0x22, 0x27, 0x20, 0x2C].contains(s[dollar - 1])) { return "nosql operator" }
+        }
+        for marker: StaticString in ["db.injection", "db.getcollectionnames", ".find({", "this.constructor", "';it="]
+        where s.containsBytes(marker) { return "nosql javascript" }
         for op: StaticString in ["[$ne]", "[$gt]", "[$lt]", "[$gte]", "[$lte]", "[$regex]", "[$where]", "[$exists]", "[$nin]", "[$in]", "[$or]", "[$and]", "[$expr]", "[$elemmatch]",
                                  "{\"$ne\"", "{\"$gt\"", "{\"$lt\"", "{\"$gte\"", "{\"$regex\"", "{\"$where\"", "{\"$exists\"", "{\"$nin\"", "{\"$or\"", "{\"$expr\"",
                                  "{$ne:", "{$gt:", "{$where:", "{$regex:", "\"$where\"", "$where:", "db.getcollection", "db.users.find", "this.password", "';return", "'; return", "\";return", "\"; return", "||'1'=='1", "|| '1'=='1", "== '1", "=='1"]

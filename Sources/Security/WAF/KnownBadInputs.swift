@@ -63,6 +63,9 @@ enum BadBots {
         "wprecon", "teh forest lobster", "muieblackcat", "xpymep", "morpheus fucking scanner", "nsauditor", "struts-pwn", "jorgee",
         "sysscan", "webshag", "uniscan", "ntlmssp", "x-scan", "blackwidow", "grendel-scan", "metis", "mysqloit", "absinthe", "bilbo",
         "mozilla/5.0 sf", "crimscanner", "python-nmap", "nmap scripting engine", "aioscan", "scan4all", "assetnote", "project discovery",
+        "fuzz faster u fool", "xsser", "jsql", "ghauri", "panoptic", "lfisuite", "kadimus", "tplmap", "sstimap", "nosqlmap", "dalfox", "arjun",
+        "wapiti", "sqlsus", "bbqsql", "zap/", "nikto", "openvas", "rustbuster", "dirsearch", "gospider", "hakrawler", "katana", "subfinder",
+        "amass", "naabu", "nessus", "metasploit", "w3af.org", "sqlninja", "netsparker", "cgichk", "webvulnscan", "vulnscan", "scanbot",
     ]
 
     static func match(_ userAgent: [UInt8]) -> String? {

@@ -74,10 +74,11 @@ public struct RequestInspector: Sendable {
             case "user-agent":
                 userAgentSeen = !value.allSatisfy { $0 == 0x20 || $0 == 0x09 }
                 if !userAgentSeen { return }
-                let normalized = TextTransform.normalize(Array(value))
+                let decoded = TextTransform.urlDecodeRepeatedly(value, plusIsSpace: false)
+                let normalized = TextTransform.normalize(decoded)
                 if let scanner = BadBots.match(normalized),
                    record(.badBots, "header:user-agent", scanner, normalized, into: &verdict) { stop = true; return }
-                if check(normalized, raw: Array(value), place: .userAgent, location: "header:user-agent", into: &verdict) { stop = true; return }
+                if check(normalized, raw: decoded, place: .userAgent, location: "header:user-agent", into: &verdict) { stop = true; return }
             case "host":
                 if !peer.isLoopback, HostProbe.isLoopbackName(Array(value)),
                    record(.hostLocalhost, "header:host", "loopback host from a remote peer", Array(value), into: &verdict) { stop = true; return }
@@ -115,7 +116,9 @@ public struct RequestInspector: Sendable {
             JSONStrings.forEach(body) { location, value, isKey in
                 if isKey && value.first == 0x24,  // {"$gt": …}: a query operator where a field name belongs
                    record(.noSQLInjection, "body:\(location)", "operator key", value, into: &verdict) { blocked = true; return false }
-                if check(TextTransform.normalize(value), raw: value, place: .body, location: "body:\(location)", into: &verdict) { blocked = true; return false }
+                // AWS WAF URL-decodes bodies too: `%3Cscript%3E` in a field is still markup.
+                let decoded = value.contains(0x25) ? TextTransform.urlDecodeRepeatedly(value[...], plusIsSpace: false) : value
+                if check(TextTransform.normalize(decoded), raw: value, place: .body, location: "body:\(location)", into: &verdict) { blocked = true; return false }
                 return true
             }
             if blocked { return verdict }
@@ -148,15 +151,16 @@ public struct RequestInspector: Sendable {
         if let reason = AttackPatterns.log4j(s), record(.log4j, location, reason, s, into: &verdict) { return true }
         if let reason = AttackPatterns.metadataSSRF(s), record(.metadataSSRF, location, reason, s, into: &verdict) { return true }
         if let reason = XSSDetector.detect(s), record(.crossSiteScripting, location, reason, s, into: &verdict) { return true }
-        if let reason = SQLInjectionDetector.detect(s), record(.sqlInjection, location, reason, s, into: &verdict) { return true }
+        if let reason = SQLInjectionDetector.detect(s, strict: place.strict), record(.sqlInjection, location, reason, s, into: &verdict) { return true }
         if let reason = AttackPatterns.traversal(s, strict: place.strict), record(.localFileInclusion, location, reason, s, into: &verdict) { return true }
         if let reason = AttackPatterns.commandInjection(s, strict: place.strict && place != .userAgent && place != .referer),
            record(.commandInjection, location, reason, s, into: &verdict) { return true }
-        if place == .query || place == .path || place == .cookie || place == .header,
+        if place != .body && place != .referer,
            let reason = AttackPatterns.remoteInclusion(s), record(.remoteFileInclusion, location, reason, s, into: &verdict) { return true }
         if let reason = AttackPatterns.templateInjection(s), record(.templateInjection, location, reason, s, into: &verdict) { return true }
         if let reason = AttackPatterns.noSQLInjection(s), record(.noSQLInjection, location, reason, s, into: &verdict) { return true }
-        if place != .body, let reason = AttackPatterns.crlfInjection(s), record(.crlfInjection, location, reason, s, into: &verdict) { return true }
+        // Line breaks in free text are normal; percent-encoded ones in a field are not.
+        if place != .body || raw.contains(0x25), let reason = AttackPatterns.crlfInjection(s), record(.crlfInjection, location, reason, s, into: &verdict) { return true }
         return false
     }
 

@@ -7,7 +7,9 @@
 /// shape after it (`drop table`, `select *`, `select 1`), and "drop off" is not one.
 enum SQLInjectionDetector {
     /// The reason a fingerprint matched, for the security log.
-    static func detect(_ normalized: [UInt8]) -> String? {
+    /// `strict`: false for free text, where a whole `SELECT … FROM … WHERE` is more likely a
+    /// developer's note than an attack (injections still need a break, a UNION or a `;`).
+    static func detect(_ normalized: [UInt8], strict: Bool = true) -> String? {
         // Fast exit: no SQL-significant punctuation and no space means no injection shape.
         var interesting = false
         for b in normalized where b == 0x20 || b == 0x27 || b == 0x22 || b == 0x3B || b == 0x28 || b == 0x23 || b == 0x2D || b == 0x2F || b == 0x40 || b == 0x3D || b == 0x7C || b == 0x26 {
@@ -16,17 +18,17 @@ enum SQLInjectionDetector {
         }
         guard interesting else { return nil }
         let text = SQLTokenizer.joinSplitWords(normalized)
-        if let reason = check(SQLTokenizer.tokenize(text, openQuote: nil), brokeOut: false) { return reason }
+        if let reason = check(SQLTokenizer.tokenize(text, openQuote: nil), brokeOut: false, strict: strict) { return reason }
         for quote: UInt8 in [0x27, 0x22] where text.contains(quote) {
             let tokens = SQLTokenizer.tokenize(text, openQuote: quote)
             // The assumed literal must end inside the input, or nothing was broken out of.
             guard tokens.first?.closed == true else { continue }
-            if let reason = check(tokens, brokeOut: true) { return reason }
+            if let reason = check(tokens, brokeOut: true, strict: strict) { return reason }
         }
         return nil
     }
 
-    static func check(_ t: [SQLToken], brokeOut: Bool) -> String? {
+    static func check(_ t: [SQLToken], brokeOut: Bool, strict: Bool = true) -> String? {
         let n = t.count
         func kind(_ i: Int) -> SQLToken.Kind? { i < n && i >= 0 ? t[i].kind : nil }
         func word(_ i: Int) -> String { i < n ? String(decoding: t[i].word, as: UTF8.self) : "" }
@@ -35,6 +37,9 @@ enum SQLInjectionDetector {
             return k == .number || k == .string || k == .bareword || k == .variable || k == .function
         }
 
+        if kind(0) == .statement, ["declare", "exec", "execute", "waitfor", "shutdown"].contains(word(0)), let reason = stackedStatement(t, at: 0) {
+            if word(0) != "exec" && word(0) != "execute" || kind(1) == .open || kind(1) == .variable || word(1).hasPrefix("xp_") || word(1).hasPrefix("sp_") { return reason }
+        }
         for i in 0..<n {
             switch t[i].kind {
             case .union:
@@ -77,7 +82,7 @@ enum SQLInjectionDetector {
             case .statement:
                 let w = word(i)
                 if w == "waitfor", kind(i + 1) == .keyword, word(i + 1) == "delay" || word(i + 1) == "time" { return "waitfor delay" }
-                if w == "select", let reason = fullSelect(t, at: i) { return reason }
+                if w == "select", strict, let reason = fullSelect(t, at: i) { return reason }
             case .keyword:
                 let w = word(i)
                 if w == "into", kind(i + 1) == .keyword, word(i + 1) == "outfile" || word(i + 1) == "dumpfile" { return "into outfile" }
@@ -87,8 +92,9 @@ enum SQLInjectionDetector {
                    kind(i + 3) == nil || kind(i + 3) == .comment || kind(i + 3) == .comma {
                     return "order by probe"
                 }
-                if w == "having", i > 0, kind(i - 1) == .string || kind(i - 1) == .number || kind(i - 1) == .close,
-                   isOperand(i + 1), kind(i + 2) == .op { return "having probe" }
+                if w == "having", isOperand(i + 1), kind(i + 2) == .op, isOperand(i + 3) { return "having probe" }
+                // `exists(select …)`, `in (select …)`
+                if (w == "exists" || w == "in") && kind(i + 1) == .open && kind(i + 2) == .statement && word(i + 2) == "select" { return "subquery" }
             default:
                 break
             }
@@ -98,10 +104,17 @@ enum SQLInjectionDetector {
         // after a number (`1 or 1=1`, `1 and sleep(5)`), or on its own (`or 1=1`).
         var start = 0
         let leadIsBreak = brokeOut && kind(0) == .string
-        let leadIsNumber = kind(0) == .number
+        // `-1 or 1=1`: a signed number
+        let signed = kind(0) == .op && (word(0) == "-" || word(0) == "+") && kind(1) == .number
+        let leadIsNumber = kind(0) == .number || signed
         if leadIsBreak || leadIsNumber {
-            start = 1
+            start = signed ? 2 : 1
             while kind(start) == .close { start += 1 }
+            // `' insert into …`, `'exec sp_addlogin …`, `1 waitfor delay …`: a statement right
+            // after the break, without a semicolon
+            // (Not SELECT: `("SELECT 1")` in a code snippet breaks out of nothing; UNION and the
+            // conditions below catch the injections that use it.)
+            if leadIsBreak, kind(start) == .statement, word(start) != "select", let reason = stackedStatement(t, at: start) { return reason }
             if leadIsBreak {
                 // `admin'--`, `admin')#`, `x';--`
                 var j = start
@@ -121,11 +134,13 @@ enum SQLInjectionDetector {
         var j = start + 1
         if kind(j) == .op && word(j) == "not" { j += 1 }
         while kind(j) == .open { j += 1 }
-        guard let operandKind = kind(j) else { return (leadIsBreak && start > 0) ? nil : nil }
+        guard let operandKind = kind(j) else { return nil }
         if operandKind == .function { return "condition with a call" }
         if operandKind == .statement && word(j) == "select" { return "condition with a subquery" }
-        guard isOperand(j) else { return nil }
+        // After a break, SQL words count as operands too: `' or user like '%`, `' or (exists) --`
+        guard isOperand(j) || leadIsBreak && operandKind == .keyword else { return nil }
         let after = kind(j + 1)
+        if leadIsBreak && after == .open { return "condition with a call" }  // `' or isnull(1/0)`
         if after == .op {
             // `1=1`, `'a'='a`, `x like '%`; on its own (`or 1=1`) only between literals, since
             // "|| ping -c 10" is `&nono` too
@@ -170,7 +185,9 @@ enum SQLInjectionDetector {
             // `; call proc(…)`; "…; call Bob" is a sentence
             if next?.kind == .bareword || next?.kind == .function, i + 2 < t.count, t[i + 2].kind == .open { return "stacked call" }
         case "shutdown":
-            if next == nil || next?.kind == .comment || next?.kind == .semicolon { return "stacked shutdown" }
+            if next == nil || next?.kind == .comment || next?.kind == .semicolon || nextWord == "with" || nextWord == "immediate" { return "stacked shutdown" }
+        case "copy":
+            if next?.kind == .open || next?.kind == .bareword && i + 2 < t.count && (t[i + 2].kind == .keyword || t[i + 2].kind == .bareword && t[i + 2].word.elementsEqual("to".utf8)) { return "stacked copy" }
         case "declare":
             if next?.kind == .variable { return "stacked declare" }
         case "waitfor":

@@ -199,7 +199,7 @@ enum SQLWords {
         func add(_ words: String, _ kind: SQLToken.Kind) {
             for w in words.split(separator: " ") { table[Array(w.utf8)] = kind }
         }
-        add("select insert update delete drop create alter truncate exec execute declare shutdown grant revoke merge replace call handler waitfor load rename", .statement)
+        add("select insert update delete drop create alter truncate exec execute declare shutdown grant revoke merge replace call handler waitfor load rename copy", .statement)
         add("union intersect except minus", .union)
         add("and or xor", .logic)
         add("like rlike regexp ilike similar is in between div mod not sounds escape collate", .op)

@@ -57,9 +57,20 @@ enum TextTransform {
         while i < decoded.count {
             var b = decoded[i]
             if (b == 0xC0 || b == 0xC1) && i + 1 < decoded.count {
+                // Overlong two-byte forms of ASCII (`%c0%ae` is '.', `%c0%bc` is '<'): decoders
+                // that accept them see the ASCII character.
                 let next = decoded[i + 1]
-                let folded: UInt8? = b == 0xC0 && next == 0xAE ? 0x2E : b == 0xC0 && next == 0xAF ? 0x2F : b == 0xC1 && next == 0x9C ? 0x5C : nil
-                if let folded { b = folded; i += 1 }
+                if next >= 0x80 && next <= 0xBF {
+                    b = (b & 0x01) << 6 | (next & 0x3F)
+                    i += 1
+                }
+            } else if b >= 0xE2 && b <= 0xEF && i + 2 < decoded.count, let (ascii, length) = Self.foldWide(decoded, i) {
+                // Full-width and other look-alike forms that NFKC normalization (Java, Python,
+                // .NET) turns into ASCII: `＜script＞`, `169｡254｡169｡254`, `①⑥⑨`.
+                out.append(contentsOf: ascii)
+                lastSpace = false
+                i += length
+                continue
             }
             i += 1
             if b == 0 { continue }
@@ -77,6 +88,26 @@ enum TextTransform {
             out.append(b &- 65 < 26 ? b | 0x20 : b)
         }
         return out
+    }
+
+    /// Three-byte UTF-8 characters folded to ASCII: U+FF01–FF5E (full-width ASCII), U+3002 and
+    /// U+FF61 (ideographic full stops), U+2460–2473 and U+24EA (circled numbers), U+2215/2216
+    /// (division slash, set minus). Japanese text keeps its meaning (full-width punctuation
+    /// becomes ASCII punctuation); only the inspection sees the folded form.
+    static func foldWide(_ s: [UInt8], _ i: Int) -> ([UInt8], Int)? {
+        let scalar = UInt32(s[i] & 0x0F) << 12 | UInt32(s[i + 1] & 0x3F) << 6 | UInt32(s[i + 2] & 0x3F)
+        guard s[i + 1] & 0xC0 == 0x80, s[i + 2] & 0xC0 == 0x80 else { return nil }
+        switch scalar {
+        case 0xFF01...0xFF5E:
+            let ascii = UInt8(scalar - 0xFF01 + 0x21)
+            return ([ascii &- 65 < 26 ? ascii | 0x20 : ascii], 3)
+        case 0x3002, 0xFF61: return ([0x2E], 3)
+        case 0x2460...0x2473: return (Array(String(scalar - 0x2460 + 1).utf8), 3)
+        case 0x24EA: return ([0x30], 3)
+        case 0x2215: return ([0x2F], 3)
+        case 0x2216: return ([0x5C], 3)
+        default: return nil
+        }
     }
 
     /// `&lt;` `&#60;` `&#x3c;` (with or without `;`, as browsers accept) and the named entities

@@ -28,7 +28,14 @@ enum XSSDetector {
             while j < s.count && ((s[j] >= 0x61 && s[j] <= 0x7A) || (s[j] >= 0x30 && s[j] <= 0x39) || s[j] == 0x3A || s[j] == 0x2D) { j += 1 }
             guard j > nameStart else {
                 if s.hasPrefixBytes("!--", at: i), s.firstIndex(of: "<script", from: i) != nil { return "script in a comment" }
-                if s.hasPrefixBytes("!entity", at: i) || s.hasPrefixBytes("!doctype", at: i) && s.containsBytes("<!entity") { return "xml entity" }
+                // XXE: entity declarations, external DTDs, XInclude, processing instructions
+                if s.hasPrefixBytes("!entity", at: i) || s.hasPrefixBytes("!element", at: i) || s.hasPrefixBytes("!attlist", at: i) { return "xml entity" }
+                if s.hasPrefixBytes("!doctype", at: i) {
+                    let rest = Array(s[i..<min(i + 200, s.count)])
+                    if rest.containsBytes(" system") || rest.containsBytes(" public") || rest.containsBytes("[") { return "xml doctype" }
+                }
+                if s.hasPrefixBytes("?import", at: i) || s.hasPrefixBytes("?xml-stylesheet", at: i) || s.hasPrefixBytes("?php", at: i) { return "processing instruction" }
+                if s.hasPrefixBytes("?xml", at: i) && s.firstIndex(of: "<!", from: i) != nil { return "xml doctype" }
                 continue
             }
             let name = Array(s[nameStart..<j])
@@ -42,13 +49,14 @@ enum XSSDetector {
                     if attributes.containsBytes("src") || attributes.containsBytes("=") { return "script element" }
                     // Content that is code, not prose: a call, an assignment, a statement end.
                     let content = s[min(tagEnd + 1, s.count)..<min(tagEnd + 41, s.count)]
-                    if content.contains(where: { [0x28, 0x3D, 0x3B, 0x27, 0x22, 0x60, 0x2E, 0x5B].contains($0) }) || tagEnd == s.count && attributes.isEmpty == false {
+                    if content.contains(where: { [0x28, 0x3D, 0x3B, 0x27, 0x22, 0x5B].contains($0) }) || tagEnd == s.count && attributes.isEmpty == false {
                         return "script element"
                     }
                 }
                 continue
             }
-            if !closing, j < s.count, [0x20, 0x2F, 0x09, 0x0A].contains(s[j]) || s[j] == 0x3E {
+            if name.starts(with: Array("xsl:".utf8)) || name.starts(with: Array("xi:".utf8)) || name == Array("xss".utf8) || name.starts(with: Array("xss:".utf8)) { return "xml/xss element <\(String(decoding: name, as: UTF8.self))>" }
+            if !closing, j == s.count || [0x20, 0x2F, 0x09, 0x0A].contains(s[j]) || s[j] == 0x3E {
                 if let handler = eventHandler(in: attributes) { return "event handler \(handler)" }
                 if attributes.containsBytes("javascript:") || attributes.containsBytes("vbscript:") { return "script url in a tag" }
                 for tag in activeTags where name.elementsEqual(tag.utf8Bytes) {
@@ -132,7 +140,7 @@ enum XSSDetector {
                 guard after < compact.count else { continue }
                 let c = compact[after]
                 let isLetter = c >= 0x61 && c <= 0x7A
-                if !isLetter { return "script url" }
+                if !isLetter || scheme.utf8CodeUnitCount != 11 { return "script url" }  // vbscript:, livescript: are never prose
                 let rest = Array(compact[after..<min(after + 24, compact.count)])
                 for code: StaticString in ["alert", "prompt", "confirm", "eval", "document", "window", "location", "top", "self", "parent", "this", "void", "fetch", "import", "settimeout", "setinterval", "atob", "string.", "with(", "new", "function", "throw", "history", "navigator", "console"]
                 where rest.hasPrefixBytes(code) { return "script url" }
