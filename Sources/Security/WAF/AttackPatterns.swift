@@ -69,11 +69,11 @@ enum AttackPatterns {
     static let probeCommands: Set<String> = [
         "id", "whoami", "uname", "ifconfig", "ipconfig", "hostname", "netstat", "systeminfo", "ping", "nslookup", "dig",
         "sleep", "nc", "ncat", "netcat", "wget", "curl", "bash", "sh", "zsh", "ksh", "csh", "dash", "python", "python3",
-        "perl", "php", "ruby", "lua", "cat", "ls", "dir", "type", "echo", "env", "printenv", "busybox", "telnet", "tftp",
-        "powershell", "pwsh", "cmd", "cmd.exe", "certutil", "bitsadmin", "net", "whoami.exe", "uname.exe", "pwd", "more",
-        "head", "tail", "chmod", "rm", "touch", "xterm", "nohup", "crontab", "socat", "base64", "timeout", "sysinfo", "ver",
-        "getent", "groups", "last", "w", "who", "ps", "kill", "killall", "reboot", "shutdown", "mkfifo", "awk", "sed",
-        "find", "xxd", "od", "strings", "tasklist", "taskkill", "reg", "wmic", "ssh", "scp", "ftp", "passwd", "set",
+        "perl", "php", "ruby", "lua", "cat", "ls", "dir", "echo", "env", "printenv", "busybox", "telnet", "tftp",
+        "powershell", "pwsh", "cmd", "cmd.exe", "certutil", "bitsadmin", "net", "whoami.exe", "uname.exe", "pwd",
+        "head", "tail", "chmod", "rm", "xterm", "nohup", "crontab", "socat", "base64", "sysinfo", "ver",
+        "getent", "ps", "kill", "killall", "reboot", "shutdown", "mkfifo", "awk",
+        "xxd", "od", "tasklist", "taskkill", "reg", "wmic", "ssh", "scp", "ftp", "passwd",
     ]
     /// The subset that is rare in a person's text even after `;` or `|`.
     static let strongCommands: Set<String> = [
