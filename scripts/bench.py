@@ -250,7 +250,7 @@ wrk.headers["Content-Type"] = "application/json"
 ids = {}
 for line in io.lines("%(ids)s") do ids[#ids + 1] = line end
 request = function()
-  return wrk.format("PUT", "/todos/" .. ids[math.random(#ids)], {["Content-Type"] = "application/json"},
+  return wrk.format("PUT", "/todos/" .. ids[math.random(#ids)], {["Content-Type"] = "application/json", ["User-Agent"] = "wrk/4.1.0 (todo-api bench)"},
                     '{"title":"updated","completed":true}')
 end
 """,
@@ -259,6 +259,7 @@ end
 
 # Printed once by wrk when a response is not 2xx: the reason shows up in the error.
 REPORT_FIRST_FAILURE = """
+wrk.headers["User-Agent"] = "wrk/4.1.0 (todo-api bench)"
 response = function(status, headers, body)
   if status >= 300 and not reported then print("first failure: " .. status .. " " .. body); reported = true end
 end
@@ -300,7 +301,7 @@ def api():
     server = subprocess.Popen(["taskset", "-c", "0", os.path.join(ROOT, ".build/release/todo-api"), "serve", "--host", "127.0.0.1",
                                "--port", str(port), "--log-level", "error", "--db-pool-min", str(connections),
                                "--db-pool-max", str(connections)],
-                              env=dict(os.environ, DATABASE_URL=cluster.url), stdout=subprocess.DEVNULL, cwd=ROOT)
+                              env=dict(os.environ, DATABASE_URL=cluster.url, RATE_LIMIT="off"), stdout=subprocess.DEVNULL, cwd=ROOT)
     wait_port(port)
     rows = []
     try:
@@ -334,6 +335,23 @@ def api():
 def observability():
     """GET /todos/{id} with access logging at INFO and metrics on, against logging at ERROR and
     metrics off (METRICS_PORT=0), same binary, same database, alternating."""
+    compare({"logging INFO + metrics on": (["--log-level", "info", "--metrics-port", str(free_port())], {}),
+             "logging ERROR + metrics off": (["--log-level", "error", "--metrics-port", "0"], {})},
+            ["GET /todos/{id}"], baseline="logging ERROR + metrics off", env={"RATE_LIMIT": "off"})
+
+
+def waf():
+    """GET /todos/{id} and POST /todos with every request-filter rule on and the rate limiter
+    counting (a limit the load never reaches), against both off, same binary, alternating."""
+    compare({"filter on (all rules) + rate limiter on": ([], {"WAF": "on", "RATE_LIMIT": "100000000/1s"}),
+             "filter off + rate limiter off": ([], {"WAF": "off", "RATE_LIMIT": "off"})},
+            ["GET /todos/{id}", "POST /todos"], baseline="filter off + rate limiter off",
+            flags=["--log-level", "error", "--metrics-port", "0"])
+
+
+def compare(variants, endpoints, baseline, env=None, flags=None):
+    """Two or more configurations of the same release binary side by side (CPU 0), measured
+    alternately with wrk (CPU 1) on each endpoint; the table is each one's median round."""
     connections = int(os.environ.get("BENCH_CONNECTIONS", "4"))
     cluster = BenchCluster()
     psql = [os.path.join(os.path.dirname(cluster.env["PG_CTL"]), "psql"), cluster.env["PG_ADMIN_URL"], "-q", "-v", "ON_ERROR_STOP=1"]
@@ -343,40 +361,44 @@ def observability():
     ids_file = tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False)
     ids_file.write("\n".join(ids) + "\n")
     ids_file.close()
-    variants = {"logging INFO + metrics on": ["--log-level", "info", "--metrics-port", str(free_port())],
-                "logging ERROR + metrics off": ["--log-level", "error", "--metrics-port", "0"]}
     servers = {}
+    rounds = {(endpoint, name): [] for endpoint in endpoints for name in variants}
     try:
-        for name, flags in variants.items():
+        for name, (variant_flags, variant_env) in variants.items():
             port = free_port()
             proc = subprocess.Popen(["taskset", "-c", "0", os.path.join(ROOT, ".build/release/todo-api"), "serve", "--host", "127.0.0.1",
-                                     "--port", str(port), "--db-pool-min", str(connections), "--db-pool-max", str(connections)] + flags,
-                                    env=dict(os.environ, DATABASE_URL=cluster.url), stdout=subprocess.DEVNULL, cwd=ROOT)
+                                     "--port", str(port), "--db-pool-min", str(connections), "--db-pool-max", str(connections)]
+                                    + (flags or []) + variant_flags,
+                                    env=dict(os.environ, DATABASE_URL=cluster.url, **(env or {}), **variant_env),
+                                    stdout=subprocess.DEVNULL, cwd=ROOT)
             wait_port(port)
             servers[name] = (proc, port)
-        script = WRK_SCRIPTS["GET /todos/{id}"] % {"ids": ids_file.name}
-        rounds = {name: [] for name in variants}
-        for name, (proc, port) in servers.items():
-            wrk_script(f"http://127.0.0.1:{port}", script)  # warm-up
-        for i in range(ROUNDS):
-            for name, (proc, port) in reversed(list(servers.items())):
-                before = cpu_seconds(proc.pid)
-                rps, requests, p50, p99 = wrk_script(f"http://127.0.0.1:{port}", script)
-                rounds[name].append({"rps": rps, "p50": p50, "p99": p99, "cpu_us": (cpu_seconds(proc.pid) - before) / requests * 1e6})
-                print(f"round {i + 1}: {name} {rps:.0f}/s", file=sys.stderr)
+        for endpoint in endpoints:
+            script = WRK_SCRIPTS[endpoint] % {"ids": ids_file.name}
+            for name, (proc, port) in servers.items():
+                wrk_script(f"http://127.0.0.1:{port}", script)  # warm-up
+            for i in range(ROUNDS):
+                order = list(servers.items()) if i % 2 == 0 else list(reversed(list(servers.items())))
+                for name, (proc, port) in order:
+                    before = cpu_seconds(proc.pid)
+                    rps, requests, p50, p99 = wrk_script(f"http://127.0.0.1:{port}", script)
+                    rounds[(endpoint, name)].append({"rps": rps, "p50": p50, "p99": p99,
+                                                     "cpu_us": (cpu_seconds(proc.pid) - before) / requests * 1e6})
+                    print(f"{endpoint} round {i + 1}: {name} {rps:.0f}/s", file=sys.stderr)
     finally:
         for proc, _ in servers.values():
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=30)
         os.unlink(ids_file.name)
         cluster.stop()
-    off = median_round(rounds["logging ERROR + metrics off"])
-    print(f"| GET /todos/{{id}} | req/s (median of {ROUNDS}) | vs off | p50 ms | p99 ms | server CPU µs/req |")
-    print("|---|---|---|---|---|---|")
-    for name, results in rounds.items():
-        row = median_round(results)
-        print(f"| {name} | {row['rps']:.0f} | {row['rps'] / off['rps']:.2f} | {row['p50']:.2f} | {row['p99']:.2f} | {row['cpu_us']:.1f} |")
-    print("\nall rounds (req/s): " + "; ".join("%s: %s" % (n, ", ".join("%.0f" % r["rps"] for r in rs)) for n, rs in rounds.items()))
+    print(f"| endpoint | configuration | req/s (median of {ROUNDS}) | vs {baseline} | p50 ms | p99 ms | server CPU µs/req |")
+    print("|---|---|---|---|---|---|---|")
+    for endpoint in endpoints:
+        base = median_round(rounds[(endpoint, baseline)])
+        for name in variants:
+            row = median_round(rounds[(endpoint, name)])
+            print(f"| {endpoint} | {name} | {row['rps']:.0f} | {row['rps'] / base['rps']:.2f} | {row['p50']:.2f} | {row['p99']:.2f} | {row['cpu_us']:.1f} |")
+    print("\nall rounds (req/s): " + "; ".join("%s, %s: %s" % (e, n, ", ".join("%.0f" % r["rps"] for r in rs)) for (e, n), rs in rounds.items()))
 
 
 def median_round(results):
@@ -406,5 +428,7 @@ if __name__ == "__main__":
         api()
     elif which == "observability":
         observability()
+    elif which == "waf":
+        waf()
     else:
         raise SystemExit(f"unknown benchmark {which}")

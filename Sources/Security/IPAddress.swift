@@ -31,7 +31,7 @@ public struct IPAddress: Hashable, Sendable, CustomStringConvertible {
 
     /// Dotted-quad IPv4 or any RFC 4291 IPv6 text (brackets and a zone are not accepted).
     public init?(_ text: some StringProtocol) {
-        var text = String(text)
+        let text = String(text)
         if text.utf8.count > 45 || text.isEmpty { return nil }
         if text.contains(":") {
             var raw = in6_addr()

@@ -13,10 +13,13 @@ struct HealthcheckCommand: ParsableCommand {
         abstract: "GET a health URL; exit 0 on 200, 1 otherwise (for Docker HEALTHCHECK and ECS)."
     )
 
-    @Option(help: "http:// URL to check.") var url = "http://127.0.0.1:8000/health"
+    @Option(help: "http:// URL to check (default http://127.0.0.1:$PORT/health, PORT defaulting to 8000).") var url: String?
     @Option(help: "Budget for the whole check (ms, s).") var timeout = "2s"
 
     func run() throws {
+        // The container's PORT, so a task that moves the service needs no --url of its own.
+        let port = getenv("PORT").map { String(cString: $0) }.flatMap { Int($0) } ?? 8000
+        let url = self.url ?? "http://127.0.0.1:\(port)/health"
         guard let budget = TimeSpan(parsing: timeout), budget.nanoseconds > 0 else {
             throw ConfigurationError(setting: "--timeout", value: timeout, help: "a duration such as 2s or 500ms.")
         }
