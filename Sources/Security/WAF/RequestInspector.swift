@@ -92,8 +92,8 @@ public struct RequestInspector: Sendable {
                     let decoded = TextTransform.urlDecodeRepeatedly(ArraySlice(cookieValue), plusIsSpace: false)
                     if check(TextTransform.normalize(decoded), raw: decoded, place: .cookie, location: "cookie:" + String(cookieName.prefix(40)), into: &verdict) { stop = true; return }
                 }
-            case "content-length", "connection", "accept-encoding", "x-request-id", "x-amzn-trace-id", "if-match", "if-none-match", "idempotency-key", "te", "expect", "transfer-encoding", "upgrade-insecure-requests":
-                return  // structure the parser or the API already validates
+            case "content-length", "connection", "te", "expect", "transfer-encoding":
+                return  // framing the parser has already validated
             default:
                 let decoded = TextTransform.urlDecodeRepeatedly(value, plusIsSpace: false)
                 let place: Place = name == "referer" || name == "origin" ? .referer : .header
@@ -142,9 +142,21 @@ public struct RequestInspector: Sendable {
     /// The content rules on one value; true when a blocking match ends the inspection.
     private func check(_ s: [UInt8], raw: [UInt8], place: Place, location: String, into verdict: inout Verdict) -> Bool {
         guard !s.isEmpty else { return false }
-        if s.allSatisfy({ Self.plain[Int($0)] }) {
-            // Only the metadata address spelled as one number (2852039166, 0xa9fea9fe) is left.
-            if s.count >= 8, let reason = AttackPatterns.metadataSSRF(s) { return record(.metadataSSRF, location, reason, s, into: &verdict) }
+        var pathLike = true
+        for b in s where !Self.plain[Int(b)] {
+            if b != 0x2F && b != 0x3A { pathLike = false; break }
+        }
+        if pathLike {
+            // Letters, digits, `-_.`, `/` and `:` only (ids, paths, host names, plain URLs): no
+            // quote, space, bracket or operator, so no SQL, markup, template or shell syntax.
+            // What is left: traversal and files, metadata addresses, remote inclusion, schemes.
+            if let reason = AttackPatterns.metadataSSRF(s), record(.metadataSSRF, location, reason, s, into: &verdict) { return true }
+            guard s.contains(0x2F) || s.contains(0x3A) else { return false }
+            if let reason = AttackPatterns.traversal(s, strict: place.strict), record(.localFileInclusion, location, reason, s, into: &verdict) { return true }
+            if s.contains(0x3A), let reason = XSSDetector.schemes(s), record(.crossSiteScripting, location, reason, s, into: &verdict) { return true }
+            if place.strict, let reason = AttackPatterns.commandInjection(s, strict: true), record(.commandInjection, location, reason, s, into: &verdict) { return true }
+            if place != .body && place != .referer, s.contains(0x3A),
+               let reason = AttackPatterns.remoteInclusion(s), record(.remoteFileInclusion, location, reason, s, into: &verdict) { return true }
             return false
         }
         // Most specific first, so the log names the attack the way a person would.
