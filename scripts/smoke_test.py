@@ -169,6 +169,51 @@ for line in out.splitlines():
         bad.append(line)
 check("every log line is a JSON object with timestamp, level, service, component, message", not bad and out, bad[:3])
 
+print("smoke: request filter, rate limit, healthcheck")
+port = free_port()
+proc = start(port, "--threads", "2", "--log-level", "info", env={"RATE_LIMIT": "3/1m"})
+attack = b"GET /todos?q=%27%20or%20%271%27%3D%271%22%5C%01 HTTP/1.1\r\nHost: t\r\nUser-Agent: smoke\r\nX-Request-ID: smoke-waf-1\r\nConnection: close\r\n\r\n"
+response = request(port, attack)
+check("an injection is answered 403 problem+json with the request id and no rule",
+      response.startswith(b"HTTP/1.1 403") and b"application/problem+json" in response and b"smoke-waf-1" in response
+      and b"SQLi" not in response, response)
+check("every response carries the security headers",
+      all(h in response for h in (b"X-Content-Type-Options: nosniff", b"X-Frame-Options: DENY", b"Referrer-Policy: no-referrer",
+                                  b"Content-Security-Policy: default-src 'none'; frame-ancestors 'none'", b"Strict-Transport-Security: max-age=")), response)
+statuses = []
+last = b""
+for n in range(4):
+    last = request(port, b"GET /nowhere HTTP/1.1\r\nHost: t\r\nUser-Agent: smoke\r\nX-Forwarded-For: 198.51.100.9\r\nConnection: close\r\n\r\n")
+    statuses.append(int(last.split(b" ")[1]))
+check("the fourth request of a client over RATE_LIMIT=3/1m is 429", statuses == [404, 404, 404, 429], statuses)
+check("429 carries Retry-After and the RateLimit fields",
+      b"Retry-After: " in last and b'RateLimit-Policy: "default";q=3;w=60' in last and b'RateLimit: "default";r=0;t=' in last, last)
+check("GET /health is never rate limited",
+      all(request(port, b"GET /health HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: 198.51.100.9\r\nConnection: close\r\n\r\n").startswith(b"HTTP/1.1 200") for _ in range(3)))
+result = run("healthcheck", "--url", f"http://127.0.0.1:{port}/health")
+check("healthcheck exits 0 with one line against a healthy server", result.returncode == 0 and len(result.stdout.splitlines()) == 1, (result.returncode, result.stdout))
+result = run("healthcheck", "--url", f"http://127.0.0.1:{free_port()}/health", "--timeout", "1s")
+check("healthcheck exits 1 with one line against a closed port", result.returncode == 1 and len(result.stdout.splitlines()) == 1, (result.returncode, result.stdout))
+result = run("healthcheck", env={"PORT": str(port)})
+check("healthcheck defaults to 127.0.0.1:$PORT", result.returncode == 0, (result.returncode, result.stdout))
+proc.send_signal(signal.SIGTERM)
+proc.wait(timeout=30)
+events = []
+access = []
+for line in proc.stdout.read().decode().splitlines():
+    entry = json.loads(line)
+    if entry.get("component") == "security" and entry.get("event") == "waf_match":
+        events.append(entry)
+    if entry.get("component") == "access":
+        access.append(entry)
+event = events[0] if events else {}
+check("a match writes one WARN security event with rule, location, escaped excerpt, client and request id",
+      len(events) == 1 and event.get("level") == "WARN" and event.get("rule") == "SQLi" and event.get("location") == "query:q"
+      and event.get("requestId") == "smoke-waf-1" and event.get("clientIp") == "127.0.0.1" and "\\" in event.get("excerpt", "")
+      and '"' in event.get("excerpt", ""), events)
+check("behind a trusted proxy the access log names the X-Forwarded-For client",
+      any(a.get("clientIp") == "198.51.100.9" for a in access), access[:2])
+
 print("smoke: second signal")
 port = free_port()
 proc = start(port, "--drain-timeout", "20s")

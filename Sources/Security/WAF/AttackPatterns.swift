@@ -5,27 +5,56 @@ import Glibc
 /// free text a person wrote (JSON string fields), where only unambiguous forms count: a todo may
 /// well say "cd ../app" or "curl -fsSL https://get.docker.com | sh".
 enum AttackPatterns {
-    // MARK: Path traversal and local file inclusion
-
-    static func traversal(_ s: [UInt8], strict: Bool) -> String? {
-        let slashed = s.contains(0x5C) ? s.map { $0 == 0x5C ? 0x2F : $0 } : s
-        let dotdot = slashed.containsBytes("../") || slashed.containsBytes("..;/") || slashed.hasSuffixBytes("/..")
-        if dotdot && (strict || slashed.containsBytes("../../../")) { return "dot-dot-slash" }
-        for file: StaticString in ["/etc/passwd", "/etc/shadow", "/etc/group", "/etc/master.passwd", "/etc/sudoers", "/proc/self/", "/proc/version",
+    static let markers101 = MarkerSet(["__class__", "__mro__", "__subclasses__", "__globals__", "__builtins__", "__import__", "__init__.__",
+                                     "constructor.constructor", "freemarker.template", "t(java.lang.runtime)", "java.lang.runtime", "getruntime()",
+                                     "processbuilder", "#set(", "$class.inspect", "{{config", "{{self", "{{request", "{{lipsum", "{{cycler", "{{joiner",
+                                     "{{namespace", "{{range", "{{''", "{{\"\"", "{% import", "{%import", "{php}", "{system(", "<#assign", "#{t(", "${t(", "*{t(",
+                                     "@(1+", "{{= ", "<%= 7", "${{", "#{7", "{{7", "${7*", "{7*7}", "[[${", "${\"freemarker",
+                                     "{{=", "@(7", "{{settings", "{{_self", "|filter(", "{{app.", "<%=", "<%#", "${@", "{{#with", "smarty_internal", "{{dump(",
+                                     "|system", "{{ system", "popen(", "child_process", "mainmodule", ".getclass()", ".forname(", "{{[", "${t(", "#{t(",
+                                     "{{constructor", "{{this.", "{{@", "{$smarty", "{{exec", "{{.__", "${class", "${product.getclass", "{{~", "${{<%", "#{%x(",
+                                     "{{range.constructor", "{{'a'.constructor", "${request.", "${session.", "${application.", "{{request.", "{{cookies", "{{ config",
+                                     "{% for", "{%for", "{% set", "{%set", "{% if", "{%if", "{% debug", "{%debug", "#{'", "${\"", "{{\"", "{{'"])
+    static let markers102 = MarkerSet(["[$ne]", "[$gt]", "[$lt]", "[$gte]", "[$lte]", "[$regex]", "[$where]", "[$exists]", "[$nin]", "[$in]", "[$or]", "[$and]", "[$expr]", "[$elemmatch]",
+                                 "{\"$ne\"", "{\"$gt\"", "{\"$lt\"", "{\"$gte\"", "{\"$regex\"", "{\"$where\"", "{\"$exists\"", "{\"$nin\"", "{\"$or\"", "{\"$expr\"",
+                                 "{$ne:", "{$gt:", "{$where:", "{$regex:", "\"$where\"", "$where:", "db.getcollection", "db.users.find", "this.password", "';return", "'; return", "\";return", "\"; return", "||'1'=='1", "|| '1'=='1", "== '1", "=='1"])
+    static let markers1 = MarkerSet(["/etc/passwd", "/etc/shadow", "/etc/group", "/etc/master.passwd", "/etc/sudoers", "/proc/self/", "/proc/version",
                                    "/proc/cmdline", "boot.ini", "win.ini", "system.ini", "/.htpasswd", ".htpasswd", "/id_rsa", "/.ssh/",
                                    "/.bash_history", "/etc/issue", "/etc/crontab", "/etc/security/", "windows/system32", "winnt/system32",
                                    "/inetpub/wwwroot", "/etc/ssh/sshd_config", "/etc/mysql/my.cnf", "/etc/apache2/", "/etc/httpd/",
                                    "/etc/nginx/nginx.conf", "/etc/hostname", "/.aws/credentials", "/var/run/secrets/", "wp-config.php",
                                    "/etc/resolv.conf", "/etc/os-release", "/etc/profile", "/usr/local/etc/", "/etc/motd", "/etc/fstab", "/proc/",
                                    "/etc/kubernetes/", "web-inf/web.xml", "/etc/environment", "/etc/gshadow", "/root/.", "/var/lib/mysql", ".git/config",
-                                   "/windows/win.ini", "/windows/system.ini", "/system32/drivers/etc/hosts", "/etc/pam.d/", "/etc/apache2/apache2.conf"]
-        where slashed.containsBytes(file) { return "sensitive file" }
+                                   "/windows/win.ini", "/windows/system.ini", "/system32/drivers/etc/hosts", "/etc/pam.d/", "/etc/apache2/apache2.conf"])
+    static let markers2 = MarkerSet(["/etc/hosts", "/var/log/", "/windows/", "c:/windows", "/system32", "web.config", ".htaccess", "/web-inf/", "/meta-inf/", "/etc/"])
+    static let markers3 = MarkerSet(["php://", "file://", "expect://", "phar://", "zip://", "glob://", "data://", "compress.zlib://", "jar:file:", "netdoc://"])
+    static let markers4 = MarkerSet(["/dev/tcp/", "/dev/udp/", "bash -i", "sh -i >", "nc -e", "ncat -e", "nc -c", "-e /bin/", "0<&196", "exec 5<>",
+                                     "${ifs}", "$ifs$9", "{cat,", "{ls,", "{id,", "powershell -e", "powershell -nop", "powershell -w hidden", "iex(", "iex (",
+                                     "invoke-expression", "downloadstring(", "| iex", "%comspec%", "certutil -urlcache", "rundll32 ", "mshta http", "regsvr32 /s",
+                                     "mkfifo /tmp", "nc.traditional", "telnet -e", "xterm -display", "/usr/bin/id", "/usr/bin/whoami", "&& shutdown", "/etc/passwd;"])
+    static let markers5 = MarkerSet(["/bin/sh", "/bin/bash", "/bin/zsh", "/bin/busybox", "$ifs", "cmd /c", "cmd.exe", "powershell -c", "powershell.exe",
+                                         "invoke-webrequest", "chmod 777 /", "chmod +x /tmp", "/tmp/.x", "| sh -", "|sh -", "python -c", "python3 -c", "perl -e",
+                                         "ruby -e", "php -r", "lua -e", "; rm -rf", ";rm -rf", "| rm -rf", "&& rm -rf", "`rm -rf", "$(rm -rf"])
+    static let markers6 = MarkerSet(["${jndi", "${env:", "${sys:", "${java:", "${ctx:", "${main:", "${base64:", "${lower:", "${upper:", "${date:", "${k8s:",
+                                     "${docker:", "${spring:", "${bundle:", "${marker:", "${log4j:", "${web:", "${sd:", "${event:", "${map:", "${jvmrunargs:", "${::-", "${hostname"])
+    static let markers7 = MarkerSet(["gopher://", "dict://", "ldap://", "tftp://", "jar:http", "netdoc:"])
+    static let markers8 = MarkerSet(["169.254.169.254", "169.254.170.2", "metadata.google.internal", "metadata.goog", "100.100.100.200", "fd00:ec2::254",
+                                   "192.0.0.192", "metadata.packet.net", "rancher-metadata", "metadata.tencentyun.com", "169.254.0.23", "metadata.platformequinix",
+                                   "instance-data", "/latest/meta-data", "/latest/user-data", "/latest/api/token", "/computemetadata/v1", "/metadata/instance",
+                                   "/metadata/v1", "/openstack/latest", "a9fe:a9fe", "169.254.169.253", "metadata.azure", "/metadata/identity"])
+    static let markers9 = MarkerSet(["db.injection", "db.getcollectionnames", ".find({", "this.constructor", "';it="])
+
+    // MARK: Path traversal and local file inclusion
+
+    static func traversal(_ s: [UInt8], strict: Bool) -> String? {
+        let slashed = s.contains(0x5C) ? s.map { $0 == 0x5C ? 0x2F : $0 } : s
+        let dotdot = slashed.containsBytes("../") || slashed.containsBytes("..;/") || slashed.hasSuffixBytes("/..")
+        if dotdot && (strict || slashed.containsBytes("../../../")) { return "dot-dot-slash" }
+        if Self.markers1.contains(in: slashed) { return "sensitive file" }
         if strict {
-            for file: StaticString in ["/etc/hosts", "/var/log/", "/windows/", "c:/windows", "/system32", "web.config", ".htaccess", "/web-inf/", "/meta-inf/", "/etc/"]
-            where slashed.containsBytes(file) && (dotdot || slashed.first == 0x2F || slashed.hasPrefixBytes("c:")) { return "sensitive file" }
+            if Self.markers2.contains(in: slashed) && (dotdot || slashed.first == 0x2F || slashed.hasPrefixBytes("c:")) { return "sensitive file" }
         }
-        for wrapper: StaticString in ["php://", "file://", "expect://", "phar://", "zip://", "glob://", "data://", "compress.zlib://", "jar:file:", "netdoc://"]
-        where slashed.containsBytes(wrapper) { return "stream wrapper" }
+        if Self.markers3.contains(in: slashed) { return "stream wrapper" }
         return nil
     }
 
@@ -84,17 +113,10 @@ enum AttackPatterns {
 
     static func commandInjection(_ s: [UInt8], strict: Bool) -> String? {
         // Reverse shells and shell tricks: unambiguous anywhere.
-        for marker: StaticString in ["/dev/tcp/", "/dev/udp/", "bash -i", "sh -i >", "nc -e", "ncat -e", "nc -c", "-e /bin/", "0<&196", "exec 5<>",
-                                     "${ifs}", "$ifs$9", "{cat,", "{ls,", "{id,", "powershell -e", "powershell -nop", "powershell -w hidden", "iex(", "iex (",
-                                     "invoke-expression", "downloadstring(", "| iex", "%comspec%", "certutil -urlcache", "rundll32 ", "mshta http", "regsvr32 /s",
-                                     "mkfifo /tmp", "nc.traditional", "telnet -e", "xterm -display", "/usr/bin/id", "/usr/bin/whoami", "&& shutdown", "/etc/passwd;"]
-        where s.containsBytes(marker) { return "shell command" }
+        if Self.markers4.contains(in: s) { return "shell command" }
         // Likely in a person's shell snippet ("#!/bin/bash", "cd build; rm -rf out"): parameters only.
         if strict {
-            for marker: StaticString in ["/bin/sh", "/bin/bash", "/bin/zsh", "/bin/busybox", "$ifs", "cmd /c", "cmd.exe", "powershell -c", "powershell.exe",
-                                         "invoke-webrequest", "chmod 777 /", "chmod +x /tmp", "/tmp/.x", "| sh -", "|sh -", "python -c", "python3 -c", "perl -e",
-                                         "ruby -e", "php -r", "lua -e", "; rm -rf", ";rm -rf", "| rm -rf", "&& rm -rf", "`rm -rf", "$(rm -rf"]
-            where s.containsBytes(marker) { return "shell command" }
+            if Self.markers5.contains(in: s) { return "shell command" }
         }
         // $(cmd …) and `cmd …`: command substitution with a probe command.
         var from = 0
@@ -183,9 +205,7 @@ enum AttackPatterns {
     /// its own in input that reaches a logger.
     static func log4j(_ s: [UInt8]) -> String? {
         guard s.containsBytes("${") else { return nil }
-        for lookup: StaticString in ["${jndi", "${env:", "${sys:", "${java:", "${ctx:", "${main:", "${base64:", "${lower:", "${upper:", "${date:", "${k8s:",
-                                     "${docker:", "${spring:", "${bundle:", "${marker:", "${log4j:", "${web:", "${sd:", "${event:", "${map:", "${jvmrunargs:", "${::-", "${hostname"]
-        where s.containsBytes(lookup) { return "log4j lookup" }
+        if Self.markers6.contains(in: s) { return "log4j lookup" }
         // Resolve innermost lookups first, as Log4j does: `${x:-d}` → d, `${lower:x}` → x,
         // anything else → its text; then look for what is left.
         var text = Array(s.prefix(2048))
@@ -226,17 +246,7 @@ enum AttackPatterns {
     // MARK: Server-side template injection
 
     static func templateInjection(_ s: [UInt8]) -> String? {
-        for marker: StaticString in ["__class__", "__mro__", "__subclasses__", "__globals__", "__builtins__", "__import__", "__init__.__",
-                                     "constructor.constructor", "freemarker.template", "t(java.lang.runtime)", "java.lang.runtime", "getruntime()",
-                                     "processbuilder", "#set(", "$class.inspect", "{{config", "{{self", "{{request", "{{lipsum", "{{cycler", "{{joiner",
-                                     "{{namespace", "{{range", "{{''", "{{\"\"", "{% import", "{%import", "{php}", "{system(", "<#assign", "#{t(", "${t(", "*{t(",
-                                     "@(1+", "{{= ", "<%= 7", "${{", "#{7", "{{7", "${7*", "{7*7}", "[[${", "${\"freemarker",
-                                     "{{=", "@(7", "{{settings", "{{_self", "|filter(", "{{app.", "<%=", "<%#", "${@", "{{#with", "smarty_internal", "{{dump(",
-                                     "|system", "{{ system", "popen(", "child_process", "mainmodule", ".getclass()", ".forname(", "{{[", "${t(", "#{t(",
-                                     "{{constructor", "{{this.", "{{@", "{$smarty", "{{exec", "{{.__", "${class", "${product.getclass", "{{~", "${{<%", "#{%x(",
-                                     "{{range.constructor", "{{'a'.constructor", "${request.", "${session.", "${application.", "{{request.", "{{cookies", "{{ config",
-                                     "{% for", "{%for", "{% set", "{%set", "{% if", "{%if", "{% debug", "{%debug", "#{'", "${\"", "{{\"", "{{'"]
-        where s.containsBytes(marker) { return "template expression" }
+        if Self.markers101.contains(in: s) { return "template expression" }
         // {{ 7*7 }}, ${ 3*3 }, <%= 7*7 %>, #{ 7*7 }: arithmetic in a template delimiter
         for open: StaticString in ["{{", "${", "<%=", "#{", "*{", "@{"] {
             var from = 0
@@ -260,12 +270,8 @@ enum AttackPatterns {
     // MARK: Server-side request forgery to instance metadata
 
     static func metadataSSRF(_ s: [UInt8]) -> String? {
-        for scheme: StaticString in ["gopher://", "dict://", "ldap://", "tftp://", "jar:http", "netdoc:"] where s.containsBytes(scheme) { return "internal protocol url" }
-        for name: StaticString in ["169.254.169.254", "169.254.170.2", "metadata.google.internal", "metadata.goog", "100.100.100.200", "fd00:ec2::254",
-                                   "192.0.0.192", "metadata.packet.net", "rancher-metadata", "metadata.tencentyun.com", "169.254.0.23", "metadata.platformequinix",
-                                   "instance-data", "/latest/meta-data", "/latest/user-data", "/latest/api/token", "/computemetadata/v1", "/metadata/instance",
-                                   "/metadata/v1", "/openstack/latest", "a9fe:a9fe", "169.254.169.253", "metadata.azure", "/metadata/identity"]
-        where s.containsBytes(name) { return "metadata endpoint" }
+        if Self.markers7.contains(in: s) { return "internal protocol url" }
+        if Self.markers8.contains(in: s) { return "metadata endpoint" }
         // Other spellings of 169.254.169.254: 2852039166, 0xa9fea9fe, 0251.0376.0251.0376, 169.254.43518 …
         var i = 0
         while i < s.count {
@@ -309,12 +315,8 @@ enum AttackPatterns {
             while k < s.count && s[k] == 0x20 { k += 1 }
             if k < s.count && (s[k] == 0x3A || s[k] == 0x5D) && (dollar == 0 || [0x7B, 0x5B, 0x22, 0x27, 0x20, 0x2C].contains(s[dollar - 1])) { return "nosql operator" }
         }
-        for marker: StaticString in ["db.injection", "db.getcollectionnames", ".find({", "this.constructor", "';it="]
-        where s.containsBytes(marker) { return "nosql javascript" }
-        for op: StaticString in ["[$ne]", "[$gt]", "[$lt]", "[$gte]", "[$lte]", "[$regex]", "[$where]", "[$exists]", "[$nin]", "[$in]", "[$or]", "[$and]", "[$expr]", "[$elemmatch]",
-                                 "{\"$ne\"", "{\"$gt\"", "{\"$lt\"", "{\"$gte\"", "{\"$regex\"", "{\"$where\"", "{\"$exists\"", "{\"$nin\"", "{\"$or\"", "{\"$expr\"",
-                                 "{$ne:", "{$gt:", "{$where:", "{$regex:", "\"$where\"", "$where:", "db.getcollection", "db.users.find", "this.password", "';return", "'; return", "\";return", "\"; return", "||'1'=='1", "|| '1'=='1", "== '1", "=='1"]
-        where s.containsBytes(op) { return "nosql operator" }
+        if Self.markers9.contains(in: s) { return "nosql javascript" }
+        if Self.markers102.contains(in: s) { return "nosql operator" }
         return nil
     }
 

@@ -1,7 +1,7 @@
 /// Paths no client of this API has a reason to request: what scanners probe for (AWS Known bad
 /// inputs `ExploitablePaths_URIPATH` and the CRS's restricted files).
 enum ExploitablePaths {
-    static let segments: [StaticString] = [
+    static let segments = MarkerSet([
         "/.git", "/.env", "/.svn", "/.hg", "/.bzr", "/.ds_store", "/.htaccess", "/.htpasswd", "/.aws", "/.ssh", "/.docker",
         "/.vscode", "/.idea", "/.npmrc", "/.bash_history", "/.well-known/security", "/wp-admin", "/wp-login", "/wp-content", "/wp-includes",
         "/wp-json", "/xmlrpc.php", "/phpmyadmin", "/pma/", "/myadmin", "/phpinfo", "/actuator", "/server-status", "/server-info",
@@ -10,7 +10,7 @@ enum ExploitablePaths {
         "/elmah.axd", "/trace.axd", "/web.config", "/config.php", "/backup", "/dump.sql", "/database.sql", "/.user.ini",
         "/etc/passwd", "/proc/self", "/admin.php", "/setup.php", "/install.php", "/shell", "/cmd", "/eval-stdin.php", "/adminer",
         "/struts", "/hudson", "/nacos", "/druid/", "/api/jsonws", "/securityrealm", "/remote/login", "/global-protect", "/sslvpn",
-    ]
+    ])
     static let extensions: [StaticString] = [
         ".php", ".asp", ".aspx", ".jsp", ".jspx", ".cgi", ".pl", ".cfm", ".do", ".action", ".env", ".bak", ".old", ".sql",
         ".ini", ".log", ".swp", ".git", ".sh", ".exe", ".dll", ".war", ".ear", ".inc", ".mdb", ".config", ".conf", ".pem", ".key",
@@ -18,18 +18,18 @@ enum ExploitablePaths {
 
     static func match(_ path: [UInt8]) -> String? {
         let normalized = normalizePath(path)
-        for segment in segments where normalized.containsBytes(segment) {
-            // "/todos/.git-notes" would not be a probe; a segment must end at / or the end.
-            var from = 0
-            while let at = normalized.firstIndex(of: segment, from: from) {
-                from = at + 1
-                let end = at + segment.utf8CodeUnitCount
-                let last = segment.withUTF8Buffer { $0[$0.count - 1] }
-                if last == 0x2F || end == normalized.count || [0x2F, 0x2E, 0x3B, 0x3F, 0x2D, 0x5F].contains(normalized[end]) {
-                    return "exploitable path"
-                }
+        var probe = false
+        segments.forEachMatch(in: normalized) { index, at in
+            // "/todos/.git-notes" would not be a probe; a segment must end at /, the end or punctuation.
+            let segment = segments.marker(index)
+            let end = at + segment.count
+            if segment.last == 0x2F || end == normalized.count || [0x2F, 0x2E, 0x3B, 0x3F, 0x2D, 0x5F].contains(normalized[end]) {
+                probe = true
+                return false
             }
+            return true
         }
+        if probe { return "exploitable path" }
         for ext in extensions where normalized.hasSuffixBytes(ext) { return "script or backup file" }
         return nil
     }
@@ -53,7 +53,7 @@ enum ExploitablePaths {
 /// Scanner and attack-tool user agents (AWS `UserAgent_BadBots_HEADER`, the CRS's
 /// scanners-user-agents list). Browsers, curl, HTTP libraries and the ALB's health checker pass.
 enum BadBots {
-    static let names: [StaticString] = [
+    static let names = MarkerSet([
         "sqlmap", "nikto", "nmap", "masscan", "zgrab", "acunetix", "nessus", "openvas", "w3af", "wpscan", "dirbuster", "gobuster",
         "dirb/", "wfuzz", "ffuf", "nuclei", "havij", "netsparker", "appscan", "arachni", "skipfish", "whatweb", "jaeles", "zmeu",
         "morfeus", "commix", "xsstrike", "hydra", "medusa", "fimap", "bsqlbf", "brutus", "sqlninja", "pangolin", "webinspect",
@@ -66,11 +66,10 @@ enum BadBots {
         "fuzz faster u fool", "xsser", "jsql", "ghauri", "panoptic", "lfisuite", "kadimus", "tplmap", "sstimap", "nosqlmap", "dalfox", "arjun",
         "wapiti", "sqlsus", "bbqsql", "zap/", "nikto", "openvas", "rustbuster", "dirsearch", "gospider", "hakrawler", "katana", "subfinder",
         "amass", "naabu", "nessus", "metasploit", "w3af.org", "sqlninja", "netsparker", "cgichk", "webvulnscan", "vulnscan", "scanbot",
-    ]
+    ])
 
     static func match(_ userAgent: [UInt8]) -> String? {
-        for name in names where userAgent.containsBytes(name) { return "scanner \(name)" }
-        return nil
+        names.firstMatch(in: userAgent).map { "scanner \($0)" }
     }
 }
 

@@ -5,6 +5,7 @@ import HTTP
 /// Stops at the first blocking match; count-mode matches are collected and the inspection goes on.
 public struct RequestInspector: Sendable {
     public let configuration: WAFConfiguration
+    let cleanValues = CleanValueCache()
 
     public init(configuration: WAFConfiguration) {
         self.configuration = configuration
@@ -31,9 +32,15 @@ public struct RequestInspector: Sendable {
         if configuration.denyList.contains(where: { $0.contains(client) }),
            record(.ipDenyList, "client", "deny list", [], into: &verdict) { return verdict }
 
-        let method = request.head.method.description
-        if ["TRACE", "TRACK", "DEBUG", "PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK", "SEARCH", "CONNECT"].contains(method),
-           record(.restrictedMethods, "method", "method \(method)", Array(method.utf8), into: &verdict) { return verdict }
+        switch request.head.method {
+        case .trace, .connect:
+            if record(.restrictedMethods, "method", "method \(request.head.method)", Array(request.head.method.description.utf8), into: &verdict) { return verdict }
+        case .other(let name):
+            if ["TRACK", "DEBUG", "PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK", "SEARCH"].contains(name),
+               record(.restrictedMethods, "method", "method \(name)", Array(name.utf8), into: &verdict) { return verdict }
+        default:
+            break
+        }
 
         // Path
         let path = request.head.path
@@ -53,11 +60,10 @@ public struct RequestInspector: Sendable {
                 let equals = pair.firstIndex(of: UInt8(ascii: "="))
                 let rawName = pair[pair.startIndex..<(equals ?? pair.endIndex)]
                 let name = TextTransform.urlDecodeRepeatedly(ArraySlice(rawName), plusIsSpace: true)
-                let label = "query:" + String(decoding: name.prefix(40), as: UTF8.self)
-                if check(TextTransform.normalize(name), raw: name, place: .query, location: label, into: &verdict) { return verdict }
+                if check(TextTransform.normalize(name), raw: name, place: .query, location: Self.label("query:", name), into: &verdict) { return verdict }
                 if let equals {
                     let value = TextTransform.urlDecodeRepeatedly(ArraySlice(pair[pair.index(after: equals)...]), plusIsSpace: true)
-                    if check(TextTransform.normalize(value), raw: value, place: .query, location: label, into: &verdict) { return verdict }
+                    if check(TextTransform.normalize(value), raw: value, place: .query, location: Self.label("query:", name), into: &verdict) { return verdict }
                 }
             }
         }
@@ -67,37 +73,52 @@ public struct RequestInspector: Sendable {
         var stop = false
         request.head.fields.forEachRaw { rawName, value in
             guard !stop else { return }
-            let name = String(decoding: rawName, as: UTF8.self).lowercased()
-            if value.count > configuration.maxHeaderBytes && name != "cookie",
-               record(.sizeHeader, "header:\(name)", "\(value.count) bytes", [], into: &verdict) { stop = true; return }
-            switch name {
-            case "user-agent":
+            let header = HeaderName(rawName)
+            if value.count > configuration.maxHeaderBytes && header != .cookie,
+               record(.sizeHeader, Self.label("header:", rawName), "\(value.count) bytes", [], into: &verdict) { stop = true; return }
+            switch header {
+            case .userAgent:
                 userAgentSeen = !value.allSatisfy { $0 == 0x20 || $0 == 0x09 }
                 if !userAgentSeen { return }
+                let key = CleanValueCache.key(value, place: 1)
+                if cleanValues.contains(key) { return }
+                let matchesBefore = verdict.matches.count
+                defer { if verdict.matches.count == matchesBefore { cleanValues.insert(key) } }
                 let decoded = TextTransform.urlDecodeRepeatedly(value, plusIsSpace: false)
                 let normalized = TextTransform.normalize(decoded)
                 if let scanner = BadBots.match(normalized),
                    record(.badBots, "header:user-agent", scanner, normalized, into: &verdict) { stop = true; return }
                 if check(normalized, raw: decoded, place: .userAgent, location: "header:user-agent", into: &verdict) { stop = true; return }
-            case "host":
+            case .host:
                 if !peer.isLoopback, HostProbe.isLoopbackName(Array(value)),
                    record(.hostLocalhost, "header:host", "loopback host from a remote peer", Array(value), into: &verdict) { stop = true; return }
-            case "cookie":
+            case .cookie:
+                let key = CleanValueCache.key(value, place: 2)
+                if cleanValues.contains(key) { return }
+                let matchesBefore = verdict.matches.count
+                defer { if verdict.matches.count == matchesBefore { cleanValues.insert(key) } }
                 if value.count > configuration.maxCookieBytes,
                    record(.sizeCookie, "header:cookie", "\(value.count) bytes", [], into: &verdict) { stop = true; return }
                 for crumb in value.split(separator: UInt8(ascii: ";")) {
                     let equals = crumb.firstIndex(of: UInt8(ascii: "="))
-                    let cookieName = String(decoding: crumb[crumb.startIndex..<(equals ?? crumb.endIndex)], as: UTF8.self).trimmingSpaces
+                    let cookieName = crumb[crumb.startIndex..<(equals ?? crumb.endIndex)]
                     let cookieValue = equals.map { crumb[crumb.index(after: $0)...] } ?? crumb[...]
                     let decoded = TextTransform.urlDecodeRepeatedly(ArraySlice(cookieValue), plusIsSpace: false)
-                    if check(TextTransform.normalize(decoded), raw: decoded, place: .cookie, location: "cookie:" + String(cookieName.prefix(40)), into: &verdict) { stop = true; return }
+                    if check(TextTransform.normalize(decoded), raw: decoded, place: .cookie,
+                             location: Self.label("cookie:", Array(cookieName.drop { $0 == 0x20 })), into: &verdict) { stop = true; return }
                 }
-            case "content-length", "connection", "te", "expect", "transfer-encoding":
+            case .framing:
                 return  // framing the parser has already validated
-            default:
+            case .referer, .other:
+                // The name is part of the key: where a value stands decides which rules apply.
+                var key = CleanValueCache.key(value, place: header == .referer ? 3 : 4)
+                key ^= CleanValueCache.key(rawName.lazy.map { $0 &- 65 < 26 ? $0 | 0x20 : $0 }, place: 5) & ~1
+                if cleanValues.contains(key) { return }
+                let matchesBefore = verdict.matches.count
+                defer { if verdict.matches.count == matchesBefore { cleanValues.insert(key) } }
                 let decoded = TextTransform.urlDecodeRepeatedly(value, plusIsSpace: false)
-                let place: Place = name == "referer" || name == "origin" ? .referer : .header
-                if check(TextTransform.normalize(decoded), raw: decoded, place: place, location: "header:\(name)", into: &verdict) { stop = true; return }
+                if check(TextTransform.normalize(decoded), raw: decoded, place: header == .referer ? .referer : .header,
+                         location: Self.label("header:", Array(rawName).map { $0 &- 65 < 26 ? $0 | 0x20 : $0 }), into: &verdict) { stop = true; return }
             }
         }
         if stop { return verdict }
@@ -133,6 +154,39 @@ public struct RequestInspector: Sendable {
         return verdict
     }
 
+    static func label(_ prefix: String, _ name: some Collection<UInt8>) -> String {
+        prefix + String(decoding: name.prefix(40), as: UTF8.self)
+    }
+
+    /// The headers the inspector treats specially, recognised from the raw bytes (no string per header).
+    enum HeaderName: Equatable {
+        case userAgent, host, cookie, referer, framing, other
+
+        init(_ raw: ArraySlice<UInt8>) {
+            func named(_ name: StaticString) -> Bool {
+                name.withUTF8Buffer { wanted in
+                    guard wanted.count == raw.count else { return false }
+                    var i = raw.startIndex
+                    for b in wanted {
+                        if raw[i] &- 65 < 26 ? raw[i] | 0x20 != b : raw[i] != b { return false }
+                        i += 1
+                    }
+                    return true
+                }
+            }
+            switch raw.count {
+            case 10 where named("user-agent"): self = .userAgent
+            case 4 where named("host"): self = .host
+            case 6 where named("cookie"): self = .cookie
+            case 7 where named("referer"), 6 where named("origin"): self = .referer
+            case 14 where named("content-length"), 10 where named("connection"), 2 where named("te"), 6 where named("expect"),
+                 17 where named("transfer-encoding"):
+                self = .framing
+            default: self = .other
+            }
+        }
+    }
+
     /// Bytes that cannot start any attack this filter knows when a value has nothing else:
     /// letters, digits, `-`, `_`, `.` (ids, tokens, host names, numbers).
     static let plain: [Bool] = (0..<256).map { v in
@@ -140,7 +194,7 @@ public struct RequestInspector: Sendable {
     }
 
     /// The content rules on one value; true when a blocking match ends the inspection.
-    private func check(_ s: [UInt8], raw: [UInt8], place: Place, location: String, into verdict: inout Verdict) -> Bool {
+    private func check(_ s: [UInt8], raw: [UInt8], place: Place, location: @autoclosure () -> String, into verdict: inout Verdict) -> Bool {
         guard !s.isEmpty else { return false }
         var pathLike = true
         for b in s where !Self.plain[Int(b)] {
@@ -150,37 +204,38 @@ public struct RequestInspector: Sendable {
             // Letters, digits, `-_.`, `/` and `:` only (ids, paths, host names, plain URLs): no
             // quote, space, bracket or operator, so no SQL, markup, template or shell syntax.
             // What is left: traversal and files, metadata addresses, remote inclusion, schemes.
-            if let reason = AttackPatterns.metadataSSRF(s), record(.metadataSSRF, location, reason, s, into: &verdict) { return true }
+            if let reason = AttackPatterns.metadataSSRF(s), record(.metadataSSRF, location(), reason, s, into: &verdict) { return true }
             guard s.contains(0x2F) || s.contains(0x3A) else { return false }
-            if let reason = AttackPatterns.traversal(s, strict: place.strict), record(.localFileInclusion, location, reason, s, into: &verdict) { return true }
-            if s.contains(0x3A), let reason = XSSDetector.schemes(s), record(.crossSiteScripting, location, reason, s, into: &verdict) { return true }
-            if place.strict, let reason = AttackPatterns.commandInjection(s, strict: true), record(.commandInjection, location, reason, s, into: &verdict) { return true }
+            if let reason = AttackPatterns.traversal(s, strict: place.strict), record(.localFileInclusion, location(), reason, s, into: &verdict) { return true }
+            if s.contains(0x3A), let reason = XSSDetector.schemes(s), record(.crossSiteScripting, location(), reason, s, into: &verdict) { return true }
+            if place.strict, let reason = AttackPatterns.commandInjection(s, strict: true), record(.commandInjection, location(), reason, s, into: &verdict) { return true }
             if place != .body && place != .referer, s.contains(0x3A),
-               let reason = AttackPatterns.remoteInclusion(s), record(.remoteFileInclusion, location, reason, s, into: &verdict) { return true }
+               let reason = AttackPatterns.remoteInclusion(s), record(.remoteFileInclusion, location(), reason, s, into: &verdict) { return true }
             return false
         }
         // Most specific first, so the log names the attack the way a person would.
-        if let reason = AttackPatterns.log4j(s), record(.log4j, location, reason, s, into: &verdict) { return true }
-        if let reason = AttackPatterns.metadataSSRF(s), record(.metadataSSRF, location, reason, s, into: &verdict) { return true }
-        if let reason = XSSDetector.detect(s), record(.crossSiteScripting, location, reason, s, into: &verdict) { return true }
-        if let reason = SQLInjectionDetector.detect(s, strict: place.strict), record(.sqlInjection, location, reason, s, into: &verdict) { return true }
-        if let reason = AttackPatterns.traversal(s, strict: place.strict), record(.localFileInclusion, location, reason, s, into: &verdict) { return true }
+        if let reason = AttackPatterns.log4j(s), record(.log4j, location(), reason, s, into: &verdict) { return true }
+        if let reason = AttackPatterns.metadataSSRF(s), record(.metadataSSRF, location(), reason, s, into: &verdict) { return true }
+        if let reason = XSSDetector.detect(s), record(.crossSiteScripting, location(), reason, s, into: &verdict) { return true }
+        if let reason = SQLInjectionDetector.detect(s, strict: place.strict), record(.sqlInjection, location(), reason, s, into: &verdict) { return true }
+        if let reason = AttackPatterns.traversal(s, strict: place.strict), record(.localFileInclusion, location(), reason, s, into: &verdict) { return true }
         if let reason = AttackPatterns.commandInjection(s, strict: place.strict && place != .userAgent && place != .referer),
-           record(.commandInjection, location, reason, s, into: &verdict) { return true }
+           record(.commandInjection, location(), reason, s, into: &verdict) { return true }
         if place != .body && place != .referer,
-           let reason = AttackPatterns.remoteInclusion(s), record(.remoteFileInclusion, location, reason, s, into: &verdict) { return true }
-        if let reason = AttackPatterns.templateInjection(s), record(.templateInjection, location, reason, s, into: &verdict) { return true }
-        if let reason = AttackPatterns.noSQLInjection(s), record(.noSQLInjection, location, reason, s, into: &verdict) { return true }
+           let reason = AttackPatterns.remoteInclusion(s), record(.remoteFileInclusion, location(), reason, s, into: &verdict) { return true }
+        if let reason = AttackPatterns.templateInjection(s), record(.templateInjection, location(), reason, s, into: &verdict) { return true }
+        if let reason = AttackPatterns.noSQLInjection(s), record(.noSQLInjection, location(), reason, s, into: &verdict) { return true }
         // Line breaks in free text are normal; percent-encoded ones in a field are not.
-        if place != .body || raw.contains(0x25), let reason = AttackPatterns.crlfInjection(s), record(.crlfInjection, location, reason, s, into: &verdict) { return true }
+        if place != .body || raw.contains(0x25), let reason = AttackPatterns.crlfInjection(s), record(.crlfInjection, location(), reason, s, into: &verdict) { return true }
         return false
     }
 
     /// Records a match unless the rule is off; true when it blocks.
-    private func record(_ rule: WAFRule, _ location: String, _ reason: String, _ value: [UInt8], into verdict: inout Verdict) -> Bool {
+    /// `location` is only rendered for a match: building label strings for every value cost more than the rules.
+    private func record(_ rule: WAFRule, _ location: @autoclosure () -> String, _ reason: @autoclosure () -> String, _ value: [UInt8], into verdict: inout Verdict) -> Bool {
         let action = configuration.action(rule)
         guard action != .off else { return false }
-        let match = WAFMatch(rule: rule, action: action, location: location, reason: reason, excerpt: WAFMatch.excerpt(value))
+        let match = WAFMatch(rule: rule, action: action, location: location(), reason: reason(), excerpt: WAFMatch.excerpt(value))
         verdict.matches.append(match)
         if action == .block {
             verdict.blocking = match

@@ -31,7 +31,7 @@ enum SQLInjectionDetector {
     static func check(_ t: [SQLToken], brokeOut: Bool, strict: Bool = true) -> String? {
         let n = t.count
         func kind(_ i: Int) -> SQLToken.Kind? { i < n && i >= 0 ? t[i].kind : nil }
-        func word(_ i: Int) -> String { i < n ? String(decoding: t[i].word, as: UTF8.self) : "" }
+        func word(_ i: Int) -> String { i < n && i >= 0 ? t[i].word : "" }
         func isOperand(_ i: Int) -> Bool {
             guard let k = kind(i) else { return false }
             return k == .number || k == .string || k == .bareword || k == .variable || k == .function
@@ -51,7 +51,7 @@ enum SQLInjectionDetector {
             case .semicolon:
                 if let reason = stackedStatement(t, at: i + 1) { return reason }
             case .function:
-                if SQLWords.dangerousFunctions.contains(Array(t[i].word)) { return "call of \(word(i))" }
+                if SQLWords.dangerousFunctions.contains(t[i].word) { return "call of \(word(i))" }
                 // char(65,66), concat(0x7e, …): building strings out of codes
                 if ["char", "chr", "nchar", "concat", "concat_ws"].contains(word(i)), kind(i + 1) == .open,
                    kind(i + 2) == .number, kind(i + 3) == .comma || kind(i + 3) == .close && kind(i + 4) != nil {
@@ -67,7 +67,7 @@ enum SQLInjectionDetector {
                     if kind(i - 1) == .op || kind(i - 1) == .logic || kind(i - 1) == .open { return "system catalog \(w)" }
                 }
             case .variable:
-                if t[i].word.starts(with: [0x40, 0x40]) { return "server variable" }
+                if t[i].word.hasPrefix("@@") { return "server variable" }
             case .open:
                 // An operator, a condition or a literal, then a subquery: `=(select`, `and (select`
                 if kind(i + 1) == .statement && word(i + 1) == "select" && i > 0,
@@ -162,21 +162,21 @@ enum SQLInjectionDetector {
 
     /// What may follow `;` to make it a second statement rather than a sentence.
     static func stackedStatement(_ t: [SQLToken], at i: Int) -> String? {
-        guard i < t.count, t[i].kind == .statement || t[i].kind == .keyword && t[i].word.elementsEqual("declare".utf8) else { return nil }
-        let w = String(decoding: t[i].word, as: UTF8.self)
+        guard i < t.count, t[i].kind == .statement || t[i].kind == .keyword && t[i].word == "declare" else { return nil }
+        let w = t[i].word
         let next = i + 1 < t.count ? t[i + 1] : nil
-        let nextWord = next.map { String(decoding: $0.word, as: UTF8.self) } ?? ""
+        let nextWord = next?.word ?? ""
         switch w {
         case "select":
             guard let next else { return nil }
             if [.op, .function, .number, .variable, .open].contains(next.kind) { return "stacked select" }
-            if next.kind == .bareword, i + 2 < t.count, t[i + 2].kind == .comma || t[i + 2].kind == .keyword && t[i + 2].word.elementsEqual("from".utf8) { return "stacked select" }
+            if next.kind == .bareword, i + 2 < t.count, t[i + 2].kind == .comma || t[i + 2].kind == .keyword && t[i + 2].word == "from" { return "stacked select" }
         case "drop", "create", "alter", "truncate", "rename":
             if ["table", "database", "schema", "user", "view", "index", "procedure", "function", "trigger", "login", "column"].contains(nextWord) { return "stacked \(w)" }
         case "insert", "replace":
             if nextWord == "into" { return "stacked insert" }
         case "update":
-            if i + 2 < t.count, next?.kind == .bareword, t[i + 2].kind == .keyword, t[i + 2].word.elementsEqual("set".utf8) { return "stacked update" }
+            if i + 2 < t.count, next?.kind == .bareword, t[i + 2].kind == .keyword, t[i + 2].word == "set" { return "stacked update" }
         case "delete":
             if nextWord == "from" { return "stacked delete" }
         case "exec", "execute":
@@ -187,7 +187,7 @@ enum SQLInjectionDetector {
         case "shutdown":
             if next == nil || next?.kind == .comment || next?.kind == .semicolon || nextWord == "with" || nextWord == "immediate" { return "stacked shutdown" }
         case "copy":
-            if next?.kind == .open || next?.kind == .bareword && i + 2 < t.count && (t[i + 2].kind == .keyword || t[i + 2].kind == .bareword && t[i + 2].word.elementsEqual("to".utf8)) { return "stacked copy" }
+            if next?.kind == .open || next?.kind == .bareword && i + 2 < t.count && (t[i + 2].kind == .keyword || t[i + 2].kind == .bareword && t[i + 2].word == "to") { return "stacked copy" }
         case "declare":
             if next?.kind == .variable { return "stacked declare" }
         case "waitfor":
@@ -208,13 +208,13 @@ enum SQLInjectionDetector {
             j += 1
             columns += 1
         }
-        guard columns > 0, j < t.count, t[j].kind == .keyword, t[j].word.elementsEqual("from".utf8) else { return nil }
+        guard columns > 0, j < t.count, t[j].kind == .keyword, t[j].word == "from" else { return nil }
         j += 1
         guard j < t.count, t[j].kind == .bareword || t[j].kind == .open else { return nil }
         j += 1
         guard j < t.count else { return nil }
         let k = t[j]
-        if k.kind == .keyword && ["where", "limit", "order", "group", "having"].contains(String(decoding: k.word, as: UTF8.self)) { return "select statement" }
+        if k.kind == .keyword && ["where", "limit", "order", "group", "having"].contains(k.word) { return "select statement" }
         if k.kind == .comment || k.kind == .semicolon || k.kind == .union { return "select statement" }
         return nil
     }

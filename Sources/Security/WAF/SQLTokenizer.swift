@@ -23,8 +23,9 @@ struct SQLToken: Equatable {
     }
 
     var kind: Kind
-    /// The word for barewords, keywords, statements and functions (lower case); empty otherwise.
-    var word: ArraySlice<UInt8>
+    /// The word for barewords, keywords, statements, functions and variables (lower case); empty
+    /// otherwise. Words up to 15 bytes are small strings (stored inline: no allocation per token).
+    var word: String
     /// For strings: whether the closing quote was found.
     var closed = true
 }
@@ -39,7 +40,7 @@ enum SQLTokenizer {
         let n = text.count
         if let quote = openQuote {
             let (end, closed) = scanString(text, from: 0, quote: quote)
-            tokens.append(SQLToken(kind: .string, word: [], closed: closed))
+            tokens.append(SQLToken(kind: .string, word: "", closed: closed))
             i = end
         }
         while i < n && tokens.count < maxTokens {
@@ -49,24 +50,24 @@ enum SQLTokenizer {
                 i += 1
             case 0x27, 0x22:  // ' "
                 let (end, closed) = scanString(text, from: i + 1, quote: b)
-                tokens.append(SQLToken(kind: .string, word: [], closed: closed))
+                tokens.append(SQLToken(kind: .string, word: "", closed: closed))
                 i = end
             case 0x60:  // `identifier`
                 var j = i + 1
                 while j < n && text[j] != 0x60 { j += 1 }
-                tokens.append(SQLToken(kind: .bareword, word: text[min(i + 1, n)..<j]))
+                tokens.append(SQLToken(kind: .bareword, word: String(decoding: text[min(i + 1, n)..<j].prefix(15), as: UTF8.self)))
                 i = min(j + 1, n)
             case 0x30...0x39:
                 i = scanNumber(text, from: i)
-                tokens.append(SQLToken(kind: .number, word: []))
+                tokens.append(SQLToken(kind: .number, word: ""))
             case 0x2E where i + 1 < n && text[i + 1] >= 0x30 && text[i + 1] <= 0x39:
                 i = scanNumber(text, from: i + 1)
-                tokens.append(SQLToken(kind: .number, word: []))
+                tokens.append(SQLToken(kind: .number, word: ""))
             case 0x2D where i + 1 < n && text[i + 1] == 0x2D:  // --
-                tokens.append(SQLToken(kind: .comment, word: []))
+                tokens.append(SQLToken(kind: .comment, word: ""))
                 i = n
             case 0x23:  // # (MySQL)
-                tokens.append(SQLToken(kind: .comment, word: []))
+                tokens.append(SQLToken(kind: .comment, word: ""))
                 i = n
             case 0x2F where i + 1 < n && text[i + 1] == 0x2A:  // /*
                 if i + 2 < n && text[i + 2] == 0x21 {  // /*! … */ is code to MySQL: read on inside
@@ -77,7 +78,7 @@ enum SQLTokenizer {
                 var j = i + 2
                 while j + 1 < n && !(text[j] == 0x2A && text[j + 1] == 0x2F) { j += 1 }
                 if j + 1 >= n {
-                    tokens.append(SQLToken(kind: .comment, word: []))  // unterminated: eats the rest
+                    tokens.append(SQLToken(kind: .comment, word: ""))  // unterminated: eats the rest
                     i = n
                 } else {
                     // A closed comment is white space to SQL; between two word characters it
@@ -89,23 +90,23 @@ enum SQLTokenizer {
             case 0x40:  // @var, @@var
                 var j = i + 1
                 while j < n && (isWordByte(text[j]) || text[j] == 0x40 || text[j] == 0x2E) { j += 1 }
-                tokens.append(SQLToken(kind: .variable, word: text[i..<j]))
+                tokens.append(SQLToken(kind: .variable, word: String(decoding: text[i..<min(j, i + 15)], as: UTF8.self)))
                 i = j
-            case 0x28: tokens.append(SQLToken(kind: .open, word: [])); i += 1
-            case 0x29: tokens.append(SQLToken(kind: .close, word: [])); i += 1
-            case 0x2C: tokens.append(SQLToken(kind: .comma, word: [])); i += 1
-            case 0x3B: tokens.append(SQLToken(kind: .semicolon, word: [])); i += 1
+            case 0x28: tokens.append(SQLToken(kind: .open, word: "")); i += 1
+            case 0x29: tokens.append(SQLToken(kind: .close, word: "")); i += 1
+            case 0x2C: tokens.append(SQLToken(kind: .comma, word: "")); i += 1
+            case 0x3B: tokens.append(SQLToken(kind: .semicolon, word: "")); i += 1
             case 0x7C where i + 1 < n && text[i + 1] == 0x7C,
                  0x26 where i + 1 < n && text[i + 1] == 0x26:
-                tokens.append(SQLToken(kind: .logic, word: text[i..<(i + 2)]))
+                tokens.append(SQLToken(kind: .logic, word: String(decoding: text[i..<(i + 2)], as: UTF8.self)))
                 i += 2
             case 0x3D, 0x3C, 0x3E, 0x21, 0x7C, 0x26, 0x5E, 0x7E, 0x2B, 0x2D, 0x2A, 0x2F, 0x25:
                 var j = i + 1
                 while j < n && [0x3D, 0x3C, 0x3E, 0x21].contains(text[j]) && j - i < 3 { j += 1 }
-                tokens.append(SQLToken(kind: .op, word: text[i..<j]))
+                tokens.append(SQLToken(kind: .op, word: String(decoding: text[i..<j], as: UTF8.self)))
                 i = j
             case 0x3A where i + 1 < n && text[i + 1] == 0x3D:  // :=
-                tokens.append(SQLToken(kind: .op, word: text[i..<(i + 2)]))
+                tokens.append(SQLToken(kind: .op, word: String(decoding: text[i..<(i + 2)], as: UTF8.self)))
                 i += 2
             default:
                 if isWordByte(b) || b == 0x24 {
@@ -114,7 +115,7 @@ enum SQLTokenizer {
                     tokens.append(classify(text, i, j))
                     i = j
                 } else {
-                    tokens.append(SQLToken(kind: .other, word: []))
+                    tokens.append(SQLToken(kind: .other, word: ""))
                     i += 1
                 }
             }
@@ -156,14 +157,15 @@ enum SQLTokenizer {
     }
 
     static func classify(_ text: [UInt8], _ start: Int, _ end: Int) -> SQLToken {
-        let word = text[start..<end]
-        let key = Array(word)
+        // Keywords and functions are at most 32 bytes; longer words are plain names.
+        guard end - start <= 32 else { return SQLToken(kind: .bareword, word: String(decoding: text[start..<(start + 15)], as: UTF8.self)) }
+        let word = String(decoding: text[start..<end], as: UTF8.self)
         // A function only when called: `sleep(` yes, "get some sleep" no.
         var k = end
         while k < text.count && text[k] == 0x20 { k += 1 }
         let called = k < text.count && text[k] == 0x28
-        if called, SQLWords.functions.contains(key) { return SQLToken(kind: .function, word: word) }
-        if let kind = SQLWords.kinds[key] { return SQLToken(kind: kind, word: word) }
+        if called, SQLWords.functions.contains(word) { return SQLToken(kind: .function, word: word) }
+        if let kind = SQLWords.kinds[word] { return SQLToken(kind: kind, word: word) }
         return SQLToken(kind: .bareword, word: word)
     }
 
@@ -194,10 +196,10 @@ enum SQLTokenizer {
 }
 
 enum SQLWords {
-    static let kinds: [[UInt8]: SQLToken.Kind] = {
-        var table: [[UInt8]: SQLToken.Kind] = [:]
+    static let kinds: [String: SQLToken.Kind] = {
+        var table: [String: SQLToken.Kind] = [:]
         func add(_ words: String, _ kind: SQLToken.Kind) {
-            for w in words.split(separator: " ") { table[Array(w.utf8)] = kind }
+            for w in words.split(separator: " ") { table[String(w)] = kind }
         }
         add("select insert update delete drop create alter truncate exec execute declare shutdown grant revoke merge replace call handler waitfor load rename copy", .statement)
         add("union intersect except minus", .union)
@@ -208,7 +210,7 @@ enum SQLWords {
         return table
     }()
 
-    static let functions: Set<[UInt8]> = {
+    static let functions: Set<String> = {
         let words = """
         sleep pg_sleep benchmark load_file extractvalue updatexml xp_cmdshell sys_eval sys_exec randomblob \
         char chr nchar concat concat_ws group_concat substring substr mid ascii ord hex unhex version user \
@@ -219,12 +221,12 @@ enum SQLWords {
         pg_read_file pg_ls_dir lo_import current_database iif char_length row_count found_rows uuid \
         db_name host_name suser_name is_srvrolemember openrowset opendatasource
         """
-        return Set(words.split(whereSeparator: { $0 == " " || $0 == "\n" }).map { Array($0.utf8) })
+        return Set(words.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init))
     }()
 
     /// Calls that only an attacker makes of a web form: delays, file reads, OS access.
-    static let dangerousFunctions: Set<[UInt8]> = {
+    static let dangerousFunctions: Set<String> = {
         let words = "sleep pg_sleep benchmark load_file extractvalue updatexml xp_cmdshell sys_eval sys_exec randomblob utl_inaddr.get_host_name utl_http.request dbms_pipe.receive_message dbms_lock.sleep ctxsys.drithsx.sn name_const pg_read_file pg_ls_dir lo_import openrowset opendatasource is_srvrolemember"
-        return Set(words.split(separator: " ").map { Array($0.utf8) })
+        return Set(words.split(separator: " ").map(String.init))
     }()
 }

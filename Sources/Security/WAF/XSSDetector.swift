@@ -4,6 +4,11 @@
 /// so that prose about markup passes: "a < b && c > d", "use <b> sparingly", "the <script> tag
 /// goes last".
 enum XSSDetector {
+    static let markers103 = MarkerSet(["document.cookie", "document.domain", "document.write", "document.location", "window.location", "location.href=",
+                                     ".innerhtml=", "fromcharcode(", "constructor.constructor(", "constructor(\"", "constructor('", "window[", "top[", "self[", "this[\"", "xss.rocks", "xss.report", "\\x3cscript", "\\u003cscript"])
+    static let markers10 = MarkerSet(["data:text/html", "data:image/svg", "data:application/javascript", "data:text/javascript",
+                                   "data:application/x-javascript", "data:text/xml", "data:application/xhtml", "data:text/vbscript", "data:application/ecmascript"])
+
     static func detect(_ s: [UInt8]) -> String? {
         let hasAngle = s.contains(0x3C)
         if hasAngle, let reason = markup(s) { return reason }
@@ -146,9 +151,7 @@ enum XSSDetector {
                 where rest.hasPrefixBytes(code) { return "script url" }
             }
         }
-        for type: StaticString in ["data:text/html", "data:image/svg", "data:application/javascript", "data:text/javascript",
-                                   "data:application/x-javascript", "data:text/xml", "data:application/xhtml", "data:text/vbscript", "data:application/ecmascript"]
-        where compact.containsBytes(type) { return "data url with script" }
+        if Self.markers10.contains(in: compact) { return "data url with script" }
         return nil
     }
 
@@ -177,9 +180,7 @@ enum XSSDetector {
                 }
             }
         }
-        for marker: StaticString in ["document.cookie", "document.domain", "document.write", "document.location", "window.location", "location.href=",
-                                     ".innerhtml=", "fromcharcode(", "constructor.constructor(", "constructor(\"", "constructor('", "window[", "top[", "self[", "this[\"", "xss.rocks", "xss.report", "\\x3cscript", "\\u003cscript"]
-        where s.containsBytes(marker) { return "script sink" }
+        if Self.markers103.contains(in: s) { return "script sink" }
         return nil
     }
 }

@@ -1,0 +1,37 @@
+import Synchronization
+
+/// Header values the rules found nothing in, remembered by a keyed 64-bit hash: real traffic
+/// repeats the same few User-Agents, Accept-Languages and cookies on every request, and checking
+/// a browser's User-Agent costs more than everything else the filter does for a `GET /todos/{id}`.
+/// Direct-mapped, fixed size (4,096 slots, 32 KiB), lock-free: a slot is one atomic word, a newer
+/// value simply replaces an older one. Only values with no match at all (not even count mode) are
+/// stored; the configuration never changes while the process runs, so a clean value stays clean.
+/// `Hasher` is seeded randomly per process, so a client cannot aim for a collision with a value it
+/// knows to be cached.
+final class CleanValueCache: Sendable {
+    private static let size = 4096
+    private let slots: [Slot]
+
+    final class Slot: Sendable {
+        let value = Atomic<UInt64>(0)
+    }
+
+    init() {
+        slots = (0..<Self.size).map { _ in Slot() }
+    }
+
+    static func key(_ bytes: some Collection<UInt8>, place: UInt8) -> UInt64 {
+        var hasher = Hasher()
+        hasher.combine(place)
+        for b in bytes { hasher.combine(b) }
+        return UInt64(bitPattern: Int64(hasher.finalize())) | 1  // never 0, the empty slot
+    }
+
+    func contains(_ key: UInt64) -> Bool {
+        slots[Int(key >> 52) & (Self.size - 1)].value.load(ordering: .relaxed) == key
+    }
+
+    func insert(_ key: UInt64) {
+        slots[Int(key >> 52) & (Self.size - 1)].value.store(key, ordering: .relaxed)
+    }
+}
