@@ -69,3 +69,40 @@ import Testing
         return head
     }
 }
+
+@Suite struct SecuritySettingsTests {
+    @Test func defaultsFollowTheDesignsWAF() throws {
+        let configuration = try ServiceConfiguration.resolve(environment: [:], flags: [:])
+        #expect(configuration.security.rateLimit?.limit == 5000)
+        #expect(configuration.security.rateLimit?.windowSeconds == 300)
+        #expect(configuration.security.writeRateLimit == nil)
+        #expect(configuration.security.waf.enabled)
+        #expect(configuration.security.trustedProxies.count == 6)
+    }
+
+    @Test func settingsApply() throws {
+        let configuration = try ServiceConfiguration.resolve(environment: [
+            "RATE_LIMIT": "100/1m", "RATE_LIMIT_BURST": "20", "RATE_LIMIT_WRITES": "10/1m", "TRUSTED_PROXIES": "10.1.0.0/16",
+            "WAF_RULES": "sqli=count,GenericRFI=off", "WAF_DENY_IPS": "203.0.113.0/24", "WAF": "on",
+        ], flags: [:])
+        #expect(configuration.security.rateLimit?.limit == 100)
+        #expect(configuration.security.rateLimit?.burst == 20)
+        #expect(configuration.security.writeRateLimit?.limit == 10)
+        #expect(configuration.security.trustedProxies.map(\.description) == ["10.1.0.0/16"])
+        #expect(configuration.security.waf.denyList.count == 1)
+        let off = try ServiceConfiguration.resolve(environment: ["RATE_LIMIT": "off", "TRUSTED_PROXIES": "none", "WAF": "off"], flags: [:])
+        #expect(off.security.rateLimit == nil)
+        #expect(off.security.trustedProxies.isEmpty)
+        #expect(!off.security.waf.enabled)
+    }
+
+    @Test(arguments: [("RATE_LIMIT", "lots"), ("RATE_LIMIT_BURST", "0"), ("TRUSTED_PROXIES", "10.0.0.0/99"), ("WAF_RULES", "sqli=maybe"),
+                      ("WAF_RULES", "nosuchrule=block"), ("WAF", "sometimes"), ("WAF_RULES_FILE", "/nonexistent/rules"), ("WAF_ALLOW_IPS", "x")])
+    func invalidSecuritySettingsNameTheSetting(name: String, value: String) {
+        #expect {
+            _ = try ServiceConfiguration.resolve(environment: [name: value], flags: [:])
+        } throws: { error in
+            (error as? ConfigurationError)?.setting == name
+        }
+    }
+}
