@@ -14,7 +14,7 @@ enum AttackPatterns {
                                      "|system", "{{ system", "popen(", "child_process", "mainmodule", ".getclass()", ".forname(", "{{[", "${t(", "#{t(",
                                      "{{constructor", "{{this.", "{{@", "{$smarty", "{{exec", "{{.__", "${class", "${product.getclass", "{{~", "${{<%", "#{%x(",
                                      "{{range.constructor", "{{'a'.constructor", "${request.", "${session.", "${application.", "{{request.", "{{cookies", "{{ config",
-                                     "{% for", "{%for", "{% set", "{%set", "{% if", "{%if", "{% debug", "{%debug", "#{'", "${\"", "{{\"", "{{'"])
+                                     "{% debug", "{%debug", "${self.", "${__", "{{3*", "*'3'", "[].class", "''.class", ".class.base", "{{ request", "{{ config", "{{ self", "{{ [", "{*", "#{'", "${\"", "{{\"", "{{'"])
     static let markers102 = MarkerSet(["[$ne]", "[$gt]", "[$lt]", "[$gte]", "[$lte]", "[$regex]", "[$where]", "[$exists]", "[$nin]", "[$in]", "[$or]", "[$and]", "[$expr]", "[$elemmatch]",
                                  "{\"$ne\"", "{\"$gt\"", "{\"$lt\"", "{\"$gte\"", "{\"$regex\"", "{\"$where\"", "{\"$exists\"", "{\"$nin\"", "{\"$or\"", "{\"$expr\"",
                                  "{$ne:", "{$gt:", "{$where:", "{$regex:", "\"$where\"", "$where:", "db.getcollection", "db.users.find", "this.password", "';return", "'; return", "\";return", "\"; return", "||'1'=='1", "|| '1'=='1", "== '1", "=='1"])
@@ -25,13 +25,16 @@ enum AttackPatterns {
                                    "/etc/nginx/nginx.conf", "/etc/hostname", "/.aws/credentials", "/var/run/secrets/", "wp-config.php",
                                    "/etc/resolv.conf", "/etc/os-release", "/etc/profile", "/usr/local/etc/", "/etc/motd", "/etc/fstab", "/proc/",
                                    "/etc/kubernetes/", "web-inf/web.xml", "/etc/environment", "/etc/gshadow", "/root/.", "/var/lib/mysql", ".git/config",
-                                   "/windows/win.ini", "/windows/system.ini", "/system32/drivers/etc/hosts", "/etc/pam.d/", "/etc/apache2/apache2.conf"])
-    static let markers2 = MarkerSet(["/etc/hosts", "/var/log/", "/windows/", "c:/windows", "/system32", "web.config", ".htaccess", "/web-inf/", "/meta-inf/", "/etc/"])
+                                   "/windows/win.ini", "/windows/system.ini", "/.bashrc", "/.cshrc", "/.xauthority", "/.profile", "/var/adm/", "/var/run/", "/boot/grub", "/etc/apt/", "/.netrc", "/.mysql_history", "/.viminfo", "/etc/sysconfig/", "/system32/drivers/etc/hosts", "/etc/pam.d/", "/etc/apache2/apache2.conf"])
+    static let markers2 = MarkerSet(["/etc/hosts", "/var/log/", "/logs/access_log", "/logs/error_log", "access.log", "error.log", "/windows/", "c:/windows", "/system32", "web.config", ".htaccess", "/web-inf/", "/meta-inf/", "/etc/"])
     static let markers3 = MarkerSet(["php://", "file://", "expect://", "phar://", "zip://", "glob://", "data://", "compress.zlib://", "jar:file:", "netdoc://"])
     static let markers4 = MarkerSet(["/dev/tcp/", "/dev/udp/", "bash -i", "sh -i >", "nc -e", "ncat -e", "nc -c", "-e /bin/", "0<&196", "exec 5<>",
                                      "${ifs}", "$ifs$9", "{cat,", "{ls,", "{id,", "powershell -e", "powershell -nop", "powershell -w hidden", "iex(", "iex (",
                                      "invoke-expression", "downloadstring(", "| iex", "%comspec%", "certutil -urlcache", "rundll32 ", "mshta http", "regsvr32 /s",
-                                     "mkfifo /tmp", "nc.traditional", "telnet -e", "xterm -display", "/usr/bin/id", "/usr/bin/whoami", "&& shutdown", "/etc/passwd;"])
+                                     "mkfifo /tmp", "nc.traditional", "telnet -e", "xterm -display", "/usr/bin/id", "/usr/bin/whoami", "&& shutdown", "/etc/passwd;",
+                                     "<!--#exec", "<!--#include", "phpinfo()", "passthru(", "shell_exec(", "proc_open(", "pcntl_exec(", "system('", "system(\"",
+                                     "exec('", "exec(\"", "popen('", "assert(", "base64_decode(", "<?php", "<?=", "${phpinfo", "exit(md5(", "die(md5(", "print(md5(",
+                                     "=$'", "=$\"", "netsh firewall", "netsh advfirewall", "net user ", "net localgroup", "reg add ", "vssadmin ", "wmic process"])
     static let markers5 = MarkerSet(["/bin/sh", "/bin/bash", "/bin/zsh", "/bin/busybox", "$ifs", "cmd /c", "cmd.exe", "powershell -c", "powershell.exe",
                                          "invoke-webrequest", "chmod 777 /", "chmod +x /tmp", "/tmp/.x", "| sh -", "|sh -", "python -c", "python3 -c", "perl -e",
                                          "ruby -e", "php -r", "lua -e", "; rm -rf", ";rm -rf", "| rm -rf", "&& rm -rf", "`rm -rf", "$(rm -rf"])
@@ -60,7 +63,9 @@ enum AttackPatterns {
 
     // MARK: Remote file inclusion (parameters only)
 
-    static func remoteInclusion(_ s: [UInt8]) -> String? {
+    /// `freeText`: only the shapes nobody writes in a note: a script file on an IP-literal host, or
+    /// a URL ending in `?` (the classic "append the rest of the include path as a query").
+    static func remoteInclusion(_ s: [UInt8], freeText: Bool = false) -> String? {
         var from = 0
         while let at = s.firstIndex(of: "://", from: from) {
             from = at + 3
@@ -73,17 +78,27 @@ enum AttackPatterns {
             var host = Array(s[from..<hostEnd])
             if let atSign = host.lastIndex(of: 0x40) { host = Array(host[(atSign + 1)...]) }
             if let colon = host.lastIndex(of: 0x3A), !host.contains(0x5D) || colon > host.lastIndex(of: 0x5D)! { host = Array(host[..<colon]) }
-            if scheme == "gopher" || scheme == "dict" || scheme == "ldap" || scheme == "tftp" || scheme == "smb" { return "\(scheme) url" }
-            if isIPLiteral(host) { return "url to an ip address" }
             let urlEnd = s[hostEnd...].firstIndex(of: 0x20) ?? s.count
             let url = Array(s[hostEnd..<urlEnd])
             let path = url.split(separator: 0x3F, maxSplits: 1, omittingEmptySubsequences: false).first.map(Array.init) ?? []
-            for ext: StaticString in [".php", ".txt", ".sh", ".pl", ".py", ".jsp", ".asp", ".aspx", ".cgi", ".exe", ".inc", ".jar", ".war", ".ps1", ".bat", ".dll", ".so"]
-            where path.hasSuffixBytes(ext) { return "url to a script file" }
-            if url.last == 0x3F || url.hasSuffixBytes("?%00") { return "url ending in ?" }
+            let scriptFile = Self.scriptExtensions.contains { path.hasSuffixBytes($0) }
+            let endsInQuestion = url.last == 0x3F || url.hasSuffixBytes("?%00")
+            let ipHost = isIPLiteral(host)
+            if freeText {
+                if endsInQuestion { return "url ending in ?" }
+                if ipHost && scriptFile { return "script file on an ip address" }
+                continue
+            }
+            if scheme == "gopher" || scheme == "dict" || scheme == "ldap" || scheme == "tftp" || scheme == "smb" { return "\(scheme) url" }
+            if ipHost { return "url to an ip address" }
+            if host == Array("localhost".utf8) || host.hasSuffixBytes(".localhost") || host.hasSuffixBytes(".nip.io") || host.hasSuffixBytes(".sslip.io") { return "url to a loopback name" }
+            if scriptFile { return "url to a script file" }
+            if endsInQuestion { return "url ending in ?" }
         }
         return nil
     }
+
+    static let scriptExtensions: [StaticString] = [".php", ".txt", ".sh", ".pl", ".py", ".jsp", ".asp", ".aspx", ".cgi", ".exe", ".inc", ".jar", ".war", ".ps1", ".bat", ".dll", ".so"]
 
     static func isIPLiteral(_ host: [UInt8]) -> Bool {
         guard !host.isEmpty else { return false }
@@ -153,6 +168,12 @@ enum AttackPatterns {
                 if strict && i < 40 && !s[..<i].contains(0x20) && probeCommands.contains(word) && wordEndsCleanly(s, at: j, word) { return "command after a value" }
             }
             i = j
+        }
+        // Payload lists write the newline as the two characters `\n`: a parameter that starts so.
+        if strict, s.hasPrefixBytes("\\n") || s.hasPrefixBytes("\\r\\n") || s.first == 0x3C || s.first == 0x5E {
+            let skip = s.hasPrefixBytes("\\r\\n") ? 4 : s.first == 0x5C ? 2 : 1
+            if let word = firstWord(s, after: skip), probeCommands.contains(word), wordEndsCleanly(s, at: skip, word) { return "command after a line break" }
+            if s.firstIndex(of: "/bin/", from: skip) == skip { return "command after a line break" }
         }
         // A field that starts with a separator and a command (`; ls -la`, `| id`, `&& pwd`):
         // nobody starts a sentence that way.
@@ -320,8 +341,20 @@ enum AttackPatterns {
         return nil
     }
 
-    static func crlfInjection(_ s: [UInt8]) -> String? {
+    static func crlfInjection(_ s: [UInt8], strict: Bool = false) -> String? {
         guard s.contains(0x0A) || s.contains(0x0D) else { return nil }
+        if strict {
+            // In a parameter any line break followed by `Name:` is a header being written.
+            var i = 0
+            while let nl = s[i...].firstIndex(where: { $0 == 0x0A || $0 == 0x0D }) {
+                var j = nl + 1
+                while j < s.count && (s[j] == 0x0A || s[j] == 0x0D || s[j] == 0x20) { j += 1 }
+                let start = j
+                while j < s.count && ((s[j] >= 0x61 && s[j] <= 0x7A) || (s[j] >= 0x30 && s[j] <= 0x39) || s[j] == 0x2D) { j += 1 }
+                if j - start >= 2 && j < s.count && s[j] == 0x3A { return "header injection" }
+                i = nl + 1
+            }
+        }
         for header: StaticString in ["set-cookie:", "location:", "content-type:", "content-length:", "x-xss-protection:", "refresh:", "http/1.", "access-control-allow-origin:", "host:", "x-forwarded-for:", "<script", "<html"] {
             var from = 0
             while let at = s.firstIndex(of: header, from: from) {

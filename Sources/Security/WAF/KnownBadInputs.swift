@@ -65,7 +65,8 @@ enum BadBots {
         "mozilla/5.0 sf", "crimscanner", "python-nmap", "nmap scripting engine", "aioscan", "scan4all", "assetnote", "project discovery",
         "fuzz faster u fool", "xsser", "jsql", "ghauri", "panoptic", "lfisuite", "kadimus", "tplmap", "sstimap", "nosqlmap", "dalfox", "arjun",
         "wapiti", "sqlsus", "bbqsql", "zap/", "nikto", "openvas", "rustbuster", "dirsearch", "gospider", "hakrawler", "katana", "subfinder",
-        "amass", "naabu", "nessus", "metasploit", "w3af.org", "sqlninja", "netsparker", "cgichk", "webvulnscan", "vulnscan", "scanbot",
+        "amass", "naabu", "nessus", "metasploit", "n-stealth", "internet ninja", "s.t.a.l.k.e.r", "fhscan", "webtrends security analyzer",
+        "security scan", "vulnerability scan", "bfac", "pmafind", "sqlpowerinjector", "sysscan", "visualware", "webbandit", "webshag", "w3af.org", "sqlninja", "netsparker", "cgichk", "webvulnscan", "vulnscan", "scanbot",
     ])
 
     static func match(_ userAgent: [UInt8]) -> String? {

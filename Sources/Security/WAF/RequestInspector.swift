@@ -223,10 +223,13 @@ public struct RequestInspector: Sendable {
            record(.commandInjection, location(), reason, s, into: &verdict) { return true }
         if place != .body && place != .referer,
            let reason = AttackPatterns.remoteInclusion(s), record(.remoteFileInclusion, location(), reason, s, into: &verdict) { return true }
+        // In free text only the unambiguous shapes: a script file on an IP host, or a URL ending in `?`.
+        if place == .body || place == .referer, s.contains(0x3A), let reason = AttackPatterns.remoteInclusion(s, freeText: true),
+           record(.remoteFileInclusion, location(), reason, s, into: &verdict) { return true }
         if let reason = AttackPatterns.templateInjection(s), record(.templateInjection, location(), reason, s, into: &verdict) { return true }
         if let reason = AttackPatterns.noSQLInjection(s), record(.noSQLInjection, location(), reason, s, into: &verdict) { return true }
         // Line breaks in free text are normal; percent-encoded ones in a field are not.
-        if place != .body || raw.contains(0x25), let reason = AttackPatterns.crlfInjection(s), record(.crlfInjection, location(), reason, s, into: &verdict) { return true }
+        if place != .body || raw.contains(0x25), let reason = AttackPatterns.crlfInjection(s, strict: place.strict && place != .referer), record(.crlfInjection, location(), reason, s, into: &verdict) { return true }
         return false
     }
 

@@ -17,7 +17,17 @@ enum SQLInjectionDetector {
             break
         }
         guard interesting else { return nil }
-        let text = SQLTokenizer.joinSplitWords(normalized)
+        // A closed comment is white space to SQL (`1/**/or/**/sleep(5)`); MySQL also joins the
+        // words around an empty one (`UN/**/ION`): both readings are tried.
+        if let reason = detectIn(normalized, strict: strict) { return reason }
+        if normalized.containsBytes("/*") {
+            let joined = SQLTokenizer.joinSplitWords(normalized)
+            if joined != normalized, let reason = detectIn(joined, strict: strict) { return reason }
+        }
+        return nil
+    }
+
+    private static func detectIn(_ text: [UInt8], strict: Bool) -> String? {
         if let reason = check(SQLTokenizer.tokenize(text, openQuote: nil), brokeOut: false, strict: strict) { return reason }
         for quote: UInt8 in [0x27, 0x22] where text.contains(quote) {
             let tokens = SQLTokenizer.tokenize(text, openQuote: quote)
@@ -83,15 +93,20 @@ enum SQLInjectionDetector {
                 let w = word(i)
                 if w == "waitfor", kind(i + 1) == .keyword, word(i + 1) == "delay" || word(i + 1) == "time" { return "waitfor delay" }
                 if w == "select", strict, let reason = fullSelect(t, at: i) { return reason }
+                // `select version();`, `select current_user--`: a whole statement probing the server
+                if w == "select", i == 0, kind(1) == .function, let close = (2..<n).first(where: { kind($0) == .close }),
+                   close + 1 == n || kind(close + 1) == .semicolon || kind(close + 1) == .comment { return "select probe" }
             case .keyword:
                 let w = word(i)
                 if w == "into", kind(i + 1) == .keyword, word(i + 1) == "outfile" || word(i + 1) == "dumpfile" { return "into outfile" }
-                // `1 order by 5--`, `' order by 3#`: column probing
+                // `1 order by 5--`, `' order by 3#`, ` ORDER BY 13-- `: column probing
                 if (w == "order" || w == "group"), kind(i + 1) == .keyword, word(i + 1) == "by", kind(i + 2) == .number,
-                   i > 0, kind(i - 1) == .string || kind(i - 1) == .number || kind(i - 1) == .close,
-                   kind(i + 3) == nil || kind(i + 3) == .comment || kind(i + 3) == .comma {
+                   i == 0 && kind(i + 3) == .comment || i > 0 && (kind(i - 1) == .string || kind(i - 1) == .number || kind(i - 1) == .close)
+                   && (kind(i + 3) == nil || kind(i + 3) == .comment || kind(i + 3) == .comma) {
                     return "order by probe"
                 }
+                // ` WHERE 1=1 AND 1=0--`: a clause appended where a value was expected
+                if w == "where", i == 0, isOperand(1), kind(2) == .op, isOperand(3), kind(4) == .logic || kind(4) == .comment { return "where clause" }
                 if w == "having", isOperand(i + 1), kind(i + 2) == .op, isOperand(i + 3) { return "having probe" }
                 // `exists(select …)`, `in (select …)`
                 if (w == "exists" || w == "in") && kind(i + 1) == .open && kind(i + 2) == .statement && word(i + 2) == "select" { return "subquery" }
@@ -149,6 +164,8 @@ enum SQLInjectionDetector {
                 if isOperand(j + 2) || kind(j + 2) == .open { return "tautology" }
             } else if literal(operandKind) && literal(kind(j + 2)) {
                 return "tautology"
+            } else if isOperand(j + 2) && (kind(j + 3) == .comment || kind(j + 3) == nil && n > 0 && t[n - 1].kind == .comment) {
+                return "condition commented off"  // `or x=y#`
             }
         }
         if leadIsBreak {
@@ -162,6 +179,12 @@ enum SQLInjectionDetector {
 
     /// What may follow `;` to make it a second statement rather than a sentence.
     static func stackedStatement(_ t: [SQLToken], at i: Int) -> String? {
+        // `; if 1=1 drop table …`, `; while 1=1 shutdown`, `; begin shutdown end`: T-SQL control flow
+        if i + 1 < t.count, t[i].kind == .bareword || t[i].kind == .function, ["if", "while", "begin"].contains(t[i].word) {
+            for j in (i + 1)..<min(t.count, i + 8) where t[j].kind == .statement {
+                if let reason = stackedStatement(t, at: j) { return reason }
+            }
+        }
         guard i < t.count, t[i].kind == .statement || t[i].kind == .keyword && t[i].word == "declare" else { return nil }
         let w = t[i].word
         let next = i + 1 < t.count ? t[i + 1] : nil

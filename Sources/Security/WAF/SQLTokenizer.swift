@@ -63,12 +63,9 @@ enum SQLTokenizer {
             case 0x2E where i + 1 < n && text[i + 1] >= 0x30 && text[i + 1] <= 0x39:
                 i = scanNumber(text, from: i + 1)
                 tokens.append(SQLToken(kind: .number, word: ""))
-            case 0x2D where i + 1 < n && text[i + 1] == 0x2D:  // --
+            case 0x2D where i + 1 < n && text[i + 1] == 0x2D, 0x23:  // -- and MySQL's #: to the end of the line
                 tokens.append(SQLToken(kind: .comment, word: ""))
-                i = n
-            case 0x23:  // # (MySQL)
-                tokens.append(SQLToken(kind: .comment, word: ""))
-                i = n
+                i = text[i...].firstIndex(of: 0x0A).map { $0 + 1 } ?? n
             case 0x2F where i + 1 < n && text[i + 1] == 0x2A:  // /*
                 if i + 2 < n && text[i + 2] == 0x21 {  // /*! … */ is code to MySQL: read on inside
                     i += 3
