@@ -88,10 +88,13 @@ import Testing
         return result
     }
 
-    @Test func detectionAndFalsePositiveRates() {
-        let attacks = Self.load("attacks.tsv")
-        let benign = Self.load("benign.tsv")
-        #expect(attacks.count > 1000, "corpus missing: \(Self.directory)")
+    /// The first corpus, and the one built independently later (`holdout-*`: measured once before
+    /// the rules saw it, see docs/SECURITY.md; since then a second regression corpus).
+    @Test(arguments: [("attacks.tsv", "benign.tsv", 0.88), ("holdout-attacks.tsv", "holdout-benign.tsv", 0.80)])
+    func detectionAndFalsePositiveRates(attackFile: String, benignFile: String, minimumDetection: Double) {
+        let attacks = Self.load(attackFile)
+        let benign = Self.load(benignFile)
+        #expect(attacks.count > 1000, "corpus missing: \(Self.directory)/\(attackFile)")
         #expect(benign.count > 1000)
         let inspector = RequestInspector(configuration: WAFConfiguration())
         var sent = 0, blocked = 0
@@ -122,7 +125,7 @@ import Testing
             print("corpus:   \(label): \(counts.1)/\(counts.0)")
         }
         for line in falsePositives.prefix(20) { print("corpus: false positive: \(line)") }
-        #expect(detection >= 0.88)
-        #expect(fpRate <= 0.005)
+        #expect(detection >= minimumDetection, "\(attackFile)")
+        #expect(fpRate <= 0.005, "\(benignFile)")
     }
 }
