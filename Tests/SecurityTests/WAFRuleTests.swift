@@ -94,6 +94,22 @@ import Testing
         #expect(blockingRule(query: payload) == .metadataSSRF, "\(payload)")
     }
 
+    @Test func templateNoSQLCRLFAndXXE() {
+        for payload in ["{{7*7}}", "${7*7}", "{{config.__class__.__init__.__globals__}}", "<%= system('id') %>", "#{7*7}"] {
+            #expect(blockingRule(query: payload) != nil, "\(payload)")
+        }
+        for text in ["Use {{name}} in the email template", "Price: ${price} per seat", "Weekly sync {{team}}"] {
+            #expect(blockingRule(title: text) == nil, "\(text)")
+        }
+        #expect(verdict(makeRequest(target: "/todos?user[$ne]=x")).blocking?.rule == .noSQLInjection)
+        #expect(blockingRule(query: "{\"$gt\": \"\"}") == .noSQLInjection)
+        #expect(blockingRule(title: "Budget: $500 for the offsite") == nil)
+        #expect(blockingRule(query: "x%0d%0aSet-Cookie:%20session=evil") == .crlfInjection)
+        #expect(blockingRule(title: "line one\nline two: details") == nil)  // a real newline in a description
+        #expect(blockingRule(query: "<!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]><x>&e;</x>") != nil)
+        #expect(blockingRule(title: "Write the <!-- TODO --> comments in the HTML") == nil)
+    }
+
     @Test func remoteInclusionInParameters() {
         #expect(blockingRule(query: "http://203.0.113.9/shell.txt") == .remoteFileInclusion)
         #expect(blockingRule(query: "https://evil.example/x.php?") == .remoteFileInclusion)
