@@ -1,0 +1,99 @@
+import HTTP
+import Testing
+@testable import Security
+
+/// The detectors index into attacker-controlled bytes: an off-by-one is a crash, and a crash is a
+/// denial of service. Every detector gets every prefix of a sample of corpus payloads (the cut
+/// points are where bounds checks fail) and random mutations full of the bytes the parsers branch
+/// on. A trap fails the run. Seeded, so a failure reproduces.
+@Suite struct RobustnessTests {
+    struct SplitMix: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    static let interesting: [[UInt8]] = [
+        "%", "%2", "%u00", "%c0", "&#", "&#x", "&lt", "\\", "'", "\"", "`", "$(", "${", "{{", "<", "</", "<!", "<?", "/*", "*/", "/*!",
+        "--", "#", ";", "|", "&&", "\n", "\r", "[", "]", "(", ")", "@@", "0x", "://", "..", "../", "::", "on", "=", "\u{FF1C}", "①",
+    ].map { Array($0.utf8) } + [[0xC0], [0xC1], [0xE2], [0xEF, 0xBC], [0xFF], [0x00], [0x80]]
+
+    func runAll(_ bytes: [UInt8]) {
+        let normalized = TextTransform.normalize(TextTransform.urlDecodeRepeatedly(bytes[...], plusIsSpace: true))
+        _ = SQLInjectionDetector.detect(normalized)
+        _ = SQLInjectionDetector.detect(normalized, strict: false)
+        _ = XSSDetector.detect(normalized)
+        _ = AttackPatterns.traversal(normalized, strict: true)
+        _ = AttackPatterns.remoteInclusion(normalized)
+        _ = AttackPatterns.remoteInclusion(normalized, freeText: true)
+        _ = AttackPatterns.commandInjection(normalized, strict: true)
+        _ = AttackPatterns.commandInjection(normalized, strict: false)
+        _ = AttackPatterns.log4j(normalized)
+        _ = AttackPatterns.templateInjection(normalized)
+        _ = AttackPatterns.metadataSSRF(normalized)
+        _ = AttackPatterns.noSQLInjection(normalized)
+        _ = AttackPatterns.crlfInjection(normalized, strict: true)
+        _ = ExploitablePaths.match(normalized)
+        _ = HostProbe.isLoopbackName(bytes)
+        _ = TextTransform.htmlEntityDecode(bytes)
+        JSONStrings.forEach(bytes) { _, _, _ in true }
+    }
+
+    @Test func everyPrefixOfCorpusPayloads() {
+        var random = SplitMix(state: 42)
+        let samples = CorpusTests.load("attacks.tsv") + CorpusTests.load("holdout-attacks.tsv")
+        #expect(samples.count > 1000)
+        for _ in 0..<1200 {
+            let bytes = Array(samples[Int(random.next() % UInt64(samples.count))].text.utf8)
+            for cut in 0...bytes.count { runAll(Array(bytes[0..<cut])) }
+        }
+    }
+
+    @Test func randomMutations() {
+        var random = SplitMix(state: 7)
+        let samples = CorpusTests.load("attacks.tsv").map { Array($0.text.utf8) }
+        for _ in 0..<50_000 {
+            var bytes = samples.isEmpty ? [] : samples[Int(random.next() % UInt64(samples.count))]
+            for _ in 0..<Int(random.next() % 6) {
+                let piece = Self.interesting[Int(random.next() % UInt64(Self.interesting.count))]
+                let at = bytes.isEmpty ? 0 : Int(random.next() % UInt64(bytes.count + 1))
+                bytes.insert(contentsOf: piece, at: at)
+            }
+            if !bytes.isEmpty && random.next() % 3 == 0 { bytes.removeLast(Int(random.next() % UInt64(bytes.count))) }
+            runAll(bytes)
+        }
+    }
+
+    @Test func wholeRequestsWithHostileValues() {
+        var random = SplitMix(state: 99)
+        let inspector = RequestInspector(configuration: WAFConfiguration())
+        for _ in 0..<2_000 {
+            var value = ""
+            for _ in 0..<Int(random.next() % 8 + 1) {
+                value += String(decoding: Self.interesting[Int(random.next() % UInt64(Self.interesting.count))], as: UTF8.self)
+            }
+            let safe = String(value.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7F })
+            let request = makeRequest(method: "POST", target: "/todos?q=" + percentEncode(value),
+                                      headers: [("User-Agent", safe.isEmpty ? "x" : safe), ("Cookie", "a=" + percentEncode(value)), ("Content-Type", "application/json")],
+                                      body: "{\"title\":\"" + value.replacingBackslashesAndQuotes + "\",\"x\":[\"" + percentEncode(value) + "\"]}")
+            _ = inspector.inspect(request, client: remotePeer, peer: remotePeer)
+        }
+    }
+}
+
+extension String {
+    var replacingBackslashesAndQuotes: String {
+        var out = ""
+        for c in unicodeScalars {
+            if c == "\\" || c == "\"" { out += "\\" }
+            if c.value < 0x20 { out += "\\u00" + String(c.value, radix: 16).leftPadded(2); continue }
+            out.unicodeScalars.append(c)
+        }
+        return out
+    }
+}
