@@ -171,7 +171,8 @@ check("every log line is a JSON object with timestamp, level, service, component
 
 print("smoke: request filter, rate limit, healthcheck")
 port = free_port()
-proc = start(port, "--threads", "2", "--log-level", "info", env={"RATE_LIMIT": "3/1m"})
+metrics_port = free_port()
+proc = start(port, "--threads", "2", "--log-level", "info", "--metrics-port", str(metrics_port), env={"RATE_LIMIT": "3/1m"})
 attack = b"GET /todos?q=%27%20or%20%271%27%3D%271%22%5C%01 HTTP/1.1\r\nHost: t\r\nUser-Agent: smoke\r\nX-Request-ID: smoke-waf-1\r\nConnection: close\r\n\r\n"
 response = request(port, attack)
 check("an injection is answered 403 problem+json with the request id and no rule",
@@ -190,6 +191,10 @@ check("429 carries Retry-After and the RateLimit fields",
       b"Retry-After: " in last and b'RateLimit-Policy: "default";q=3;w=60' in last and b'RateLimit: "default";r=0;t=' in last, last)
 check("GET /health is never rate limited",
       all(request(port, b"GET /health HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: 198.51.100.9\r\nConnection: close\r\n\r\n").startswith(b"HTTP/1.1 200") for _ in range(3)))
+exposition = request(metrics_port, b"GET /metrics HTTP/1.1\r\nHost: t\r\nUser-Agent: smoke\r\nConnection: close\r\n\r\n").decode()
+check("/metrics counts the match and the refusal",
+      'waf_matches_total{rule="SQLi",action="block"} 1' in exposition and "rate_limited_total 1" in exposition
+      and 'waf_matches_total{rule="CrossSiteScripting",action="block"} 0' in exposition, exposition[-600:])
 result = run("healthcheck", "--url", f"http://127.0.0.1:{port}/health")
 check("healthcheck exits 0 with one line against a healthy server", result.returncode == 0 and len(result.stdout.splitlines()) == 1, (result.returncode, result.stdout))
 result = run("healthcheck", "--url", f"http://127.0.0.1:{free_port()}/health", "--timeout", "1s")

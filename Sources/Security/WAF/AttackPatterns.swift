@@ -300,7 +300,11 @@ enum AttackPatterns {
             guard c >= 0x30 && c <= 0x39, i == 0 || !isWordByte(s[i - 1]) || s[i - 1] == 0x5F else { i += 1; continue }
             var j = i
             while j < s.count && ((s[j] >= 0x30 && s[j] <= 0x39) || (s[j] >= 0x61 && s[j] <= 0x66) || s[j] == 0x78 || s[j] == 0x2E) { j += 1 }
-            if j - i >= 8, let value = IPv4Forms.parse(Array(s[i..<j])), value == 0xA9FE_A9FE || value == 0xA9FE_AA02 { return "metadata address" }
+            // Without a dot the address is one number: 10 decimal digits, or 0x… / 0… (hex, octal).
+            // UUID segments ("8d2c6d41") are neither, and are not parsed at all.
+            let dotted = s[i..<j].contains(0x2E)
+            let plausible = dotted || s[i] == 0x30 || (j - i == 10 && s[i..<j].allSatisfy { $0 >= 0x30 && $0 <= 0x39 })
+            if j - i >= 8, plausible, let value = IPv4Forms.parse(Array(s[i..<j])), value == 0xA9FE_A9FE || value == 0xA9FE_AA02 { return "metadata address" }
             i = j + 1
         }
         // IPv6 forms embedding it: [::ffff:169.254.169.254], [0:0:0:0:0:ffff:a9fe:a9fe]
