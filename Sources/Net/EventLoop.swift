@@ -17,6 +17,9 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
     private var nextGeneration: UInt32 = 1
     private var timers = TimerHeap()
     private var localWork: [Work] = []
+    /// Run once at the end of the current iteration, after its events and work (loop thread only):
+    /// for whatever is best done once per iteration, such as sending a batch of queries.
+    private var iterationEnd: [() -> Void] = []
     private let inbox = Mutex<[Work]>([])
     private let wakePending = Atomic<Bool>(false)
     private let wakeFD: Int32
@@ -176,6 +179,18 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
             case .job(let job): job.runSynchronously(on: asUnownedTaskExecutor())
             }
         }
+        while !iterationEnd.isEmpty {
+            let actions = iterationEnd
+            iterationEnd.removeAll(keepingCapacity: true)
+            for action in actions { action() }
+        }
+    }
+
+    /// Runs `body` at the end of this iteration, once its events and queued work have run. Loop
+    /// thread only.
+    public func atIterationEnd(_ body: @escaping () -> Void) {
+        assertInLoop()
+        iterationEnd.append(body)
     }
 
     private func wake() {

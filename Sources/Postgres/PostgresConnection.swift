@@ -16,9 +16,13 @@ protocol PostgresConnectionDelegate: AnyObject {
 /// Connect: host names resolved off the loop (`HostResolver`), then `PQconnectStartParams` and
 /// `PQconnectPoll` on readiness of the socket registered in the loop's epoll, bounded by our own
 /// connect timer. Then non-blocking and in pipeline mode: every query is `PQsendQueryPrepared`
-/// (after a one-time `PQsendPrepare` of its SQL on this connection) followed by `PQpipelineSync`,
-/// so each query is its own implicit transaction and one failing does not abort the others, and
-/// many requests share one round trip. Results are binary format.
+/// (after a one-time `PQsendPrepare` of its SQL on this connection). A write is followed at once
+/// by `PQpipelineSync`, so it is its own implicit transaction and one failing does not abort
+/// another. Reads sent during one loop iteration share one sync, sent when the iteration ends:
+/// one `send` and one backend wake-up for all of them instead of one each (libpq 15 flushes at
+/// every sync). They form one implicit read-only transaction; if one fails (a statement timeout),
+/// PostgreSQL aborts the rest of the batch, and those are sent again, each with its own sync.
+/// Results are binary format.
 ///
 /// Loop-owned; results are matched to queries by order (`expected`).
 final class PostgresConnection: Selectable {
@@ -26,7 +30,9 @@ final class PostgresConnection: Selectable {
 
     private enum Expected {
         case prepare(sql: String)
-        case query((Result<PostgresResult, PostgresError>) -> Void)
+        /// `batched`: the query, when it shares a sync with others and may be sent again alone
+        /// if a neighbour's failure aborted it.
+        case query((Result<PostgresResult, PostgresError>) -> Void, batched: PostgresQuery?)
         case sync
     }
 
@@ -44,7 +50,12 @@ final class PostgresConnection: Selectable {
     private var statementCounter = 0
     private var headResult: PostgresResult?
     private var headError: PostgresError?
+    /// The head query was skipped because an earlier statement of its batch failed.
+    private var headAborted = false
     private var prepareError: PostgresError?
+    /// Reads sent since the last sync, and whether the end-of-iteration sync is scheduled.
+    private var unsyncedReads = 0
+    private var syncScheduled = false
 
     private(set) var queriesInFlight = 0
     let openedAt: MonotonicTime
@@ -171,6 +182,10 @@ final class PostgresConnection: Selectable {
 
     /// Sends `query`; `completion` runs on this loop with its result. Only on a ready connection.
     func send(_ query: PostgresQuery, completion: @escaping (Result<PostgresResult, PostgresError>) -> Void) {
+        send(query, batch: query.readOnly, completion: completion)
+    }
+
+    private func send(_ query: PostgresQuery, batch: Bool, completion: @escaping (Result<PostgresResult, PostgresError>) -> Void) {
         guard state == .ready, let pg else {
             completion(.failure(PostgresError(.connectionLost, message: "connection is not open")))
             return
@@ -188,18 +203,45 @@ final class PostgresConnection: Selectable {
             prepared[query.sql] = newName
             name = newName
         }
+        // A write must not join the reads' implicit transaction: close their batch first.
+        if !batch && unsyncedReads > 0 { syncReads() }
+        guard state == .ready else {
+            completion(.failure(PostgresError(.connectionLost, message: "connection is not open")))
+            return
+        }
         let sent = withCStrings(query.binds) { values in
-            PQsendQueryPrepared(pg, name, Int32(values.count), values, nil, nil, 1) == 1 && PQpipelineSync(pg) == 1
+            PQsendQueryPrepared(pg, name, Int32(values.count), values, nil, nil, 1) == 1 && (batch || PQpipelineSync(pg) == 1)
         }
         guard sent else {
             completion(.failure(PostgresError(.connectionLost, message: Self.errorMessage(pg))))
             broken(PostgresError(.connectionLost, message: Self.errorMessage(pg)))
             return
         }
-        expected.append(.query(completion))
-        expected.append(.sync)
+        expected.append(.query(completion, batched: batch ? query : nil))
         queriesInFlight += 1
         lastActive = loop.now
+        if batch {
+            unsyncedReads += 1
+            if !syncScheduled {
+                syncScheduled = true
+                loop.atIterationEnd { [weak self] in self?.syncReads() }
+            }
+            return
+        }
+        expected.append(.sync)
+        flush()
+    }
+
+    /// Ends the current batch of reads with one sync, which also sends them.
+    private func syncReads() {
+        syncScheduled = false
+        guard unsyncedReads > 0, state == .ready, let pg else { return }
+        unsyncedReads = 0
+        guard PQpipelineSync(pg) == 1 else {
+            broken(PostgresError(.connectionLost, message: Self.errorMessage(pg)))
+            return
+        }
+        expected.append(.sync)
         flush()
     }
 
@@ -255,10 +297,19 @@ final class PostgresConnection: Selectable {
                     prepared[sql] = nil  // prepare again next time
                 }
                 PQclear(result)
-            case .query(let completion):
+            case .query(let completion, let batched):
                 guard let result else {
                     expected.removeFirst()
                     queriesInFlight -= 1
+                    if headAborted, let batched {
+                        // Skipped because a neighbour in its batch failed: run it again, alone.
+                        headAborted = false
+                        headResult = nil
+                        headError = nil
+                        send(batched, batch: false, completion: completion)
+                        continue
+                    }
+                    headAborted = false
                     let outcome: Result<PostgresResult, PostgresError>
                     if let error = headError {
                         outcome = .failure(error)
@@ -284,6 +335,7 @@ final class PostgresConnection: Selectable {
                     PQclear(result)
                 case PGRES_PIPELINE_ABORTED:
                     headError = prepareError ?? PostgresError(.server, message: "statement aborted in the pipeline")
+                    headAborted = prepareError == nil
                     PQclear(result)
                 default:
                     PQclear(result)
@@ -315,7 +367,7 @@ final class PostgresConnection: Selectable {
         let pending = expected.drain()
         release()
         for item in pending {
-            if case .query(let completion) = item { completion(.failure(error)) }
+            if case .query(let completion, _) = item { completion(.failure(error)) }
         }
         delegate.connectionClosed(self, error: error)
     }
@@ -326,7 +378,7 @@ final class PostgresConnection: Selectable {
         let pending = expected.drain()
         release()
         for item in pending {
-            if case .query(let completion) = item {
+            if case .query(let completion, _) = item {
                 completion(.failure(PostgresError(.shutdown, message: "connection closed")))
             }
         }
@@ -341,6 +393,7 @@ final class PostgresConnection: Selectable {
         pg = nil
         state = .closed
         queriesInFlight = 0
+        unsyncedReads = 0
     }
 
     private func setInterest(_ wanted: Interest) {

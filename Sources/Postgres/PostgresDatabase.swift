@@ -57,6 +57,8 @@ public final class PostgresDatabase: Sendable {
     /// Runs a read-only `query` on the reader endpoint when one is configured, falling back to the
     /// writer when the reader cannot serve (down, unreachable, saturated).
     public func read(_ query: PostgresQuery) async throws(PostgresError) -> PostgresResult {
+        var query = query
+        query.readOnly = true
         guard let readers else { return try await self.query(query) }
         do {
             return try await run(query, on: pool(readers))

@@ -10,6 +10,9 @@ public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation, CustomS
     public var sql: String
     /// Parameter values in text format; nil is SQL NULL.
     public var binds: [String?]
+    /// Set by `PostgresDatabase.read`: the statement only reads, so it may share a pipeline sync
+    /// (one implicit read-only transaction) with the other reads sent in the same loop iteration.
+    public var readOnly = false
 
     public init(stringLiteral value: String) {
         sql = value
