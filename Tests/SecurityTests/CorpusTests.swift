@@ -90,8 +90,11 @@ import Testing
 
     /// The first corpus, and the one built independently later (`holdout-*`: measured once before
     /// the rules saw it, see docs/SECURITY.md; since then a second regression corpus).
-    @Test(arguments: [("attacks.tsv", "benign.tsv", 0.88), ("holdout-attacks.tsv", "holdout-benign.tsv", 0.80)])
-    func detectionAndFalsePositiveRates(attackFile: String, benignFile: String, minimumDetection: Double) {
+    /// `hard-benign.tsv`: developer-heavy todos (shell, SQL, HTML, templates, paths) written to
+    /// provoke false positives; its bound is the 1.5 %.
+    @Test(arguments: [("attacks.tsv", "benign.tsv", 0.88, 0.005), ("holdout-attacks.tsv", "holdout-benign.tsv", 0.80, 0.005),
+                      ("attacks.tsv", "hard-benign.tsv", 0.88, 0.015)])
+    func detectionAndFalsePositiveRates(attackFile: String, benignFile: String, minimumDetection: Double, maximumFalsePositives: Double) {
         let attacks = Self.load(attackFile)
         let benign = Self.load(benignFile)
         #expect(attacks.count > 1000, "corpus missing: \(Self.directory)/\(attackFile)")
@@ -126,6 +129,6 @@ import Testing
         }
         for line in falsePositives.prefix(20) { print("corpus: false positive: \(line)") }
         #expect(detection >= minimumDetection, "\(attackFile)")
-        #expect(fpRate <= 0.005, "\(benignFile)")
+        #expect(fpRate <= maximumFalsePositives, "\(benignFile)")
     }
 }

@@ -9,25 +9,29 @@ enum AttackPatterns {
                                      "constructor.constructor", "freemarker.template", "t(java.lang.runtime)", "java.lang.runtime", "getruntime()",
                                      "processbuilder", "#set(", "$class.inspect", "{{config", "{{self", "{{request", "{{lipsum", "{{cycler", "{{joiner",
                                      "{{namespace", "{{range", "{{''", "{{\"\"", "{% import", "{%import", "{php}", "{system(", "<#assign", "#{t(", "${t(", "*{t(",
-                                     "@(1+", "{{= ", "<%= 7", "${{", "#{7", "{{7", "${7*", "{7*7}", "[[${", "${\"freemarker",
-                                     "{{=", "@(7", "{{settings", "{{_self", "|filter(", "{{app.", "<%=", "<%#", "${@", "{{#with", "smarty_internal", "{{dump(",
-                                     "|system", "{{ system", "popen(", "child_process", "mainmodule", ".getclass()", ".forname(", "{{[", "${t(", "#{t(",
-                                     "{{constructor", "{{this.", "{{@", "{$smarty", "{{exec", "{{.__", "${class", "${product.getclass", "{{~", "${{<%", "#{%x(",
+                                     "@(1+", "{{= ", "<%= 7", "${7*", "{7*7}", "[[${", "${\"freemarker",
+                                     "{{=", "@(7", "{{settings", "{{_self", "|filter(", "{{app.", "${@", "{{#with", "smarty_internal", "{{dump(",
+                                     "|system", "popen(", "child_process", "mainmodule", ".getclass()", ".forname(", "{{[", "${t(", "#{t(",
+                                     "{{constructor", "{{@", "{$smarty", "{{exec", "{{.__", "${class", "${product.getclass", "{{~", "${{<%", "#{%x(",
                                      "{{range.constructor", "{{'a'.constructor", "${request.", "${session.", "${application.", "{{request.", "{{cookies", "{{ config",
                                      "{% debug", "{%debug", "${self.", "${__", "{{3*", "*'3'", "[].class", "''.class", ".class.base", "{{ request", "{{ config", "{{ self", "{{ [", "{*", "#{'", "${\"", "{{\"", "{{'"])
     static let markers102 = MarkerSet(["[$ne]", "[$gt]", "[$lt]", "[$gte]", "[$lte]", "[$regex]", "[$where]", "[$exists]", "[$nin]", "[$in]", "[$or]", "[$and]", "[$expr]", "[$elemmatch]",
                                  "{\"$ne\"", "{\"$gt\"", "{\"$lt\"", "{\"$gte\"", "{\"$regex\"", "{\"$where\"", "{\"$exists\"", "{\"$nin\"", "{\"$or\"", "{\"$expr\"",
                                  "{$ne:", "{$gt:", "{$where:", "{$regex:", "\"$where\"", "$where:", "db.getcollection", "db.users.find", "this.password", "';return", "'; return", "\";return", "\"; return", "||'1'=='1", "|| '1'=='1", "== '1", "=='1"])
-    static let markers1 = MarkerSet(["/etc/passwd", "/etc/shadow", "/etc/group", "/etc/master.passwd", "/etc/sudoers", "/proc/self/", "/proc/version",
-                                   "/proc/cmdline", "boot.ini", "win.ini", "system.ini", "/.htpasswd", ".htpasswd", "/id_rsa", "/.ssh/",
-                                   "/.bash_history", "/etc/issue", "/etc/crontab", "/etc/security/", "windows/system32", "winnt/system32",
-                                   "/inetpub/wwwroot", "/etc/ssh/sshd_config", "/etc/mysql/my.cnf", "/etc/apache2/", "/etc/httpd/",
-                                   "/etc/nginx/nginx.conf", "/etc/hostname", "/.aws/credentials", "/var/run/secrets/", "wp-config.php",
-                                   "/etc/resolv.conf", "/etc/os-release", "/etc/profile", "/usr/local/etc/", "/etc/motd", "/etc/fstab", "/proc/",
-                                   "/etc/kubernetes/", "web-inf/web.xml", "/etc/environment", "/etc/gshadow", "/root/.", "/var/lib/mysql", ".git/config",
-                                   "/windows/win.ini", "/windows/system.ini", "/.bashrc", "/.cshrc", "/.xauthority", "/.profile", "/var/adm/", "/var/run/", "/boot/grub", "/etc/apt/", "/.netrc", "/.mysql_history", "/.viminfo", "/etc/sysconfig/", "/system32/drivers/etc/hosts", "/etc/pam.d/", "/etc/apache2/apache2.conf"])
+    /// Files only an attacker asks a web form for: blocked wherever they appear.
+    static let markers1 = MarkerSet(["/etc/passwd", "/etc/shadow", "/etc/master.passwd", "/etc/sudoers", "/etc/gshadow", "/proc/self/", "/proc/version",
+                                   "/proc/cmdline", "/environ", "boot.ini", "win.ini", "system.ini", ".htpasswd", "/.bash_history", "/.mysql_history",
+                                   "/.aws/credentials", "/var/run/secrets/", "wp-config.php", "web-inf/web.xml", "/system32/drivers/etc/hosts",
+                                   "/inetpub/wwwroot", "/etc/ssh/sshd_config"])
+    /// Files and places a person also writes about ("add the alias to ~/.ssh/config", "cat
+    /// /proc/cpuinfo", "C:\Windows\System32 is full", "file:///Users/me/report.pdf"): parameters only.
+    static let parameterFiles = MarkerSet(["/etc/group", "/id_rsa", "/.ssh/", "/etc/issue", "/etc/crontab", "/etc/security/", "windows/system32", "winnt/system32",
+                                   "/etc/mysql/my.cnf", "/etc/apache2/", "/etc/httpd/", "/etc/nginx/nginx.conf", "/etc/hostname", "/etc/resolv.conf",
+                                   "/etc/os-release", "/etc/profile", "/usr/local/etc/", "/etc/motd", "/etc/fstab", "/proc/", "/etc/kubernetes/",
+                                   "/etc/environment", "/root/.", "/var/lib/mysql", ".git/config", "/.bashrc", "/.cshrc", "/.xauthority", "/.profile",
+                                   "/var/adm/", "/var/run/", "/boot/grub", "/etc/apt/", "/.netrc", "/.viminfo", "/etc/sysconfig/", "/etc/pam.d/", "file://"])
     static let markers2 = MarkerSet(["/etc/hosts", "/var/log/", "/logs/access_log", "/logs/error_log", "access.log", "error.log", "/windows/", "c:/windows", "/system32", "web.config", ".htaccess", "/web-inf/", "/meta-inf/", "/etc/"])
-    static let markers3 = MarkerSet(["php://", "file://", "expect://", "phar://", "zip://", "glob://", "data://", "compress.zlib://", "jar:file:", "netdoc://"])
+    static let markers3 = MarkerSet(["php://", "expect://", "phar://", "zip://", "glob://", "data://", "compress.zlib://", "jar:file:", "netdoc://"])
     static let markers4 = MarkerSet(["/dev/tcp/", "/dev/udp/", "bash -i", "sh -i >", "nc -e", "ncat -e", "nc -c", "-e /bin/", "0<&196", "exec 5<>",
                                      "${ifs}", "$ifs$9", "{cat,", "{ls,", "{id,", "powershell -e", "powershell -nop", "powershell -w hidden", "iex(", "iex (",
                                      "invoke-expression", "downloadstring(", "| iex", "%comspec%", "certutil -urlcache", "rundll32 ", "mshta http", "regsvr32 /s",
@@ -45,7 +49,7 @@ enum AttackPatterns {
                                    "192.0.0.192", "metadata.packet.net", "rancher-metadata", "metadata.tencentyun.com", "169.254.0.23", "metadata.platformequinix",
                                    "instance-data", "/latest/meta-data", "/latest/user-data", "/latest/api/token", "/computemetadata/v1", "/metadata/instance",
                                    "/metadata/v1", "/openstack/latest", "a9fe:a9fe", "169.254.169.253", "metadata.azure", "/metadata/identity"])
-    static let markers9 = MarkerSet(["db.injection", "db.getcollectionnames", ".find({", "this.constructor", "';it="])
+    static let markers9 = MarkerSet(["db.injection", "db.getcollectionnames", "this.constructor", "';it="])
 
     // MARK: Path traversal and local file inclusion
 
@@ -55,6 +59,7 @@ enum AttackPatterns {
         if dotdot && (strict || slashed.containsBytes("../../../")) { return "dot-dot-slash" }
         if Self.markers1.contains(in: slashed) { return "sensitive file" }
         if strict {
+            if Self.parameterFiles.contains(in: slashed) { return "sensitive file" }
             if Self.markers2.contains(in: slashed) && (dotdot || slashed.first == 0x2F || slashed.hasPrefixBytes("c:")) { return "sensitive file" }
         }
         if Self.markers3.contains(in: slashed) { return "stream wrapper" }
@@ -63,8 +68,7 @@ enum AttackPatterns {
 
     // MARK: Remote file inclusion (parameters only)
 
-    /// `freeText`: only the shapes nobody writes in a note: a script file on an IP-literal host, or
-    /// a URL ending in `?` (the classic "append the rest of the include path as a query").
+    /// `freeText`: only the shape nobody writes in a note: a script file on an IP-literal host.
     static func remoteInclusion(_ s: [UInt8], freeText: Bool = false) -> String? {
         var from = 0
         while let at = s.firstIndex(of: "://", from: from) {
@@ -85,7 +89,7 @@ enum AttackPatterns {
             let endsInQuestion = url.last == 0x3F || url.hasSuffixBytes("?%00")
             let ipHost = isIPLiteral(host)
             if freeText {
-                if endsInQuestion { return "url ending in ?" }
+                // ("Did you read https://example.com/docs?" ends in ? too.)
                 if ipHost && scriptFile { return "script file on an ip address" }
                 continue
             }
@@ -123,7 +127,7 @@ enum AttackPatterns {
     static let strongCommands: Set<String> = [
         "id", "whoami", "uname", "ifconfig", "ipconfig", "netstat", "systeminfo", "nslookup", "nc", "ncat", "netcat",
         "busybox", "telnet", "tftp", "powershell", "pwsh", "cmd", "cmd.exe", "certutil", "bitsadmin", "whoami.exe",
-        "socat", "mkfifo", "printenv", "tasklist", "wmic", "xterm", "getent", "sysinfo", "uname.exe",
+        "socat", "mkfifo", "printenv", "tasklist", "wmic", "xterm", "sysinfo", "uname.exe",
     ]
 
     static func commandInjection(_ s: [UInt8], strict: Bool) -> String? {
@@ -142,6 +146,8 @@ enum AttackPatterns {
         from = 0
         while let at = s[from...].firstIndex(of: 0x60) {
             from = at + 1
+            // Markdown's ``` fences and `` spans are not command substitution.
+            if at + 1 < s.count && s[at + 1] == 0x60 || at > 0 && s[at - 1] == 0x60 { continue }
             guard let word = firstWord(s, after: at + 1) else { continue }
             if strongCommands.contains(word) || word == "sleep" && nextIsNumber(s, afterWordAt: at + 1) { return "command substitution" }
             if strict && probeCommands.contains(word) { return "command substitution" }
@@ -150,12 +156,15 @@ enum AttackPatterns {
         var i = 0
         while i < s.count {
             let b = s[i]
-            guard b == 0x3B || b == 0x7C || b == 0x26 || b == 0x0A || b == 0x0D else { i += 1; continue }
+            // In free text a line break is just a line break (code blocks, lists).
+            guard b == 0x3B || b == 0x7C || b == 0x26 || strict && (b == 0x0A || b == 0x0D) else { i += 1; continue }
             var j = i + 1
             while j < s.count && (s[j] == 0x7C || s[j] == 0x26 || s[j] == 0x3B || s[j] == 0x20) { j += 1 }
             if let word = firstWord(s, after: j) {
                 if strongCommands.contains(word) && wordEndsCleanly(s, at: j, word) { return "command after \(Character(Unicode.Scalar(b)))" }
-                if word == "sleep" || word == "ping" || word == "timeout", nextIsNumber(s, afterWordAt: j) || word == "ping" && s[j...].starts(with: Array("ping -".utf8)) {
+                // ("while true; do date; sleep 60; done" is a person's loop: free text only near the start)
+                if word == "sleep" || word == "ping" || word == "timeout", strict || i < 8,
+                   nextIsNumber(s, afterWordAt: j) || word == "ping" && s[j...].starts(with: Array("ping -".utf8)) {
                     return "timing command"
                 }
                 if (word == "cat" || word == "type" || word == "more" || word == "head" || word == "tail"), s.firstIndex(of: "/etc/", from: j) != nil || s.firstIndex(of: "c:/", from: j) != nil || s.firstIndex(of: "c:\\", from: j) != nil {

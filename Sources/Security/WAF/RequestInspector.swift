@@ -240,8 +240,9 @@ public struct RequestInspector: Sendable {
             if let reason = AttackPatterns.traversal(s, strict: place.strict), record(.localFileInclusion, location(), reason, s, into: &verdict) { return true }
             if s.contains(0x3A), let reason = XSSDetector.schemes(s), record(.crossSiteScripting, location(), reason, s, into: &verdict) { return true }
             if place.strict, let reason = AttackPatterns.commandInjection(s, strict: true), record(.commandInjection, location(), reason, s, into: &verdict) { return true }
-            if place != .body && place != .referer, s.contains(0x3A),
-               let reason = AttackPatterns.remoteInclusion(s), record(.remoteFileInclusion, location(), reason, s, into: &verdict) { return true }
+            if place != .referer, s.contains(0x3A),
+               let reason = AttackPatterns.remoteInclusion(s, freeText: place == .body || place == .cookie),
+               record(.remoteFileInclusion, location(), reason, s, into: &verdict) { return true }
             return false
         }
         // Most specific first, so the log names the attack the way a person would. Each detector
@@ -258,12 +259,12 @@ public struct RequestInspector: Sendable {
         if place.strict || bytes.hasAny("/-.($`|&;<>%=^\\{\n\r"),
            let reason = AttackPatterns.commandInjection(s, strict: place.strict && place != .userAgent && place != .referer),
            record(.commandInjection, location(), reason, s, into: &verdict) { return true }
-        if bytes.hasAll(":/") {
-            if place != .body && place != .referer,
-               let reason = AttackPatterns.remoteInclusion(s), record(.remoteFileInclusion, location(), reason, s, into: &verdict) { return true }
-            // In free text only the unambiguous shapes: a script file on an IP host, or a URL ending in `?`.
-            if place == .body || place == .referer, let reason = AttackPatterns.remoteInclusion(s, freeText: true),
-               record(.remoteFileInclusion, location(), reason, s, into: &verdict) { return true }
+        // A Referer is a URL by nature; cookies carry callback URLs (`next-auth.callback-url=
+        // http://localhost:3000/…`); free text links anywhere. Those get only the one shape nobody
+        // writes: a script file on an IP-literal host.
+        if bytes.hasAll(":/"), place != .referer {
+            let freeText = place == .body || place == .cookie
+            if let reason = AttackPatterns.remoteInclusion(s, freeText: freeText), record(.remoteFileInclusion, location(), reason, s, into: &verdict) { return true }
         }
         if place.strict || bytes.hasAny("{$<#*@_|([.%'"),
            let reason = AttackPatterns.templateInjection(s), record(.templateInjection, location(), reason, s, into: &verdict) { return true }

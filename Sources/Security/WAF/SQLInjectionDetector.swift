@@ -48,7 +48,8 @@ enum SQLInjectionDetector {
         }
 
         if kind(0) == .statement, ["declare", "exec", "execute", "waitfor", "shutdown"].contains(word(0)), let reason = stackedStatement(t, at: 0) {
-            if word(0) != "exec" && word(0) != "execute" || kind(1) == .open || kind(1) == .variable || word(1).hasPrefix("xp_") || word(1).hasPrefix("sp_") { return reason }
+            // (`EXEC sp_rename …` in a DBA's todo is T-SQL, not an attack; `exec xp_cmdshell` is.)
+            if word(0) != "exec" && word(0) != "execute" || kind(1) == .open || kind(1) == .variable || word(1).hasPrefix("xp_") { return reason }
         }
         for i in 0..<n {
             switch t[i].kind {
@@ -106,7 +107,8 @@ enum SQLInjectionDetector {
                     return "order by probe"
                 }
                 // ` WHERE 1=1 AND 1=0--`: a clause appended where a value was expected
-                if w == "where", i == 0, isOperand(1), kind(2) == .op, isOperand(3), kind(4) == .logic || kind(4) == .comment { return "where clause" }
+                if w == "where", i == 0, kind(1) == .number || kind(1) == .string, kind(2) == .op, kind(3) == .number || kind(3) == .string,
+                   kind(4) == .logic || kind(4) == .comment { return "where clause" }
                 if w == "having", isOperand(i + 1), kind(i + 2) == .op, isOperand(i + 3) { return "having probe" }
                 // `exists(select …)`, `in (select …)`
                 if (w == "exists" || w == "in") && kind(i + 1) == .open && kind(i + 2) == .statement && word(i + 2) == "select" { return "subquery" }
@@ -131,12 +133,15 @@ enum SQLInjectionDetector {
             // conditions below catch the injections that use it.)
             if leadIsBreak, kind(start) == .statement, word(start) != "select", let reason = stackedStatement(t, at: start) { return reason }
             if leadIsBreak {
-                // `admin'--`, `admin')#`, `x';--`
+                // `admin'--`, `admin')#`, `x';--`: the rest of the statement commented away. An
+                // injected value is short and so is what trails the comment; prose is neither
+                // (`see <a href="#top"> back to top`, `"-- legacy, remove in v3"`).
                 var j = start
                 if kind(j) == .semicolon { j += 1 }
-                if kind(j) == .comment { return "literal closed and commented out" }
-                // `'='`, `'-'`, `' = 1--`: an operator straight after the break
-                if kind(start) == .op, isOperand(start + 1), kind(start + 2) == nil || kind(start + 2) == .comment || kind(start + 2) == .logic || kind(start + 2) == .op {
+                if kind(j) == .comment, strict || t[0].length <= 32 && t[j].length <= 12 { return "literal closed and commented out" }
+                // `'='`, `' = 1--`, `'||'`: a comparison or concatenation straight after the break
+                if kind(start) == .op, ["=", "<>", "!=", "<", ">", "<=", ">=", "||", "-", "=="].contains(word(start)), isOperand(start + 1),
+                   kind(start + 2) == nil || kind(start + 2) == .comment || kind(start + 2) == .logic || kind(start + 2) == .op {
                     if word(start) != "-" || kind(start + 1) != .bareword { return "literal closed and compared" }
                 }
             }

@@ -28,6 +28,8 @@ struct SQLToken: Equatable {
     var word: String
     /// For strings: whether the closing quote was found.
     var closed = true
+    /// For strings: the bytes inside; for comments: the bytes after the marker to the line end.
+    var length = 0
 }
 
 enum SQLTokenizer {
@@ -40,7 +42,7 @@ enum SQLTokenizer {
         let n = text.count
         if let quote = openQuote {
             let (end, closed) = scanString(text, from: 0, quote: quote)
-            tokens.append(SQLToken(kind: .string, word: "", closed: closed))
+            tokens.append(SQLToken(kind: .string, word: "", closed: closed, length: end))
             i = end
         }
         while i < n && tokens.count < maxTokens {
@@ -50,7 +52,7 @@ enum SQLTokenizer {
                 i += 1
             case 0x27, 0x22:  // ' "
                 let (end, closed) = scanString(text, from: i + 1, quote: b)
-                tokens.append(SQLToken(kind: .string, word: "", closed: closed))
+                tokens.append(SQLToken(kind: .string, word: "", closed: closed, length: end - i))
                 i = end
             case 0x60:  // `identifier`
                 var j = i + 1
@@ -64,8 +66,9 @@ enum SQLTokenizer {
                 i = scanNumber(text, from: i + 1)
                 tokens.append(SQLToken(kind: .number, word: ""))
             case 0x2D where i + 1 < n && text[i + 1] == 0x2D, 0x23:  // -- and MySQL's #: to the end of the line
-                tokens.append(SQLToken(kind: .comment, word: ""))
-                i = text[i...].firstIndex(of: 0x0A).map { $0 + 1 } ?? n
+                let lineEnd = text[i...].firstIndex(of: 0x0A) ?? n
+                tokens.append(SQLToken(kind: .comment, word: "", length: lineEnd - i - (b == 0x23 ? 1 : 2)))
+                i = min(lineEnd + 1, n)
             case 0x2F where i + 1 < n && text[i + 1] == 0x2A:  // /*
                 if i + 2 < n && text[i + 2] == 0x21 {  // /*! … */ is code to MySQL: read on inside
                     i += 3
