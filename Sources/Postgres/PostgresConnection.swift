@@ -190,6 +190,15 @@ final class PostgresConnection: Selectable {
             completion(.failure(PostgresError(.connectionLost, message: "connection is not open")))
             return
         }
+        // A write must not join the reads' implicit transaction, nor may its Prepare: close their
+        // batch first (a failure in it would otherwise skip the Prepare too).
+        if !batch && unsyncedReads > 0 {
+            syncReads()
+            guard state == .ready else {
+                completion(.failure(PostgresError(.connectionLost, message: "connection is not open")))
+                return
+            }
+        }
         var name = prepared[query.sql]
         if name == nil {
             statementCounter += 1
@@ -202,12 +211,6 @@ final class PostgresConnection: Selectable {
             expected.append(.prepare(sql: query.sql))
             prepared[query.sql] = newName
             name = newName
-        }
-        // A write must not join the reads' implicit transaction: close their batch first.
-        if !batch && unsyncedReads > 0 { syncReads() }
-        guard state == .ready else {
-            completion(.failure(PostgresError(.connectionLost, message: "connection is not open")))
-            return
         }
         let sent = withCStrings(query.binds) { values in
             PQsendQueryPrepared(pg, name, Int32(values.count), values, nil, nil, 1) == 1 && (batch || PQpipelineSync(pg) == 1)
@@ -292,17 +295,25 @@ final class PostgresConnection: Selectable {
                     expected.removeFirst()
                     continue
                 }
-                if PQresultStatus(result) == PGRES_FATAL_ERROR {
+                switch PQresultStatus(result) {
+                case PGRES_FATAL_ERROR:
                     prepareError = Self.serverError(result)
                     prepared[sql] = nil  // prepare again next time
+                case PGRES_PIPELINE_ABORTED:
+                    // Skipped with the rest of a batch a neighbour failed: the statement does not
+                    // exist; the next use (the aborted query's retry included) prepares it again.
+                    prepared[sql] = nil
+                default:
+                    break
                 }
                 PQclear(result)
             case .query(let completion, let batched):
                 guard let result else {
                     expected.removeFirst()
                     queriesInFlight -= 1
-                    if headAborted, let batched {
-                        // Skipped because a neighbour in its batch failed: run it again, alone.
+                    // Skipped because a neighbour in its batch failed, or its statement's Prepare
+                    // was (26000, invalid_sql_statement_name, in a later batch): run it again, alone.
+                    if headAborted || headError?.sqlState == "26000", let batched {
                         headAborted = false
                         headResult = nil
                         headError = nil

@@ -74,6 +74,49 @@ import TestSupport
         #expect(after == 7)
     }
 
+    /// Reads sent in one loop iteration share a sync: many concurrent reads on one connection come
+    /// back right and in order, a failing read fails alone (its neighbours, skipped by PostgreSQL,
+    /// are run again), and a write between reads is not drawn into their transaction.
+    @Test func batchedReadsFailAloneAndWritesStayApart() async throws {
+        let db = try LoopDatabase(settings: TestDatabase.settings()) { $0.maxConnections = 1 }
+        let outcomes = try await db.run { database -> [Int: Result<Int, PostgresError>] in
+            try await database.query("CREATE TEMP TABLE IF NOT EXISTS batch_t (n int)")
+            return await withTaskGroup(of: (Int, Result<Int, PostgresError>).self) { group in
+                for i in 0..<60 {
+                    group.addTask {
+                        do {
+                            if i == 20 { _ = try await database.read("SELECT 1/0"); return (i, .success(-1)) }
+                            if i == 40 {
+                                let inserted = try await database.query("INSERT INTO batch_t VALUES (\(i)) RETURNING n")
+                                return (i, .success(inserted.int(0, 0)!))
+                            }
+                            return (i, .success(try await database.read("SELECT \(i)::int8 * 3").int(0, 0)!))
+                        } catch let error as PostgresError {
+                            return (i, .failure(error))
+                        } catch {
+                            return (i, .failure(PostgresError(.server, message: "\(error)")))
+                        }
+                    }
+                }
+                var results: [Int: Result<Int, PostgresError>] = [:]
+                for await (i, outcome) in group { results[i] = outcome }
+                return results
+            }
+        }
+        #expect(outcomes.count == 60)
+        for (i, outcome) in outcomes {
+            switch (i, outcome) {
+            case (20, .failure(let error)): #expect(error.sqlState == "22012")
+            case (40, .success(let n)): #expect(n == 40)
+            case (_, .success(let n)): #expect(n == i * 3, "read \(i)")
+            default: Issue.record("query \(i): \(outcome)")
+            }
+        }
+        // The insert committed on its own although a read in flight beside it failed.
+        let count = try await db.run { database in try await database.query("SELECT count(*) FROM batch_t").int(0, 0) }
+        #expect(count == 1)
+    }
+
     @Test func statementTimeoutBoundsEveryQuery() async throws {
         let db = try LoopDatabase(settings: TestDatabase.settings(statementTimeout: 200))
         let error = try await db.run { database -> PostgresError? in
