@@ -4,9 +4,9 @@
 /// so that prose about markup passes: "a < b && c > d", "use <b> sparingly", "the <script> tag
 /// goes last".
 enum XSSDetector {
-    static let markers103 = MarkerSet(["document.write", "location.href=",
+    static let scriptSinkMarkers = MarkerSet(["document.write", "location.href=",
                                      ".innerhtml=", "fromcharcode(", "constructor.constructor(", "constructor(\"", "constructor('", "window[", "top[", "self[", "this[\"", "xss.rocks", "xss.report", "\\x3cscript", "\\u003cscript"])
-    static let markers10 = MarkerSet(["data:text/html", "data:image/svg", "data:application/javascript", "data:text/javascript",
+    static let scriptDataURLs = MarkerSet(["data:text/html", "data:image/svg", "data:application/javascript", "data:text/javascript",
                                    "data:application/x-javascript", "data:text/xml", "data:application/xhtml", "data:text/vbscript", "data:application/ecmascript"])
 
     static func detect(_ s: [UInt8]) -> String? {
@@ -156,7 +156,7 @@ enum XSSDetector {
                 where rest.hasPrefixBytes(code) { return "script url" }
             }
         }
-        if Self.markers10.contains(in: compact) { return "data url with script" }
+        if Self.scriptDataURLs.contains(in: compact) { return "data url with script" }
         return nil
     }
 
@@ -185,7 +185,7 @@ enum XSSDetector {
                 }
             }
         }
-        if Self.markers103.contains(in: s) { return "script sink" }
+        if Self.scriptSinkMarkers.contains(in: s) { return "script sink" }
         return nil
     }
 }
