@@ -36,6 +36,7 @@ enum ExploitablePaths {
 
     /// NORMALIZE_PATH: `\` → `/`, `//` → `/`, `/./` → `/` (so `/.//.git` is `/.git`).
     static func normalizePath(_ path: [UInt8]) -> [UInt8] {
+        if !path.contains(0x5C) && !path.containsBytes("//") && !path.containsBytes("/./") { return path }
         var out: [UInt8] = []
         out.reserveCapacity(path.count)
         for var b in path {

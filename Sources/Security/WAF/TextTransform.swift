@@ -49,6 +49,14 @@ enum TextTransform {
     /// `/`, `\` folded (`%c0%ae`, `%c0%af`, `%c1%9c`: the classic IIS/Tomcat traversal bypass),
     /// ASCII lower-cased, every run of white space (and control characters) one space.
     static func normalize(_ input: [UInt8]) -> [UInt8] {
+        // Most values (ids, paths, lower-case words) are already in normal form: no copy then.
+        var clean = true
+        var previous: UInt8 = 0
+        for b in input {
+            if b == 0x26 || b >= 0xC0 || (b &- 65 < 26) || b < 0x20 || b == 0x7F || (b == 0x20 && previous == 0x20) { clean = false; break }
+            previous = b
+        }
+        if clean { return input }
         let decoded = input.contains(0x26) ? htmlEntityDecode(input) : input
         var out: [UInt8] = []
         out.reserveCapacity(decoded.count)
