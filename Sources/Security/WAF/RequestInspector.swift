@@ -112,7 +112,7 @@ public struct RequestInspector: Sendable {
             case .referer, .other:
                 // The name is part of the key: where a value stands decides which rules apply.
                 var key = CleanValueCache.key(value, place: header == .referer ? 3 : 4)
-                key ^= CleanValueCache.key(rawName.lazy.map { $0 &- 65 < 26 ? $0 | 0x20 : $0 }, place: 5) & ~1
+                key ^= CleanValueCache.key(rawName, place: 5) & ~1
                 if cleanValues.contains(key) { return }
                 let matchesBefore = verdict.matches.count
                 defer { if verdict.matches.count == matchesBefore { cleanValues.insert(key) } }
