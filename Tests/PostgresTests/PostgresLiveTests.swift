@@ -134,10 +134,14 @@ import TestSupport
             $0.maxWaiting = 1
         }
         let outcome = try await db.run { database -> [PostgresError.Kind?] in
+            // Each step waits until the pool shows the previous one (not for a fixed time: the
+            // machine may be busy with other suites).
             async let slow = database.query("SELECT pg_sleep(1.5)")
-            try await Task.sleep(for: .milliseconds(100))
+            var tries = 0
+            while await database.statistics().busy < 1 && tries < 400 { try await Task.sleep(for: .milliseconds(5)); tries += 1 }
             async let waiting: PostgresError.Kind? = { do { _ = try await database.query("SELECT 1"); return nil } catch let error as PostgresError { return error.kind } }()
-            try await Task.sleep(for: .milliseconds(20))
+            tries = 0
+            while await database.statistics().waiting < 1 && tries < 2000 { try await Task.sleep(for: .milliseconds(1)); tries += 1 }
             async let rejected: PostgresError.Kind? = { do { _ = try await database.query("SELECT 2"); return nil } catch let error as PostgresError { return error.kind } }()
             let kinds = [try await waiting, try await rejected]
             _ = try await slow
