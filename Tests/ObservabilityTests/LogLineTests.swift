@@ -1,3 +1,4 @@
+import Dispatch
 import Glibc
 import Logging
 @testable import Observability
@@ -150,6 +151,12 @@ func parsesAsJSONObject(_ bytes: [UInt8]) -> Bool {
         }
         #expect(total.contains("DROPPED"))
         #expect(dropped <= 2000)
+        // Let the writer thread finish (draining the pipe meanwhile) before the pipe is closed:
+        // otherwise it could write into whatever descriptor reuses the number — another test's
+        // pipe or socket (seen once: 5 stray lines in linesArriveWholeAndInOrder's pipe).
+        let finished = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async { sink.flush(); finished.signal() }
+        while finished.wait(timeout: .now() + .milliseconds(5)) == .timedOut { _ = readAvailable(fds[0]) }
     }
 }
 
