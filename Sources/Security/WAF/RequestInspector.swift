@@ -92,6 +92,9 @@ public struct RequestInspector: Sendable {
             case .host:
                 if !peer.isLoopback, HostProbe.isLoopbackName(Array(value)),
                    record(.hostLocalhost, "header:host", "loopback host from a remote peer", Array(value), into: &verdict) { stop = true; return }
+                // A host name is letters, digits, dots, a port: the cheap tier unless something else is in it.
+                let host = Array(value)
+                if check(TextTransform.normalize(host), raw: host, place: .header, location: "header:host", into: &verdict) { stop = true; return }
             case .cookie:
                 let key = CleanValueCache.key(value, place: 2)
                 if cleanValues.contains(key) { return }
