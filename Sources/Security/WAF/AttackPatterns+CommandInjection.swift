@@ -51,6 +51,11 @@ extension AttackPatterns {
             if strongCommands.contains(word) || word == "sleep" && nextIsNumber(s, afterWordAt: at + 1) { return "command substitution" }
             if strict && probeCommands.contains(word) { return "command substitution" }
         }
+        let readsSystemFile = Lazy { s.containsBytes("/etc/") || s.containsBytes("c:/") || s.containsBytes("c:\\") }
+        let downloadsAndRuns = Lazy {
+            s.containsBytes("http") && (s.containsBytes("| sh") || s.containsBytes("|sh") || s.containsBytes("| bash") || s.containsBytes("-o /tmp")
+                                        || s.containsBytes("-o/tmp") || s.containsBytes("/tmp/"))
+        }
         // A separator and then a command: `; id`, `| nc 10.0.0.1 4444`, `&& sleep 5`, "\nid".
         var i = 0
         while i < s.count {
@@ -66,12 +71,12 @@ extension AttackPatterns {
                    nextIsNumber(s, afterWordAt: j) || word == "ping" && s[j...].starts(with: Array("ping -".utf8)) {
                     return "timing command"
                 }
-                if (word == "cat" || word == "type" || word == "more" || word == "head" || word == "tail"), s.firstIndex(of: "/etc/", from: j) != nil || s.firstIndex(of: "c:/", from: j) != nil || s.firstIndex(of: "c:\\", from: j) != nil {
+                // (What the command works on is looked for once per value, not after every
+                // separator: "; cat" repeated 5,000 times was a quadratic scan on the loop.)
+                if (word == "cat" || word == "type" || word == "more" || word == "head" || word == "tail"), readsSystemFile.value {
                     return "file read command"
                 }
-                if (word == "wget" || word == "curl" || word == "fetch"), strict || i < 48 {
-                    if s.firstIndex(of: "http", from: j) != nil && (s.firstIndex(of: "| sh", from: j) != nil || s.firstIndex(of: "|sh", from: j) != nil || s.firstIndex(of: "| bash", from: j) != nil || s.firstIndex(of: "-o /tmp", from: j) != nil || s.firstIndex(of: "-o/tmp", from: j) != nil || s.firstIndex(of: "/tmp/", from: j) != nil) { return "download and run" }
-                }
+                if (word == "wget" || word == "curl" || word == "fetch"), strict || i < 48, downloadsAndRuns.value { return "download and run" }
                 // At the start of a parameter (`x;ls -la`, `127.0.0.1 | dir`), any probe command.
                 if strict && i < 40 && !s[..<i].contains(0x20) && probeCommands.contains(word) && wordEndsCleanly(s, at: j, word) { return "command after a value" }
             }
@@ -120,9 +125,25 @@ extension AttackPatterns {
 
     static func nextIsNumber(_ s: [UInt8], afterWordAt start: Int) -> Bool {
         var i = start
-        while i < s.count && s[i] == 0x20 { i += 1 }
-        while i < s.count && s[i] >= 0x61 && s[i] <= 0x7A { i += 1 }
-        while i < s.count && (s[i] == 0x20 || s[i] == 0x2D || (s[i] >= 0x61 && s[i] <= 0x7A)) { i += 1 }
-        return i < s.count && s[i] >= 0x30 && s[i] <= 0x39
+        let end = min(s.count, start + 32)  // `sleep 5`, `ping -n 10`: the number is close
+        while i < end && s[i] == 0x20 { i += 1 }
+        while i < end && s[i] >= 0x61 && s[i] <= 0x7A { i += 1 }
+        while i < end && (s[i] == 0x20 || s[i] == 0x2D || (s[i] >= 0x61 && s[i] <= 0x7A)) { i += 1 }
+        return i < end && s[i] >= 0x30 && s[i] <= 0x39
+    }
+}
+
+/// A value computed on first use, then remembered (for checks a loop may need many times).
+final class Lazy<Value> {
+    private var computed: Value?
+    private let compute: () -> Value
+
+    init(_ compute: @escaping () -> Value) { self.compute = compute }
+
+    var value: Value {
+        if let computed { return computed }
+        let value = compute()
+        computed = value
+        return value
     }
 }

@@ -40,11 +40,14 @@ extension AttackPatterns {
             while b > 0 && ((s[b - 1] >= 0x61 && s[b - 1] <= 0x7A) || s[b - 1] == 0x2E) { b -= 1 }
             let scheme = String(decoding: s[b..<at], as: UTF8.self)
             guard ["http", "https", "ftp", "ftps", "sftp", "tftp", "smb", "ldap", "gopher", "dict"].contains(scheme) else { continue }
-            let hostEnd = s[from...].firstIndex { $0 == 0x2F || $0 == 0x3F || $0 == 0x23 || $0 == 0x20 } ?? s.count
+            // Bounded windows: a value of "http://" repeated thousands of times stays linear.
+            let hostWindow = min(s.count, from + 256)
+            let hostEnd = s[from..<hostWindow].firstIndex { $0 == 0x2F || $0 == 0x3F || $0 == 0x23 || $0 == 0x20 } ?? hostWindow
             var host = Array(s[from..<hostEnd])
             if let atSign = host.lastIndex(of: 0x40) { host = Array(host[(atSign + 1)...]) }
             if let colon = host.lastIndex(of: 0x3A), !host.contains(0x5D) || colon > host.lastIndex(of: 0x5D)! { host = Array(host[..<colon]) }
-            let urlEnd = s[hostEnd...].firstIndex(of: 0x20) ?? s.count
+            let urlWindow = min(s.count, hostEnd + 1024)
+            let urlEnd = s[hostEnd..<urlWindow].firstIndex(of: 0x20) ?? urlWindow
             let url = Array(s[hostEnd..<urlEnd])
             let path = url.split(separator: 0x3F, maxSplits: 1, omittingEmptySubsequences: false).first.map(Array.init) ?? []
             let scriptFile = Self.scriptExtensions.contains { path.hasSuffixBytes($0) }

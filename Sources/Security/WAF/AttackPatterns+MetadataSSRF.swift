@@ -31,7 +31,7 @@ extension AttackPatterns {
             var from = 0
             while let open = s[from...].firstIndex(of: 0x5B) {
                 from = open + 1
-                guard let close = s[from...].firstIndex(of: 0x5D), close - from <= 45 else { continue }
+                guard let close = s[from..<min(s.count, from + 46)].firstIndex(of: 0x5D) else { continue }
                 if let address = IPAddress(String(decoding: s[from..<close], as: UTF8.self)) {
                     if (address.isIPv4 || address.high == 0 || address.high == 0x0064_ff9b_0000_0000), UInt32(truncatingIfNeeded: address.low) == 0xA9FE_A9FE { return "metadata address" }
                     if address == IPAddress("fd00:ec2::254") { return "metadata address" }
