@@ -185,17 +185,9 @@ struct ServeCommand: ParsableCommand {
     /// directory (where the image and the scripts run). Missing: not served, and said so.
     static func openAPIDocument(_ environment: [String: String], _ logger: Logger) -> [UInt8]? {
         let path = environment["OPENAPI_FILE"] ?? "docs/openapi.yaml"
-        guard let file = fopen(path, "rb") else {
+        guard let bytes = FileBytes.read(path) else {
             logger.warning("OpenAPI document not found: /openapi.yaml is not served", metadata: ["path": "\(path)"])
             return nil
-        }
-        defer { fclose(file) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = fread(&chunk, 1, chunk.count, file)
-            if n == 0 { break }
-            bytes += chunk[0..<n]
         }
         return bytes
     }

@@ -1,4 +1,5 @@
 import Glibc
+import Net
 import HTTP
 import Testing
 @testable import Security
@@ -11,15 +12,7 @@ import Testing
     static let directory = "/" + #filePath.split(separator: "/").dropLast().joined(separator: "/") + "/Corpus"
 
     static func load(_ name: String) -> [(label: String, text: String)] {
-        guard let file = fopen(directory + "/" + name, "rb") else { return [] }
-        defer { fclose(file) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = fread(&chunk, 1, chunk.count, file)
-            if n == 0 { break }
-            bytes += chunk[0..<n]
-        }
+        guard let bytes = FileBytes.read(directory + "/" + name) else { return [] }
         return String(decoding: bytes, as: UTF8.self).split(separator: "\n").compactMap { line in
             guard !line.hasPrefix("#"), let tab = line.firstIndex(of: "\t") else { return nil }
             return (String(line[..<tab]), unescape(line[line.index(after: tab)...]))

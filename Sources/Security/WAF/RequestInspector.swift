@@ -80,15 +80,13 @@ public struct RequestInspector: Sendable {
             case .userAgent:
                 userAgentSeen = !value.allSatisfy { $0 == 0x20 || $0 == 0x09 }
                 if !userAgentSeen { return }
-                let key = CleanValueCache.key(value, place: 1)
-                if cleanValues.contains(key) { return }
-                let matchesBefore = verdict.matches.count
-                defer { if verdict.matches.count == matchesBefore { cleanValues.insert(key) } }
-                let decoded = TextTransform.urlDecodeRepeatedly(value, plusIsSpace: false)
-                let normalized = TextTransform.normalize(decoded)
-                if let scanner = BadBots.match(normalized),
-                   record(.badBots, "header:user-agent", scanner, normalized, into: &verdict) { stop = true; return }
-                if check(normalized, raw: decoded, place: .userAgent, location: "header:user-agent", into: &verdict) { stop = true; return }
+                if unlessKnownClean(CleanValueCache.key(value, place: 1), &verdict, { verdict in
+                    let decoded = TextTransform.urlDecodeRepeatedly(value, plusIsSpace: false)
+                    let normalized = TextTransform.normalize(decoded)
+                    if let scanner = BadBots.match(normalized),
+                       record(.badBots, "header:user-agent", scanner, normalized, into: &verdict) { return true }
+                    return check(normalized, raw: decoded, place: .userAgent, location: "header:user-agent", into: &verdict)
+                }) { stop = true }
             case .host:
                 if !peer.isLoopback, HostProbe.isLoopbackName(Array(value)),
                    record(.hostLocalhost, "header:host", "loopback host from a remote peer", Array(value), into: &verdict) { stop = true; return }
@@ -96,32 +94,29 @@ public struct RequestInspector: Sendable {
                 let host = Array(value)
                 if check(TextTransform.normalize(host), raw: host, place: .header, location: "header:host", into: &verdict) { stop = true; return }
             case .cookie:
-                let key = CleanValueCache.key(value, place: 2)
-                if cleanValues.contains(key) { return }
-                let matchesBefore = verdict.matches.count
-                defer { if verdict.matches.count == matchesBefore { cleanValues.insert(key) } }
-                if value.count > configuration.maxCookieBytes,
-                   record(.sizeCookie, "header:cookie", "\(value.count) bytes", [], into: &verdict) { stop = true; return }
-                for crumb in value.split(separator: UInt8(ascii: ";")) {
-                    let equals = crumb.firstIndex(of: UInt8(ascii: "="))
-                    let cookieName = crumb[crumb.startIndex..<(equals ?? crumb.endIndex)]
-                    let cookieValue = equals.map { crumb[crumb.index(after: $0)...] } ?? crumb[...]
-                    let decoded = TextTransform.urlDecodeRepeatedly(ArraySlice(cookieValue), plusIsSpace: false)
-                    if check(TextTransform.normalize(decoded), raw: decoded, place: .cookie,
-                             location: Self.label("cookie:", Array(cookieName.drop { $0 == 0x20 })), into: &verdict) { stop = true; return }
-                }
+                if unlessKnownClean(CleanValueCache.key(value, place: 2), &verdict, { verdict in
+                    if value.count > configuration.maxCookieBytes,
+                       record(.sizeCookie, "header:cookie", "\(value.count) bytes", [], into: &verdict) { return true }
+                    for crumb in value.split(separator: UInt8(ascii: ";")) {
+                        let equals = crumb.firstIndex(of: UInt8(ascii: "="))
+                        let cookieName = crumb[crumb.startIndex..<(equals ?? crumb.endIndex)]
+                        let cookieValue = equals.map { crumb[crumb.index(after: $0)...] } ?? crumb[...]
+                        let decoded = TextTransform.urlDecodeRepeatedly(ArraySlice(cookieValue), plusIsSpace: false)
+                        if check(TextTransform.normalize(decoded), raw: decoded, place: .cookie,
+                                 location: Self.label("cookie:", Array(cookieName.drop { $0 == 0x20 })), into: &verdict) { return true }
+                    }
+                    return false
+                }) { stop = true }
             case .framing:
                 return  // framing the parser has already validated
             case .referer, .other:
                 // The name is part of the key: where a value stands decides which rules apply.
-                var key = CleanValueCache.key(value, place: header == .referer ? 3 : 4)
-                key ^= CleanValueCache.key(rawName, place: 5) & ~1
-                if cleanValues.contains(key) { return }
-                let matchesBefore = verdict.matches.count
-                defer { if verdict.matches.count == matchesBefore { cleanValues.insert(key) } }
-                let decoded = TextTransform.urlDecodeRepeatedly(value, plusIsSpace: false)
-                if check(TextTransform.normalize(decoded), raw: decoded, place: header == .referer ? .referer : .header,
-                         location: Self.label("header:", Array(rawName).map { $0 &- 65 < 26 ? $0 | 0x20 : $0 }), into: &verdict) { stop = true; return }
+                let key = CleanValueCache.key(value, place: header == .referer ? 3 : 4) ^ (CleanValueCache.key(rawName, place: 5) & ~1)
+                if unlessKnownClean(key, &verdict, { verdict in
+                    let decoded = TextTransform.urlDecodeRepeatedly(value, plusIsSpace: false)
+                    return check(TextTransform.normalize(decoded), raw: decoded, place: header == .referer ? .referer : .header,
+                                 location: Self.label("header:", Array(rawName).map { $0 &- 65 < 26 ? $0 | 0x20 : $0 }), into: &verdict)
+                }) { stop = true }
             }
         }
         if stop { return verdict }
@@ -276,6 +271,16 @@ public struct RequestInspector: Sendable {
         if bytes.hasAny("\n\r"), place != .body || raw.contains(0x25),
            let reason = AttackPatterns.crlfInjection(s, strict: place.strict && place != .referer), record(.crlfInjection, location(), reason, s, into: &verdict) { return true }
         return false
+    }
+
+    /// Runs `inspect` (true: a blocking match) unless the value is known clean, and remembers the
+    /// value as clean when nothing at all matched (not even in count mode).
+    private func unlessKnownClean(_ key: UInt64, _ verdict: inout Verdict, _ inspect: (inout Verdict) -> Bool) -> Bool {
+        if cleanValues.contains(key) { return false }
+        let matchesBefore = verdict.matches.count
+        let blocked = inspect(&verdict)
+        if verdict.matches.count == matchesBefore { cleanValues.insert(key) }
+        return blocked
     }
 
     /// Records a match unless the rule is off; true when it blocks.

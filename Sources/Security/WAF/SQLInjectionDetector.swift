@@ -190,7 +190,7 @@ enum SQLInjectionDetector {
                 if let reason = stackedStatement(t, at: j) { return reason }
             }
         }
-        guard i < t.count, t[i].kind == .statement || t[i].kind == .keyword && t[i].word == "declare" else { return nil }
+        guard i < t.count, t[i].kind == .statement else { return nil }
         let w = t[i].word
         let next = i + 1 < t.count ? t[i + 1] : nil
         let nextWord = next?.word ?? ""

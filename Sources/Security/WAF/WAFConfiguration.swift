@@ -1,4 +1,4 @@
-import Glibc
+import Net
 
 /// Settings of the request filter; built once at start-up.
 public struct WAFConfiguration: Sendable {
@@ -46,15 +46,7 @@ public struct WAFConfiguration: Sendable {
 
     /// `WAF_RULES_FILE`: the same pairs, one per line, `#` comments.
     public mutating func apply(rulesFile path: String) -> String? {
-        guard let file = fopen(path, "rb") else { return "cannot read \(path)" }
-        defer { fclose(file) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while bytes.count < 1 << 20 {
-            let n = fread(&chunk, 1, chunk.count, file)
-            if n == 0 { break }
-            bytes += chunk[0..<n]
-        }
+        guard let bytes = FileBytes.read(path, limit: 1 << 20) else { return "cannot read \(path)" }
         return apply(rules: String(decoding: bytes, as: UTF8.self))
     }
 }
