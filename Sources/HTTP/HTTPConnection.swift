@@ -230,6 +230,9 @@ final class HTTPConnection: Selectable {
                 self.respond(respond(request), version: head.version, keepAlive: head.keepAlive, omitBody: omitBody)
             case .async(let respond):
                 startAsync(respond, request: request, omitBody: omitBody)
+            case .callback(let start):
+                awaitingResponse = true
+                start(request, HTTPResponder(connection: self, head: head, omitBody: omitBody, requestID: requestID))
             }
         case .methodNotAllowed(let allow, let route):
             exchange?.route = route
@@ -263,7 +266,8 @@ final class HTTPConnection: Selectable {
         }
     }
 
-    private func asyncResponseReady(_ response: HTTPResponse, head: HTTPRequestHead, omitBody: Bool) {
+    func asyncResponseReady(_ response: HTTPResponse, head: HTTPRequestHead, omitBody: Bool) {
+        context.loop.assertInLoop()
         awaitingResponse = false
         guard !closed else { return }  // the client left; nothing to answer
         respond(response, version: head.version, keepAlive: head.keepAlive, omitBody: omitBody)
@@ -306,7 +310,7 @@ final class HTTPConnection: Selectable {
         if context.configuration.recordMetrics {
             context.metrics.record(method: method, route: route, status: status, seconds: duration.seconds)
         }
-        guard let accessLog = context.configuration.accessLog else { return }
+        guard let accessLog = context.configuration.accessLog, accessLog.records(method: method, route: exchange.route, status: status) else { return }
         let traceID = exchange.head?.fields["X-Amzn-Trace-Id"].flatMap(Self.traceRoot)
         accessLog.record(AccessRecord(
             method: method, path: String(exchange.path), route: exchange.route, status: status,

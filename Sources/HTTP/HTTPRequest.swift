@@ -3,7 +3,7 @@ public struct HTTPRequest: Sendable {
     public let head: HTTPRequestHead
     public let body: [UInt8]
     /// Values of the route's `:name` segments, percent-decoded.
-    public internal(set) var parameters: [String: String] = [:]
+    public internal(set) var parameters = RouteParameters()
     /// The matched route pattern (`/todos/:id`), for logs and metric labels; nil when none matched.
     public internal(set) var route: String?
     /// The caller's well-formed `X-Request-ID` or a new id; returned as `X-Request-ID` on the

@@ -45,20 +45,27 @@ enum HostResolver {
 }
 
 /// Runs `body` with NUL-terminated C strings for `values` (nil stays a null pointer), all in one
-/// allocation; libpq copies what it needs before returning.
+/// temporary buffer (on the stack when small); libpq copies what it needs before returning.
 func withCStrings<R>(_ values: [String?], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
-    var storage: [CChar] = []
-    var offsets: [Int?] = []
-    offsets.reserveCapacity(values.count)
-    for value in values {
-        if let value {
-            offsets.append(storage.count)
-            storage.append(contentsOf: value.utf8CString)
-        } else {
-            offsets.append(nil)
+    // One buffer for every value and its NUL, sized first and filled once. The version that
+    // appended `utf8CString`s made five allocations for a one-parameter query.
+    var total = 0
+    for value in values { if let value { total += value.utf8.count + 1 } }
+    return withUnsafeTemporaryAllocation(of: CChar.self, capacity: max(total, 1)) { storage in
+        var pointers: [UnsafePointer<CChar>?] = []
+        pointers.reserveCapacity(values.count)
+        var offset = 0
+        for value in values {
+            guard var value else { pointers.append(nil); continue }
+            let start = storage.baseAddress! + offset
+            value.withUTF8 { bytes in
+                if let base = bytes.baseAddress { UnsafeMutableRawPointer(start).copyMemory(from: base, byteCount: bytes.count) }
+                offset += bytes.count
+            }
+            storage[offset] = 0
+            offset += 1
+            pointers.append(UnsafePointer(start))
         }
-    }
-    return storage.withUnsafeBufferPointer { buffer in
-        body(offsets.map { offset in offset.map { buffer.baseAddress! + $0 } })
+        return body(pointers)
     }
 }

@@ -3,9 +3,9 @@ import Net
 
 /// The service's database: per-loop pools for the writer endpoint and, optionally, the reader.
 ///
-/// `query` and `read` must be called from a task running on one of the loops
-/// (`Task(executorPreference: loop)`, as the HTTP server runs async handlers): they use that
-/// loop's pool and resume on that loop.
+/// `query` and `read` must be called on one of the loops: from a task running there
+/// (`Task(executorPreference: loop)`, as the HTTP server runs async handlers), or with a
+/// completion from code running there. They use that loop's pool and resume on that loop.
 public final class PostgresDatabase: Sendable {
     private let writers: [LoopBound<PostgresPool>]
     private let readers: [LoopBound<PostgresPool>]?
@@ -66,6 +66,27 @@ public final class PostgresDatabase: Sendable {
             // The reader could not run it at all (no connection): the writer can.
             return try await run(query, on: pool(writers))
         }
+    }
+
+    /// `read` for callers that run on the loop without a task: `completion` runs on this loop.
+    /// (A one-query HTTP handler answers from here; a task per request cost more than the query's
+    /// own client-side work.)
+    public func read(_ query: PostgresQuery, completion: @escaping (Result<PostgresResult, PostgresError>) -> Void) {
+        var query = query
+        query.readOnly = true
+        guard let readers else { return pool(writers).submit(query, completion: completion) }
+        pool(readers).submit(query) { [self] result in
+            if case .failure(let error) = result, error.kind != .server {
+                pool(writers).submit(query, completion: completion)
+            } else {
+                completion(result)
+            }
+        }
+    }
+
+    /// `query` for callers on the loop without a task: `completion` runs on this loop.
+    public func query(_ query: PostgresQuery, completion: @escaping (Result<PostgresResult, PostgresError>) -> Void) {
+        pool(writers).submit(query, completion: completion)
     }
 
     private func pool(_ pools: [LoopBound<PostgresPool>]) -> PostgresPool {

@@ -101,14 +101,17 @@ public enum PostgresType {
 
     static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 
+    /// Written straight into the string's storage: one allocation, not an array and a copy.
     static func formatUUID(_ bytes: UnsafeRawBufferPointer) -> String {
-        var text = [UInt8]()
-        text.reserveCapacity(36)
-        for (i, byte) in bytes.enumerated() {
-            if i == 4 || i == 6 || i == 8 || i == 10 { text.append(UInt8(ascii: "-")) }
-            text.append(hexDigits[Int(byte >> 4)])
-            text.append(hexDigits[Int(byte & 0xF)])
+        String(unsafeUninitializedCapacity: 36) { text in
+            var j = 0
+            for (i, byte) in bytes.prefix(16).enumerated() {
+                if i == 4 || i == 6 || i == 8 || i == 10 { text[j] = UInt8(ascii: "-"); j += 1 }
+                text[j] = hexDigits[Int(byte >> 4)]
+                text[j + 1] = hexDigits[Int(byte & 0xF)]
+                j += 2
+            }
+            return j
         }
-        return String(decoding: text, as: UTF8.self)
     }
 }

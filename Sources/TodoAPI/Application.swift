@@ -1,5 +1,6 @@
 import HTTP
 import Postgres
+import Security
 
 /// The service's routes, assembled once at start-up.
 public enum Application {
@@ -16,4 +17,8 @@ public enum Application {
         }
         return router
     }
+
+    /// Route paths whose every value is inert (see `PathShape`): the request filter skips its
+    /// path rules for them. `/todos/:id` only with a UUID, which is all the route serves.
+    public static let inertPaths: [PathShape] = ["/todos", "/todos/{uuid}", "/health", "/health/ready"].compactMap(PathShape.init)
 }

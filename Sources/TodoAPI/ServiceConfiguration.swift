@@ -30,7 +30,9 @@ public struct ServiceConfiguration: Sendable {
     /// Trusted proxies, rate limits, request filter rules.
     public var security = SecurityConfiguration()
 
-    public init() {}
+    public init() {
+        security.waf.inertPaths = Application.inertPaths
+    }
 
     /// One setting: its env var, its flag, how to read it and where it goes.
     public struct Setting: Sendable {

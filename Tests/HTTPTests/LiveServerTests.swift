@@ -35,6 +35,33 @@ import TestSupport
         #expect(try client.readResponse().text == #"{"id":"あ"}"#)
     }
 
+    @Test func callbackHandlersAnswerInOrderAndHeadOmitsTheBody() throws {
+        let server = try LiveServer()
+        let client = try TestClient(port: server.port)
+        try client.send("GET /later/a HTTP/1.1\r\nHost: t\r\n\r\n"
+            + "GET /items/1 HTTP/1.1\r\nHost: t\r\n\r\n"
+            + "HEAD /later/b HTTP/1.1\r\nHost: t\r\n\r\n"
+            + "GET /later/c HTTP/1.1\r\nHost: t\r\n\r\n")
+        #expect(try client.readResponse().text == #"{"later":"a"}"#)
+        #expect(try client.readResponse().text == #"{"id":"1"}"#)
+        let head = try client.readResponse(head: true)
+        #expect(head.status == 200)
+        #expect(head.header("Content-Length") == "13")
+        // Had HEAD carried a body, this response would not parse.
+        #expect(try client.readResponse().text == #"{"later":"c"}"#)
+    }
+
+    @Test func aDroppedResponderAnswers500AndTheConnectionGoesOn() throws {
+        let server = try LiveServer()
+        let client = try TestClient(port: server.port)
+        try client.send("GET /unanswered HTTP/1.1\r\nHost: t\r\n\r\n")
+        let response = try client.readResponse()
+        #expect(response.status == 500)
+        #expect(response.header("Content-Type") == "application/problem+json")
+        try client.send("GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
+        #expect(try client.readResponse().status == 200)
+    }
+
     @Test func http10ClosesUnlessKeepAlive() throws {
         let server = try LiveServer()
         let closing = try TestClient(port: server.port)

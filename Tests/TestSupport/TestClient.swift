@@ -144,6 +144,13 @@ public final class LiveServer {
             await loop.sleep(.milliseconds(millis))
             return .json(.ok, Array(#"{"slow":true}"#.utf8))
         })
+        // Callback handlers: answered from a timer on the loop, or (a handler bug) never.
+        router.add(.get, "/later/:id", .callback { request, respond in
+            let loop = EventLoop.current!
+            let id = request.parameters["id"]!
+            loop.schedule(LoopTimer { respond(.json(.ok, Array("{\"later\":\"\(id)\"}".utf8))) }, at: loop.now + .milliseconds(50))
+        })
+        router.add(.get, "/unanswered", .callback { _, _ in })
         router.add(.get, "/big", .sync { _ in HTTPResponse(status: .ok, body: [UInt8](repeating: 65, count: 1 << 20)) })
         if let given { router = given }
         group = try shared ?? EventLoopGroup(count: 2)

@@ -16,6 +16,8 @@ enum ExploitablePaths {
         ".ini", ".log", ".swp", ".git", ".sh", ".exe", ".dll", ".war", ".ear", ".inc", ".mdb", ".config", ".conf", ".pem", ".key",
     ]
 
+    static let segmentEnds: Set<UInt8> = [0x2F, 0x2E, 0x3B, 0x3F, 0x2D, 0x5F]
+
     static func match(_ path: [UInt8]) -> String? {
         let normalized = normalizePath(path)
         var probe = false
@@ -23,7 +25,7 @@ enum ExploitablePaths {
             // "/todos/.git-notes" would not be a probe; a segment must end at /, the end or punctuation.
             let segment = segments.marker(index)
             let end = at + segment.count
-            if segment.last == 0x2F || end == normalized.count || [0x2F, 0x2E, 0x3B, 0x3F, 0x2D, 0x5F].contains(normalized[end]) {
+            if segment.last == 0x2F || end == normalized.count || Self.segmentEnds.contains(normalized[end]) {
                 probe = true
                 return false
             }

@@ -46,11 +46,13 @@ public struct RequestInspector: Sendable {
         let path = request.head.path
         if path.utf8.count > configuration.maxURIPathBytes,
            record(.sizeURIPath, "path", "\(path.utf8.count) bytes", [], into: &verdict) { return verdict }
-        let decodedPath = TextTransform.urlDecodeRepeatedly(ArraySlice(path.utf8), plusIsSpace: false)
-        let normalizedPath = TextTransform.normalize(decodedPath)
-        if let reason = ExploitablePaths.match(normalizedPath),
-           record(.exploitablePaths, "path", reason, normalizedPath, into: &verdict) { return verdict }
-        if check(normalizedPath, raw: decodedPath, place: .path, location: "path", into: &verdict) { return verdict }
+        if !configuration.inertPaths.contains(where: { $0.matches(path) }) {
+            let decodedPath = TextTransform.urlDecodeRepeatedly(ArraySlice(path.utf8), plusIsSpace: false)
+            let normalizedPath = TextTransform.normalize(decodedPath)
+            if let reason = ExploitablePaths.match(normalizedPath),
+               record(.exploitablePaths, "path", reason, normalizedPath, into: &verdict) { return verdict }
+            if check(normalizedPath, raw: decodedPath, place: .path, location: "path", into: &verdict) { return verdict }
+        }
 
         // Query string
         if let query = request.head.query {
@@ -90,9 +92,13 @@ public struct RequestInspector: Sendable {
             case .host:
                 if !peer.isLoopback, HostProbe.isLoopbackName(Array(value)),
                    record(.hostLocalhost, "header:host", "loopback host from a remote peer", Array(value), into: &verdict) { stop = true; return }
-                // A host name is letters, digits, dots, a port: the cheap tier unless something else is in it.
-                let host = Array(value)
-                if check(TextTransform.normalize(host), raw: host, place: .header, location: "header:host", into: &verdict) { stop = true; return }
+                // A host name is letters, digits, dots, a port: the cheap tier unless something else is
+                // in it. A service sees the same one or two Host values on every request, so they are
+                // remembered like the other headers (the peer-dependent loopback check above is not).
+                if unlessKnownClean(CleanValueCache.key(value, place: 6), &verdict, { verdict in
+                    let host = Array(value)
+                    return check(TextTransform.normalize(host), raw: host, place: .header, location: "header:host", into: &verdict)
+                }) { stop = true }
             case .cookie:
                 if unlessKnownClean(CleanValueCache.key(value, place: 2), &verdict, { verdict in
                     if value.count > configuration.maxCookieBytes,

@@ -17,6 +17,9 @@ public struct WAFConfiguration: Sendable {
     public var maxQueryStringBytes = 2048
     public var maxCookieBytes = 10 * 1024
     public var maxHeaderBytes = 8 * 1024
+    /// Paths whose shape admits no attack text (see `PathShape`): their path skips the content
+    /// rules. Set by the application from its routes; empty by default.
+    public var inertPaths: [PathShape] = []
 
     public init() {}
 

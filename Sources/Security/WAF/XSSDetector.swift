@@ -144,10 +144,15 @@ enum XSSDetector {
 
     /// `javascript:alert(1)`, `java script:` (spaces and tabs are ignored by browsers in schemes),
     /// `vbscript:`, `data:text/html,…`; "JavaScript: read chapter 3" is prose.
+    static let scriptSchemes: [StaticString] = ["javascript:", "vbscript:", "livescript:"]
+    static let scriptURLCode: [StaticString] = ["alert", "prompt", "confirm", "eval", "document", "window", "location", "top", "self", "parent", "this", "fetch",
+                                                "import", "settimeout", "setinterval", "atob", "string.", "with(", "new", "function", "throw", "history",
+                                                "navigator", "console"]
+
     static func schemes(_ s: [UInt8]) -> String? {
         guard s.contains(0x3A) else { return nil }
-        let compact = s.filter { $0 != 0x20 }
-        for scheme: StaticString in ["javascript:", "vbscript:", "livescript:"] {
+        let compact = s.contains(0x20) ? s.filter { $0 != 0x20 } : s
+        for scheme in Self.scriptSchemes {
             var from = 0
             while let at = compact.firstIndex(of: scheme, from: from) {
                 from = at + 1
@@ -158,8 +163,7 @@ enum XSSDetector {
                 let isLetter = c >= 0x61 && c <= 0x7A
                 if !isLetter || scheme.utf8CodeUnitCount != 11 { return "script url" }  // vbscript:, livescript: are never prose
                 let rest = Array(compact[after..<min(after + 24, compact.count)])
-                for code: StaticString in ["alert", "prompt", "confirm", "eval", "document", "window", "location", "top", "self", "parent", "this", "fetch", "import", "settimeout", "setinterval", "atob", "string.", "with(", "new", "function", "throw", "history", "navigator", "console"]
-                where rest.hasPrefixBytes(code) { return "script url" }
+                for code in Self.scriptURLCode where rest.hasPrefixBytes(code) { return "script url" }
             }
         }
         if Self.scriptDataURLs.contains(in: compact) { return "data url with script" }

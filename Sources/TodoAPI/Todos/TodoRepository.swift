@@ -10,9 +10,17 @@ struct TodoRepository: Sendable {
     private static func millisecondsSQL(_ value: Int64??) -> String? { (value ?? nil).map(String.init) }
 
     func find(id: String) async throws(PostgresError) -> Todo? {
-        let result = try await database.read("SELECT \(sql: Todo.columns) FROM todos WHERE id = \(id)")
-        return result.rowCount == 0 ? nil : Todo(result, row: 0)
+        try Self.todo(await database.read(Self.findQuery(id)))
     }
+
+    /// `find` for a callback handler on the loop; `completion` runs on the loop.
+    func find(id: String, completion: @escaping (Result<Todo?, PostgresError>) -> Void) {
+        database.read(Self.findQuery(id)) { completion($0.map(Self.todo)) }
+    }
+
+    private static func findQuery(_ id: String) -> PostgresQuery { "SELECT \(sql: Todo.columns) FROM todos WHERE id = \(id)" }
+
+    private static func todo(_ result: PostgresResult) -> Todo? { result.rowCount == 0 ? nil : Todo(result, row: 0) }
 
     func version(id: String) async throws(PostgresError) -> Int? {
         let result = try await database.query("SELECT version FROM todos WHERE id = \(id)")

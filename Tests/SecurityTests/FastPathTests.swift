@@ -1,0 +1,95 @@
+import Glibc
+import Testing
+import HTTP
+@testable import Security
+
+/// The shortcuts the filter takes for speed give the same answers as the long way.
+struct FastPathTests {
+    /// Every numeric spelling `inet_aton` accepts, and the near misses it refuses.
+    @Test func ipv4FormsAgreeWithInetAton() {
+        var random = RobustnessTests.SplitMix(state: 7)
+        var samples = ["169.254.169.254", "2852039166", "0xa9fea9fe", "0251.0376.0251.0376", "169.254.43518", "169.16689662",
+                       "0xA9.0xFE.0xA9.0xFE", "1.2.3.4.", ".1.2.3", "1..2.3", "256.1.1.1", "1.2.3.4.5", "4294967296", "0x", "08", "0x1g",
+                       "00000000000000000001", "1.16777215", "1.16777216", "1.2.65535", "1.2.65536", "0", "00", "127.1"]
+        let alphabet = Array("0123456789.xXabcdefABCDEF".utf8)
+        for _ in 0..<20_000 {
+            samples.append(String(decoding: (0..<Int(random.next() % 20 + 1)).map { _ in alphabet[Int(random.next() % UInt64(alphabet.count))] }, as: UTF8.self))
+        }
+        for sample in samples {
+            var address = in_addr()
+            let expected: UInt32? = inet_aton(sample, &address) != 0 ? UInt32(bigEndian: address.s_addr) : nil
+            // inet_aton reads at most 4 parts of any length; ours caps a part at 12 digits (no
+            // address needs more, and a cap keeps the scan bounded), so only those may differ.
+            let longPart = sample.split(separator: ".", omittingEmptySubsequences: false).contains { $0.count > 12 }
+            if !longPart { #expect(IPv4Forms.parse(Array(sample.utf8)) == expected, "\(sample)") }
+        }
+    }
+
+    @Test func markerSetFindsEveryOccurrenceANaiveSearchFinds() {
+        let markers = ["/etc/passwd", "/etc/", "ab", "abc", "b/", "zz", "/tmp/.x", "..", "../"]
+        let set = MarkerSet(markers)
+        var random = RobustnessTests.SplitMix(state: 11)
+        let alphabet = Array("/etcpaswdbz.xm".utf8)
+        for _ in 0..<5_000 {
+            let text = (0..<Int(random.next() % 40)).map { _ in alphabet[Int(random.next() % UInt64(alphabet.count))] }
+            var found: [String] = []
+            set.forEachMatch(in: text) { marker, at in
+                found.append("\(at):\(markers[marker])")
+                return true
+            }
+            var expected: [String] = []
+            for at in text.indices {
+                for marker in markers where text[at...].starts(with: marker.utf8) { expected.append("\(at):\(marker)") }
+            }
+            #expect(found == expected, "\(String(decoding: text, as: UTF8.self))")
+            #expect(set.contains(in: text) == !expected.isEmpty)
+        }
+    }
+
+    @Test func pathShapesMatchOnlyTheirExactShape() {
+        let shape = PathShape("/todos/{uuid}")!
+        #expect(shape.matches("/todos/8d2c6d41-0a3f-4b7e-9c1d-2e5f6a7b8c9d"))
+        #expect(shape.matches("/todos/8D2C6D41-0A3F-4B7E-9C1D-2E5F6A7B8C9D"))
+        for path in ["/todos", "/todos/", "/todos/8d2c6d41-0a3f-4b7e-9c1d-2e5f6a7b8c9", "/todos/8d2c6d41-0a3f-4b7e-9c1d-2e5f6a7b8c9d/",
+                     "/todos/8d2c6d41-0a3f-4b7e-9c1d-2e5f6a7b8c9d0", "/todos/8d2c6d41x0a3f-4b7e-9c1d-2e5f6a7b8c9d", "/todos/8d2c6d41-0a3f-4b7e-9c1d-2e5f6a7b8c9g",
+                     "/Todos/8d2c6d41-0a3f-4b7e-9c1d-2e5f6a7b8c9d", "/todos/%38d2c6d41-0a3f-4b7e-9c1d-2e5f6a7b8c9d", "//todos/8d2c6d41-0a3f-4b7e-9c1d-2e5f6a7b8c9d",
+                     "/todos/../etc/passwd"] {
+            #expect(!shape.matches(Substring(path)), "\(path)")
+        }
+        #expect(PathShape("/todos")!.matches("/todos"))
+        #expect(!PathShape("/todos")!.matches("/todos/"))
+        // A literal segment that could carry syntax is refused when the shape is made.
+        #expect(PathShape("/a.php") == nil)
+        #expect(PathShape("/x/{id}") == nil)
+        #expect(PathShape("todos") == nil)
+    }
+
+    /// What the shortcut skips could never have matched: the full rules over 20,000 random UUID
+    /// paths (and the application's other inert paths) find nothing.
+    @Test func inertPathsHoldNothingTheFullRulesMatch() {
+        var random = RobustnessTests.SplitMix(state: 3)
+        let hex = Array("0123456789abcdefABCDEF".utf8)
+        var paths = ["/todos", "/health", "/health/ready"]
+        for _ in 0..<20_000 {
+            var id = (0..<32).map { _ in hex[Int(random.next() % UInt64(hex.count))] }
+            for at in [8, 13, 18, 23] { id.insert(UInt8(ascii: "-"), at: at) }
+            paths.append("/todos/" + String(decoding: id, as: UTF8.self))
+        }
+        let full = RequestInspector(configuration: WAFConfiguration())
+        for path in paths {
+            let request = makeRequest(target: path)
+            #expect(full.inspect(request, client: remotePeer, peer: remotePeer).matches.isEmpty, "\(path)")
+        }
+    }
+
+    @Test func aPathOutsideTheShapesStillGetsEveryRule() {
+        var configuration = WAFConfiguration()
+        configuration.inertPaths = ["/todos", "/todos/{uuid}"].compactMap(PathShape.init)
+        #expect(verdict(makeRequest(target: "/todos/../../etc/passwd"), configuration: configuration).blocking != nil)
+        #expect(verdict(makeRequest(target: "/todos/%2e%2e%2f%2e%2e%2fetc%2fpasswd"), configuration: configuration).blocking != nil)
+        #expect(verdict(makeRequest(target: "/todos/8d2c6d41-0a3f-4b7e-9c1d-2e5f6a7b8c9d?q=%3Cscript%3Ealert(1)%3C/script%3E"),
+                        configuration: configuration).blocking?.rule == .crossSiteScripting)
+        #expect(verdict(makeRequest(target: "/todos/8d2c6d41-0a3f-4b7e-9c1d-2e5f6a7b8c9d", headers: [("User-Agent", "sqlmap/1.7")]),
+                        configuration: configuration).blocking?.rule == .badBots)
+    }
+}
