@@ -18,6 +18,9 @@ public struct Router: Sendable {
         let pattern: String
         let segments: [Segment]
         var handlers: [HTTPMethod: RouteHandler]
+        /// `segments.count`, read without touching (and retaining) the arrays of routes that
+        /// cannot match: most routes are ruled out by their number of segments alone.
+        let segmentCount: Int
 
         var isLiteral: Bool { !segments.contains { if case .parameter = $0 { true } else { false } } }
     }
@@ -47,7 +50,7 @@ public struct Router: Sendable {
         let segments: [Segment] = pattern.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map {
             $0.hasPrefix(":") ? .parameter(String($0.dropFirst())) : .literal(String($0))
         }
-        let route = Route(pattern: pattern, segments: segments, handlers: [method: handler])
+        let route = Route(pattern: pattern, segments: segments, handlers: [method: handler], segmentCount: segments.count)
         // Literal patterns before parameterised ones, so `/todos/count` wins over `/todos/:id`.
         if route.isLiteral {
             routes.insert(route, at: routes.firstIndex { !$0.isLiteral } ?? routes.endIndex)
@@ -60,7 +63,10 @@ public struct Router: Sendable {
     /// allocated a `String` for every path longer than 15 bytes).
     public func match(_ method: HTTPMethod, path: Substring) -> Match {
         // Segment by segment on the UTF-8 view: no array of parts, no Character processing.
-        for route in routes where !route.segments.isEmpty {
+        var slashes = 0
+        for byte in path.utf8 where byte == UInt8(ascii: "/") { slashes += 1 }
+        for index in routes.indices where routes[index].segmentCount == slashes {
+            let route = routes[index]
             var rest = path.utf8.dropFirst()  // after the leading "/"
             var parameters = RouteParameters()
             var matched = true
@@ -104,7 +110,7 @@ public struct Router: Sendable {
 
     /// Every method any route serves, for `OPTIONS *`.
     public var allMethods: String {
-        var all = Route(pattern: "*", segments: [], handlers: [:])
+        var all = Route(pattern: "*", segments: [], handlers: [:], segmentCount: 0)
         for route in routes { for (method, handler) in route.handlers { all.handlers[method] = handler } }
         return Self.allowHeader(all)
     }
