@@ -329,7 +329,8 @@ def api():
         print(f"| {name} | {ours['rps']:.0f} | {ref['rps']:.0f} | {ours['rps'] / ref['rps']:.2f} | {ours['p50']:.2f} | {ours['p99']:.2f} | {ours['cpu_us']:.1f} |")
     print(f"\nserver peak RSS (VmHWM) over the whole run: {rss:.1f} MB")
     for name, _, _, ours, ref in rows:
-        print(f"{name} all rounds: todo-api {', '.join('%.0f' % r['rps'] for r in ours)}; pgbench {', '.join('%.0f' % r['rps'] for r in ref)}")
+        print(f"{name} all rounds: todo-api {', '.join('%.0f' % r['rps'] for r in ours)}; pgbench {', '.join('%.0f' % r['rps'] for r in ref)}; "
+              f"server CPU µs/req {', '.join('%.1f' % r['cpu_us'] for r in ours)}")
 
 
 def observability():

@@ -282,11 +282,9 @@ final class HTTPConnection: Selectable {
         let connectionHeader: StaticString? = !keepOpen ? "close" : (version == .http1_0 ? "keep-alive" : nil)
         context.dateCache.refresh()
         let before = output.count
-        var response = response
-        if let exchange { response.headers.append(("X-Request-ID", exchange.requestID)) }
         ResponseEncoder.encode(response, into: &output, date: context.dateCache.headerLine,
                                connectionHeader: connectionHeader, omitBody: omitBody,
-                               extraHeaders: context.configuration.responseHeaders.bytes)
+                               extraHeaders: context.configuration.responseHeaders.bytes, requestID: exchange?.requestID)
         if let exchange {
             self.exchange = nil
             finished(exchange, status: response.status.code, bytesOut: output.count - before)
@@ -410,19 +408,20 @@ final class HTTPConnection: Selectable {
     /// costs no heap operation).
     private func updateDeadline() {
         let (kind, at): (Deadline, MonotonicTime)
-        let configuration = context.configuration
+        // Fields read one by one: binding the configuration to a local copied the whole struct
+        // (a dozen references retained and released) on every event.
         if lingering {
-            (kind, at) = (.linger, lastProgress + configuration.lingerTimeout)
+            (kind, at) = (.linger, lastProgress + context.configuration.lingerTimeout)
         } else if outputPending {
-            (kind, at) = (.write, lastProgress + configuration.writeTimeout)
+            (kind, at) = (.write, lastProgress + context.configuration.writeTimeout)
         } else if awaitingResponse {
             (kind, at) = (.none, .distantFuture)
         } else if parser.isInBody {
-            (kind, at) = (.body, lastProgress + configuration.bodyTimeout)
+            (kind, at) = (.body, lastProgress + context.configuration.bodyTimeout)
         } else if !parser.isAtRequestBoundary || !pending.isEmpty {
-            (kind, at) = (.head, headStartedAt + configuration.headerTimeout)
+            (kind, at) = (.head, headStartedAt + context.configuration.headerTimeout)
         } else {
-            (kind, at) = (.idle, context.loop.now + configuration.idleTimeout)
+            (kind, at) = (.idle, context.loop.now + context.configuration.idleTimeout)
         }
         deadlineKind = kind
         deadline = at

@@ -19,8 +19,10 @@ enum ResponseEncoder {
     ///   - connectionHeader: `close`, `keep-alive` (HTTP/1.0 keep-alive must be confirmed,
     ///     RFC 9112 §9.3), or nil.
     ///   - omitBody: true for HEAD (RFC 9110 §9.3.2: same headers, no content) and 204/304.
+    ///   - requestID: written as `X-Request-ID` (straight into the output: appending it to the
+    ///     response's header array reallocated that array on every request).
     static func encode(_ response: HTTPResponse, into output: inout [UInt8], date: [UInt8],
-                       connectionHeader: StaticString?, omitBody: Bool, extraHeaders: [UInt8] = []) {
+                       connectionHeader: StaticString?, omitBody: Bool, extraHeaders: [UInt8] = [], requestID: String? = nil) {
         appendStatusLine(response.status, to: &output)
         output.append(contentsOf: date)
         let status = response.status.code
@@ -39,6 +41,11 @@ enum ResponseEncoder {
             output.append(contentsOf: name.utf8)
             output.append(contentsOf: ": ".utf8)
             output.append(contentsOf: value.utf8)
+            output.append(contentsOf: "\r\n".utf8)
+        }
+        if let requestID {
+            output.append(contentsOf: "X-Request-ID: ".utf8)
+            output.append(contentsOf: requestID.utf8)
             output.append(contentsOf: "\r\n".utf8)
         }
         output.append(contentsOf: extraHeaders)

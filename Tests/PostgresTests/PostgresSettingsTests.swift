@@ -79,6 +79,14 @@ import Testing
         #expect(query.description == query.sql)
     }
 
+    @Test func rebindingKeepsTheStatementAndBindsTheNewValues() {
+        let statement: PostgresQuery = "SELECT * FROM todos WHERE id = \("") AND title = \("")"
+        let query = statement.rebinding("1'; DROP TABLE todos; --", nil)
+        #expect(query.sql == "SELECT * FROM todos WHERE id = $1 AND title = $2")
+        #expect(query.binds == ["1'; DROP TABLE todos; --", nil])
+        #expect(statement.binds == ["", ""])
+    }
+
     @Test func migrationChecksumIsSHA256() {
         #expect(Migrator.sha256Hex(Array("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
     }

@@ -10,51 +10,61 @@
 /// address. `SecurityTests` runs the full rules over random paths of each shape to show they
 /// never match there.
 public struct PathShape: Sendable, CustomStringConvertible {
-    enum Segment: Sendable, Equatable {
-        case literal([UInt8])
-        case uuid
+    /// A literal (`length` bytes of `literals` from `start`) or a UUID. Plain values, so matching
+    /// copies nothing reference-counted (an enum with an array payload retained one per segment).
+    struct Segment: Sendable, Equatable {
+        let start: Int
+        let length: Int
+        let isUUID: Bool
     }
 
     let segments: [Segment]
+    let literals: [UInt8]
     public let description: String
 
     /// `"/todos/{uuid}"`; nil when a literal segment holds anything but `a-z`, `0-9` and `-`.
     public init?(_ pattern: String) {
         guard pattern.hasPrefix("/") else { return nil }
         var segments: [Segment] = []
+        var literals: [UInt8] = []
         for part in pattern.utf8.dropFirst().split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false) {
             if part.elementsEqual("{uuid}".utf8) {
-                segments.append(.uuid)
+                segments.append(Segment(start: 0, length: 36, isUUID: true))
             } else {
                 guard !part.isEmpty, part.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2D }) else { return nil }
-                segments.append(.literal(Array(part)))
+                segments.append(Segment(start: literals.count, length: part.count, isUUID: false))
+                literals += part
             }
         }
         self.segments = segments
+        self.literals = literals
         description = pattern
     }
 
     func matches(_ path: Substring) -> Bool {
         var path = path
         return path.withUTF8 { bytes in
-            guard bytes.first == 0x2F else { return false }
-            var i = 1
-            for (n, segment) in segments.enumerated() {
-                if n > 0 {
-                    guard i < bytes.count, bytes[i] == 0x2F else { return false }
-                    i += 1
-                }
-                switch segment {
-                case .literal(let text):
-                    guard i + text.count <= bytes.count else { return false }
-                    for (k, b) in text.enumerated() where bytes[i + k] != b { return false }
-                    i += text.count
-                case .uuid:
-                    guard i + 36 <= bytes.count, Self.isUUID(bytes, at: i) else { return false }
-                    i += 36
+            segments.withUnsafeBufferPointer { segments in
+                literals.withUnsafeBufferPointer { literals in
+                    guard bytes.first == 0x2F else { return false }
+                    var i = 1
+                    for n in 0..<segments.count {
+                        let segment = segments[n]
+                        if n > 0 {
+                            guard i < bytes.count, bytes[i] == 0x2F else { return false }
+                            i += 1
+                        }
+                        guard i + segment.length <= bytes.count else { return false }
+                        if segment.isUUID {
+                            guard Self.isUUID(bytes, at: i) else { return false }
+                        } else {
+                            for k in 0..<segment.length where bytes[i + k] != literals[segment.start + k] { return false }
+                        }
+                        i += segment.length
+                    }
+                    return i == bytes.count
                 }
             }
-            return i == bytes.count
         }
     }
 

@@ -18,7 +18,9 @@ struct TodoRepository: Sendable {
         database.read(Self.findQuery(id)) { completion($0.map(Self.todo)) }
     }
 
-    private static func findQuery(_ id: String) -> PostgresQuery { "SELECT \(sql: Todo.columns) FROM todos WHERE id = \(id)" }
+    private static let findStatement: PostgresQuery = "SELECT \(sql: Todo.columns) FROM todos WHERE id = \("")"
+
+    private static func findQuery(_ id: String) -> PostgresQuery { findStatement.rebinding(id) }
 
     private static func todo(_ result: PostgresResult) -> Todo? { result.rowCount == 0 ? nil : Todo(result, row: 0) }
 
