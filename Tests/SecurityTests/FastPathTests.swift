@@ -46,6 +46,25 @@ struct FastPathTests {
         }
     }
 
+    /// Every byte value at every position of a UUID, against the plain definition.
+    @Test func uuidSyntaxAcceptsExactlyHexDigitsAndDashesInPlace() {
+        func naive(_ b: [UInt8]) -> Bool {
+            b.count == 36 && b.indices.allSatisfy { i in
+                [8, 13, 18, 23].contains(i) ? b[i] == 0x2D : "0123456789abcdefABCDEF".utf8.contains(b[i])
+            }
+        }
+        let valid = Array("8d2c6d41-0a3f-4b7e-9C1D-2e5f6a7b8c9d".utf8)
+        for position in 0..<36 {
+            for value in 0...255 {
+                var bytes = valid
+                bytes[position] = UInt8(value)
+                #expect(bytes.withUnsafeBufferPointer { UUIDSyntax.isValid($0) } == naive(bytes))
+            }
+        }
+        #expect(!Array("8d2c6d41-0a3f-4b7e-9c1d-2e5f6a7b8c9".utf8).withUnsafeBufferPointer { UUIDSyntax.isValid($0) })
+        #expect(Array("/x/8d2c6d41-0a3f-4b7e-9c1d-2e5f6a7b8c9d".utf8).withUnsafeBufferPointer { UUIDSyntax.isValid($0, at: 3) })
+    }
+
     @Test func pathShapesMatchOnlyTheirExactShape() {
         let shape = PathShape("/todos/{uuid}")!
         #expect(shape.matches("/todos/8d2c6d41-0a3f-4b7e-9c1d-2e5f6a7b8c9d"))

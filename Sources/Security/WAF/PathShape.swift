@@ -68,15 +68,5 @@ public struct PathShape: Sendable, CustomStringConvertible {
         }
     }
 
-    static func isUUID(_ bytes: UnsafeBufferPointer<UInt8>, at start: Int) -> Bool {
-        for k in 0..<36 {
-            let b = bytes[start + k]
-            if k == 8 || k == 13 || k == 18 || k == 23 {
-                guard b == 0x2D else { return false }
-            } else {
-                guard (b >= 0x30 && b <= 0x39) || (b | 0x20 >= 0x61 && b | 0x20 <= 0x66) else { return false }
-            }
-        }
-        return true
-    }
+    static func isUUID(_ bytes: UnsafeBufferPointer<UInt8>, at start: Int) -> Bool { UUIDSyntax.isValid(bytes, at: start) }
 }

@@ -1,4 +1,5 @@
 import Postgres
+import Security
 import Observability
 
 /// A todo as stored and as served. Times are Unix milliseconds; `createdAtMicros` keeps the exact
@@ -72,18 +73,6 @@ struct Todo: Sendable {
 enum TodoID {
     static func isValid(_ text: String) -> Bool {
         var text = text
-        return text.withUTF8 { bytes in
-            guard bytes.count == 36 else { return false }
-            for (i, b) in bytes.enumerated() {
-                if i == 8 || i == 13 || i == 18 || i == 23 {
-                    guard b == UInt8(ascii: "-") else { return false }
-                } else {
-                    guard (b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9")) || (b | 0x20 >= UInt8(ascii: "a") && b | 0x20 <= UInt8(ascii: "f")) else {
-                        return false
-                    }
-                }
-            }
-            return true
-        }
+        return text.withUTF8 { $0.count == 36 && UUIDSyntax.isValid($0) }
     }
 }

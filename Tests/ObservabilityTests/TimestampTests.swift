@@ -1,0 +1,34 @@
+import Glibc
+import Testing
+@testable import Observability
+
+/// RFC 3339 formatting and parsing against the C library's calendar (`gmtime_r`).
+struct TimestampTests {
+    static func reference(_ milliseconds: Int64) -> String {
+        var seconds = time_t(milliseconds.floorDivided(by: 1000).quotient)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func pad(_ value: Int32, _ width: Int) -> String {
+            let text = String(value)
+            return String(repeating: "0", count: max(0, width - text.count)) + text
+        }
+        let ms = milliseconds.floorDivided(by: 1000).remainder
+        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
+            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(ms), 3))Z"
+    }
+
+    @Test func formatsLikeGmtimeFromYear1To9999() {
+        // -62135596800000 is 0001-01-01T00:00:00Z, 253402300799999 is 9999-12-31T23:59:59.999Z.
+        var samples: [Int64] = [0, -1, 1, 86_399_999, 86_400_000, 951_782_400_000, -62_135_596_800_000, 253_402_300_799_999, 1_767_225_599_999]
+        var state: UInt64 = 5
+        for _ in 0..<20_000 {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            samples.append(-62_135_596_800_000 + Int64((state >> 1) % UInt64(253_402_300_799_999 + 62_135_596_800_000)))
+        }
+        for ms in samples {
+            let text = Timestamp.rfc3339(milliseconds: ms)
+            #expect(text == Self.reference(ms), "\(ms)")
+            #expect(Timestamp.parseRFC3339(text) == ms, "\(text)")
+        }
+    }
+}
