@@ -40,18 +40,24 @@ public final class HTTPRequestHead: Sendable {
     }
 
     static func split(_ target: String) -> (path: Substring, query: Substring?) {
-        let utf8 = target.utf8
-        let question = utf8.firstIndex(of: UInt8(ascii: "?"))
-        let query = question.map { target[utf8.index(after: $0)...] }
-        var start = utf8.startIndex
-        if utf8.first != UInt8(ascii: "/") && utf8.first != UInt8(ascii: "*") {
+        // Offsets found on the contiguous bytes, then turned into indices once (searching the
+        // UTF-8 view element by element showed in profiles).
+        var copy = target
+        let (pathStart, pathEnd, question) = copy.withUTF8 { bytes -> (Int, Int, Int?) in
+            let question = bytes.firstIndex(of: UInt8(ascii: "?"))
+            let end = question ?? bytes.count
+            if bytes.first == UInt8(ascii: "/") || bytes.first == UInt8(ascii: "*") { return (0, end, question) }
             // absolute-form: skip "scheme://authority"
-            guard let colon = utf8.firstIndex(of: UInt8(ascii: ":")) else { return ("/", query) }
-            start = utf8.index(colon, offsetBy: 3, limitedBy: utf8.endIndex) ?? utf8.endIndex
-            start = utf8[start...].firstIndex { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") } ?? utf8.endIndex
-            if start == utf8.endIndex || utf8[start] == UInt8(ascii: "?") { return ("/", query) }
+            guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")) else { return (-1, -1, question) }
+            var start = min(colon + 3, bytes.count)
+            while start < bytes.count && bytes[start] != UInt8(ascii: "/") && bytes[start] != UInt8(ascii: "?") { start += 1 }
+            if start == bytes.count || bytes[start] == UInt8(ascii: "?") { return (-1, -1, question) }
+            return (start, end, question)
         }
-        return (target[start..<(question ?? utf8.endIndex)], query)
+        let utf8 = target.utf8
+        let query = question.map { target[utf8.index(utf8.startIndex, offsetBy: $0 + 1)...] }
+        guard pathStart >= 0 else { return ("/", query) }
+        return (target[utf8.index(utf8.startIndex, offsetBy: pathStart)..<utf8.index(utf8.startIndex, offsetBy: pathEnd)], query)
     }
 }
 

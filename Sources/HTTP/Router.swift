@@ -26,7 +26,7 @@ public struct Router: Sendable {
     }
 
     enum Segment: Sendable, Equatable {
-        case literal(String)
+        case literal([UInt8])
         case parameter(String)
     }
 
@@ -48,7 +48,7 @@ public struct Router: Sendable {
             return
         }
         let segments: [Segment] = pattern.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map {
-            $0.hasPrefix(":") ? .parameter(String($0.dropFirst())) : .literal(String($0))
+            $0.hasPrefix(":") ? .parameter(String($0.dropFirst())) : .literal(Array($0.utf8))
         }
         let route = Route(pattern: pattern, segments: segments, handlers: [method: handler], segmentCount: segments.count)
         // Literal patterns before parameterised ones, so `/todos/count` wins over `/todos/:id`.
@@ -60,32 +60,37 @@ public struct Router: Sendable {
     }
 
     /// A service has a dozen routes: comparing them in order beats hashing the path (which
-    /// allocated a `String` for every path longer than 15 bytes).
+    /// allocated a `String` for every path longer than 15 bytes). The path is walked as one
+    /// contiguous buffer with offsets (searching `Substring.UTF8View` element by element showed
+    /// at 1.5 % of a request in perf).
     public func match(_ method: HTTPMethod, path: Substring) -> Match {
-        // Segment by segment on the UTF-8 view: no array of parts, no Character processing.
-        var slashes = 0
-        for byte in path.utf8 where byte == UInt8(ascii: "/") { slashes += 1 }
-        for index in routes.indices where routes[index].segmentCount == slashes {
-            let route = routes[index]
-            var rest = path.utf8.dropFirst()  // after the leading "/"
-            var parameters = RouteParameters()
-            var matched = true
-            for (i, segment) in route.segments.enumerated() {
-                let end = rest.firstIndex(of: UInt8(ascii: "/")) ?? rest.endIndex
-                let part = Substring(rest[rest.startIndex..<end])
-                switch segment {
-                case .literal(let text):
-                    matched = part == text
-                case .parameter(let name):
-                    if !part.isEmpty, let decoded = PercentDecoding.decode(part) { parameters.append(name, decoded) } else { matched = false }
+        var path = path
+        return path.withUTF8 { bytes in
+            var slashes = 0
+            for byte in bytes where byte == UInt8(ascii: "/") { slashes += 1 }
+            for index in routes.indices where routes[index].segmentCount == slashes {
+                let route = routes[index]
+                var parameters = RouteParameters()
+                var start = 1  // after the leading "/"
+                var matched = true
+                for (i, segment) in route.segments.enumerated() {
+                    var end = start
+                    while end < bytes.count && bytes[end] != UInt8(ascii: "/") { end += 1 }
+                    let part = UnsafeBufferPointer(rebasing: bytes[start..<end])
+                    switch segment {
+                    case .literal(let text):
+                        matched = part.elementsEqual(text)
+                    case .parameter(let name):
+                        if !part.isEmpty, let decoded = PercentDecoding.decode(part) { parameters.append(name, decoded) } else { matched = false }
+                    }
+                    let isLast = i == route.segments.count - 1
+                    if !matched || isLast != (end == bytes.count) { matched = false; break }
+                    start = end + 1
                 }
-                let isLast = i == route.segments.count - 1
-                if !matched || isLast != (end == rest.endIndex) { matched = false; break }
-                if !isLast { rest = rest[rest.index(after: end)...] }
+                if matched { return resolve(route, method: method, parameters: parameters) }
             }
-            if matched { return resolve(route, method: method, parameters: parameters) }
+            return .notFound
         }
-        return .notFound
     }
 
     private func resolve(_ route: Route, method: HTTPMethod, parameters: RouteParameters) -> Match {
@@ -134,19 +139,25 @@ public struct RouteParameters: Sendable {
 /// are not UTF-8, so "%zz" or "%ff" can never reach a handler as text.
 public enum PercentDecoding {
     public static func decode(_ text: Substring) -> String? {
-        guard text.utf8.contains(UInt8(ascii: "%")) else { return String(text) }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(text.utf8.count)
-        var iterator = text.utf8.makeIterator()
-        while let byte = iterator.next() {
-            if byte == UInt8(ascii: "%") {
-                guard let high = iterator.next().flatMap(HTTPParser.hexValue),
-                      let low = iterator.next().flatMap(HTTPParser.hexValue) else { return nil }
-                bytes.append(UInt8(high << 4 | low))
+        var text = text
+        return text.withUTF8 { decode($0) }
+    }
+
+    public static func decode(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
+        guard bytes.contains(UInt8(ascii: "%")) else { return String(validating: bytes, as: UTF8.self) }
+        var decoded: [UInt8] = []
+        decoded.reserveCapacity(bytes.count)
+        var i = 0
+        while i < bytes.count {
+            if bytes[i] == UInt8(ascii: "%") {
+                guard i + 2 < bytes.count, let high = HTTPParser.hexValue(bytes[i + 1]), let low = HTTPParser.hexValue(bytes[i + 2]) else { return nil }
+                decoded.append(UInt8(high << 4 | low))
+                i += 3
             } else {
-                bytes.append(byte)
+                decoded.append(bytes[i])
+                i += 1
             }
         }
-        return String(validating: bytes, as: UTF8.self)
+        return String(validating: decoded, as: UTF8.self)
     }
 }
