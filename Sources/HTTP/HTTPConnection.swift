@@ -37,6 +37,8 @@ final class HTTPConnection: Selectable {
         var clientIP: String?
     }
     private var awaitingResponse = false
+    /// True while a callback handler's start runs inside `dispatch`.
+    private var dispatching = false
     private var closeAfterFlush = false
     private var lingering = false
     private(set) var closed = false
@@ -232,7 +234,9 @@ final class HTTPConnection: Selectable {
                 startAsync(respond, request: request, omitBody: omitBody)
             case .callback(let start):
                 awaitingResponse = true
+                dispatching = true
                 start(request, HTTPResponder(connection: self, head: head, omitBody: omitBody, requestID: requestID))
+                dispatching = false
             }
         case .methodNotAllowed(let allow, let route):
             exchange?.route = route
@@ -271,6 +275,10 @@ final class HTTPConnection: Selectable {
         awaitingResponse = false
         guard !closed else { return }  // the client left; nothing to answer
         respond(response, version: head.version, keepAlive: head.keepAlive, omitBody: omitBody)
+        // Answered inside `dispatch` (a callback handler that answers at once, or drops its
+        // responder): the `process` loop that dispatched it goes on, as after a sync handler.
+        // Processing `pending` from here would parse the request being dispatched a second time.
+        if dispatching { return }
         // Pipelined requests that arrived meanwhile.
         processPending()
         if !closed { afterEvent() }

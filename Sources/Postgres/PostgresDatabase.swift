@@ -91,7 +91,7 @@ public final class PostgresDatabase: Sendable {
 
     private func pool(_ pools: [LoopBound<PostgresPool>]) -> PostgresPool {
         guard let loop = EventLoop.current else {
-            preconditionFailure("PostgresDatabase is used from a task on an event loop")
+            preconditionFailure("PostgresDatabase is called on an event loop")
         }
         let pool = pools[loop.index].value
         assert(pool.loop === loop)

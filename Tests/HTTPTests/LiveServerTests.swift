@@ -62,6 +62,34 @@ import TestSupport
         #expect(try client.readResponse().status == 200)
     }
 
+    /// A callback that answers inside `dispatch` (at once, or by dropping its responder) while the
+    /// request came from the connection's pending bytes (pipelined behind a slow request, or a
+    /// head split across reads) is answered once, in order: it once re-entered the parser, which
+    /// parsed the same pending request again without end.
+    @Test func callbacksAnsweredAtOnceFromPendingBytesAnswerOnce() throws {
+        let server = try LiveServer()
+        let client = try TestClient(port: server.port)
+        try client.send("GET /slow?ms=50 HTTP/1.1\r\nHost: t\r\n\r\n"
+            + "GET /at-once HTTP/1.1\r\nHost: t\r\n\r\n"
+            + "GET /unanswered HTTP/1.1\r\nHost: t\r\n\r\n"
+            + "GET /at-once HTTP/1.1\r\nHost: t\r\n\r\n"
+            + "GET /items/1 HTTP/1.1\r\nHost: t\r\n\r\n")
+        #expect(try client.readResponse().text == #"{"slow":true}"#)
+        #expect(try client.readResponse().text == #"{"atOnce":true}"#)
+        #expect(try client.readResponse().status == 500)
+        #expect(try client.readResponse().text == #"{"atOnce":true}"#)
+        #expect(try client.readResponse().text == #"{"id":"1"}"#)
+
+        for path in ["/at-once", "/unanswered"] {
+            try client.send("GET \(path) HTTP/1.1\r\nHo")
+            usleep(30_000)
+            try client.send("st: t\r\n\r\n")
+            #expect(try client.readResponse().status == (path == "/at-once" ? 200 : 500))
+        }
+        try client.send("GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
+        #expect(try client.readResponse().status == 200)
+    }
+
     @Test func http10ClosesUnlessKeepAlive() throws {
         let server = try LiveServer()
         let closing = try TestClient(port: server.port)

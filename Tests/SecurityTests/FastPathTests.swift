@@ -83,8 +83,9 @@ struct FastPathTests {
         #expect(PathShape("todos") == nil)
     }
 
-    /// What the shortcut skips could never have matched: the full rules over 20,000 random UUID
-    /// paths (and the application's other inert paths) find nothing.
+    /// What the shortcut skips finds nothing there: the full rules over 20,000 random UUID paths
+    /// (and the application's other inert paths) match none. (An all-digit last group spelling an
+    /// address in octal would; see `PathShape`.)
     @Test func inertPathsHoldNothingTheFullRulesMatch() {
         var random = RobustnessTests.SplitMix(state: 3)
         let hex = Array("0123456789abcdefABCDEF".utf8)

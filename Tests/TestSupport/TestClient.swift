@@ -151,6 +151,7 @@ public final class LiveServer {
             loop.schedule(LoopTimer { respond(.json(.ok, Array("{\"later\":\"\(id)\"}".utf8))) }, at: loop.now + .milliseconds(50))
         })
         router.add(.get, "/unanswered", .callback { _, _ in })
+        router.add(.get, "/at-once", .callback { _, respond in respond(.json(.ok, Array(#"{"atOnce":true}"#.utf8))) })
         router.add(.get, "/big", .sync { _ in HTTPResponse(status: .ok, body: [UInt8](repeating: 65, count: 1 << 20)) })
         if let given { router = given }
         group = try shared ?? EventLoopGroup(count: 2)
