@@ -21,26 +21,21 @@ public enum RequestID {
     /// Written into the string's storage (prefix, dash, decimal counter): the interpolation it
     /// replaced went through the generic integer description, 1 % of a `GET /todos/{id}`.
     static func make() -> String {
-        var number = counter.add(1, ordering: .relaxed).newValue
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: room for UInt64.max's 20 digits
-        let count = withUnsafeMutableBytes(of: &digits) { buffer -> Int in
-            var i = buffer.count
-            repeat {
-                i -= 1
-                buffer[i] = UInt8(ascii: "0") + UInt8(number % 10)
-                number /= 10
-            } while number > 0
-            return buffer.count - i
-        }
+        let number = counter.add(1, ordering: .relaxed).newValue
+        var digits = 1
+        var rest = number / 10
+        while rest > 0 { digits += 1; rest /= 10 }
         var prefix = prefix
         return prefix.withUTF8 { head in
-            String(unsafeUninitializedCapacity: head.count + 1 + count) { out in
+            String(unsafeUninitializedCapacity: head.count + 1 + digits) { out in
                 _ = out.initialize(from: head)
                 out[head.count] = UInt8(ascii: "-")
-                withUnsafeBytes(of: &digits) { buffer in
-                    for k in 0..<count { out[head.count + 1 + k] = buffer[buffer.count - count + k] }
+                var n = number
+                for i in stride(from: head.count + digits, to: head.count, by: -1) {
+                    out[i] = UInt8(ascii: "0") + UInt8(n % 10)
+                    n /= 10
                 }
-                return head.count + 1 + count
+                return head.count + 1 + digits
             }
         }
     }

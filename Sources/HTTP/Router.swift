@@ -18,9 +18,6 @@ public struct Router: Sendable {
         let pattern: String
         let segments: [Segment]
         var handlers: [HTTPMethod: RouteHandler]
-        /// `segments.count`, read without touching (and retaining) the arrays of routes that
-        /// cannot match: most routes are ruled out by their number of segments alone.
-        let segmentCount: Int
 
         var isLiteral: Bool { !segments.contains { if case .parameter = $0 { true } else { false } } }
     }
@@ -50,7 +47,7 @@ public struct Router: Sendable {
         let segments: [Segment] = pattern.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map {
             $0.hasPrefix(":") ? .parameter(String($0.dropFirst())) : .literal(Array($0.utf8))
         }
-        let route = Route(pattern: pattern, segments: segments, handlers: [method: handler], segmentCount: segments.count)
+        let route = Route(pattern: pattern, segments: segments, handlers: [method: handler])
         // Literal patterns before parameterised ones, so `/todos/count` wins over `/todos/:id`.
         if route.isLiteral {
             routes.insert(route, at: routes.firstIndex { !$0.isLiteral } ?? routes.endIndex)
@@ -68,7 +65,8 @@ public struct Router: Sendable {
         return path.withUTF8 { bytes in
             var slashes = 0
             for byte in bytes where byte == UInt8(ascii: "/") { slashes += 1 }
-            for index in routes.indices where routes[index].segmentCount == slashes {
+            // Most routes are ruled out by their number of segments alone.
+            for index in routes.indices where routes[index].segments.count == slashes {
                 let route = routes[index]
                 var parameters = RouteParameters()
                 var start = 1  // after the leading "/"
@@ -115,7 +113,7 @@ public struct Router: Sendable {
 
     /// Every method any route serves, for `OPTIONS *`.
     public var allMethods: String {
-        var all = Route(pattern: "*", segments: [], handlers: [:], segmentCount: 0)
+        var all = Route(pattern: "*", segments: [], handlers: [:])
         for route in routes { for (method, handler) in route.handlers { all.handlers[method] = handler } }
         return Self.allowHeader(all)
     }

@@ -51,21 +51,13 @@ public final class PostgresDatabase: Sendable {
 
     /// Runs `query` on the writer.
     public func query(_ query: PostgresQuery) async throws(PostgresError) -> PostgresResult {
-        try await run(query, on: pool(writers))
+        try await Self.awaiting { self.query(query, completion: $0) }
     }
 
     /// Runs a read-only `query` on the reader endpoint when one is configured, falling back to the
     /// writer when the reader cannot serve (down, unreachable, saturated).
     public func read(_ query: PostgresQuery) async throws(PostgresError) -> PostgresResult {
-        var query = query
-        query.readOnly = true
-        guard let readers else { return try await self.query(query) }
-        do {
-            return try await run(query, on: pool(readers))
-        } catch where error.kind != .server {
-            // The reader could not run it at all (no connection): the writer can.
-            return try await run(query, on: pool(writers))
-        }
+        try await Self.awaiting { self.read(query, completion: $0) }
     }
 
     /// `read` for callers that run on the loop without a task: `completion` runs on this loop.
@@ -76,6 +68,7 @@ public final class PostgresDatabase: Sendable {
         query.readOnly = true
         guard let readers else { return pool(writers).submit(query, completion: completion) }
         pool(readers).submit(query) { [self] result in
+            // The reader could not run it at all (no connection): the writer can.
             if case .failure(let error) = result, error.kind != .server {
                 pool(writers).submit(query, completion: completion)
             } else {
@@ -98,9 +91,10 @@ public final class PostgresDatabase: Sendable {
         return pool
     }
 
-    private func run(_ query: PostgresQuery, on pool: PostgresPool) async throws(PostgresError) -> PostgresResult {
+    /// The async form of a completion-based call: `start` runs at once, on the task's loop.
+    private static func awaiting(_ start: (@escaping (Result<PostgresResult, PostgresError>) -> Void) -> Void) async throws(PostgresError) -> PostgresResult {
         let outcome = await withUnsafeContinuation { (continuation: UnsafeContinuation<Result<PostgresResult, PostgresError>, Never>) in
-            pool.submit(query) { continuation.resume(returning: $0) }
+            start { continuation.resume(returning: $0) }
         }
         return try outcome.get()
     }

@@ -102,6 +102,18 @@ struct FastPathTests {
         }
     }
 
+    /// The clean-value cache keys a Host value by whether the peer is loopback: `localhost` found
+    /// clean from a local client must still be refused from a remote one, on the same inspector.
+    @Test func aHostCachedCleanForALoopbackPeerIsStillCheckedForARemoteOne() {
+        let inspector = RequestInspector(configuration: WAFConfiguration())
+        let local = IPAddress("127.0.0.1")!
+        let request = makeRequestWithHost("localhost:8000")
+        for _ in 0..<2 {
+            #expect(inspector.inspect(request, client: local, peer: local).blocking == nil)
+            #expect(inspector.inspect(request, client: remotePeer, peer: remotePeer).blocking?.rule == .hostLocalhost)
+        }
+    }
+
     @Test func aPathOutsideTheShapesStillGetsEveryRule() {
         var configuration = WAFConfiguration()
         configuration.inertPaths = ["/todos", "/todos/{uuid}"].compactMap(PathShape.init)

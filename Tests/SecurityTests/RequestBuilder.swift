@@ -26,6 +26,16 @@ func makeRequest(method: String = "GET", target: String, headers: [(String, Stri
     fatalError("unreachable")
 }
 
+/// `makeRequest` sets `Host` itself; this is the same request with another one.
+func makeRequestWithHost(_ host: String) -> HTTPRequest {
+    var text = "GET /todos HTTP/1.1\r\nHost: \(host)\r\nUser-Agent: Mozilla/5.0\r\n\r\n"
+    var parser = HTTPParser(limits: HTTPLimits())
+    return text.withUTF8 { bytes in
+        guard case .head(let head) = parser.parse(UnsafeRawBufferPointer(bytes)).event else { fatalError("test request does not parse") }
+        return HTTPRequest(head: head, body: [], requestID: "t")
+    }
+}
+
 let remotePeer = IPAddress("203.0.113.7")!
 
 func verdict(_ request: HTTPRequest, configuration: WAFConfiguration = WAFConfiguration(), peer: IPAddress = remotePeer) -> RequestInspector.Verdict {

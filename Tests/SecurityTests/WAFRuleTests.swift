@@ -199,14 +199,4 @@ import Testing
         configuration.allowList = [IPNetwork("203.0.113.7")!]
         #expect(verdict(makeRequest(target: "/todos?q=" + percentEncode("' or 1=1--")), configuration: configuration).blocking == nil)
     }
-
-    func makeRequestWithHost(_ host: String) -> HTTPRequest {
-        // The builder sets Host itself; rebuild with another one.
-        var text = "GET /todos HTTP/1.1\r\nHost: \(host)\r\nUser-Agent: Mozilla/5.0\r\n\r\n"
-        var parser = HTTPParser(limits: HTTPLimits())
-        return text.withUTF8 { bytes in
-            guard case .head(let head) = parser.parse(UnsafeRawBufferPointer(bytes)).event else { fatalError() }
-            return HTTPRequest(head: head, body: [], requestID: "t")
-        }
-    }
 }

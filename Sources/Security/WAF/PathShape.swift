@@ -58,7 +58,7 @@ public struct PathShape: Sendable, CustomStringConvertible {
                         }
                         guard i + segment.length <= bytes.count else { return false }
                         if segment.isUUID {
-                            guard Self.isUUID(bytes, at: i) else { return false }
+                            guard UUIDSyntax.isValid(bytes, at: i) else { return false }
                         } else {
                             for k in 0..<segment.length where bytes[i + k] != literals[segment.start + k] { return false }
                         }
@@ -69,6 +69,4 @@ public struct PathShape: Sendable, CustomStringConvertible {
             }
         }
     }
-
-    static func isUUID(_ bytes: UnsafeBufferPointer<UInt8>, at start: Int) -> Bool { UUIDSyntax.isValid(bytes, at: start) }
 }

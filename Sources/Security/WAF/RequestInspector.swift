@@ -90,13 +90,14 @@ public struct RequestInspector: Sendable {
                     return check(normalized, raw: decoded, place: .userAgent, location: "header:user-agent", into: &verdict)
                 }) { stop = true }
             case .host:
-                if !peer.isLoopback, HostProbe.isLoopbackName(Array(value)),
-                   record(.hostLocalhost, "header:host", "loopback host from a remote peer", Array(value), into: &verdict) { stop = true; return }
-                // A host name is letters, digits, dots, a port: the cheap tier unless something else is
-                // in it. A service sees the same one or two Host values on every request, so they are
-                // remembered like the other headers (the peer-dependent loopback check above is not).
-                if unlessKnownClean(CleanValueCache.key(value, place: 6), &verdict, { verdict in
+                // A service sees the same one or two Host values on every request, so they are
+                // remembered like the other headers. The loopback-name rule depends on the peer too,
+                // so the key says whether the peer is loopback (places 6 and 7).
+                if unlessKnownClean(CleanValueCache.key(value, place: peer.isLoopback ? 6 : 7), &verdict, { verdict in
                     let host = Array(value)
+                    if !peer.isLoopback, HostProbe.isLoopbackName(host),
+                       record(.hostLocalhost, "header:host", "loopback host from a remote peer", host, into: &verdict) { return true }
+                    // A host name is letters, digits, dots, a port: the cheap tier unless something else is in it.
                     return check(TextTransform.normalize(host), raw: host, place: .header, location: "header:host", into: &verdict)
                 }) { stop = true }
             case .cookie:
