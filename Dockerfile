@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
-# The todo-api image: built with the Swift toolchain, shipped as one binary (Swift runtime linked
-# statically) on debian:bookworm-slim with only libpq5, libssl3 and ca-certificates.
+# The todo-api image: built with the Swift toolchain, shipped as one binary (Swift runtime, libpq
+# and OpenSSL linked statically) on debian:bookworm-slim with only ca-certificates added.
 #   docker build -t todo-api .                                  (what `docker compose up` does)
 #   docker buildx build --platform linux/amd64 -t todo-api .    (from an arm64 laptop, for X86_64 Fargate)
 # scripts/container-check repeats the runtime stage's steps outside Docker and checks them (the
@@ -9,13 +9,12 @@
 #
 # Runtime image, layer by layer (approximate; measured from the files, not from a Docker engine):
 #   debian:bookworm-slim                               ~75 MB   (~28 MB compressed)
-#   apt: libpq5 libssl3 ca-certificates + their deps   ~10 MB   (libssl3 5.6 MB; openssl CLI 1.0 MB,
-#        a dependency of ca-certificates; Kerberos, LDAP and SASL libraries 2.2 MB, dependencies of
-#        Debian's libpq5; libpq5 0.4 MB; certificates and the dpkg database ~0.7 MB)
+#   apt: ca-certificates + its deps                    ~7 MB    (openssl CLI 1.0 MB and libssl3
+#        5.6 MB, dependencies of ca-certificates; certificates and the dpkg database ~0.5 MB)
 #   user todo-api (uid 10001)                          <0.1 MB
 #   Amazon RDS CA bundle                               ~0.2 MB
 #   Migrations/, docs/openapi.yaml                     <0.1 MB
-#   /usr/local/bin/todo-api, stripped                  ~16 MB   (28 MB with symbols and debug info)
+#   /usr/local/bin/todo-api, stripped                  ~20 MB   (34 MB with symbols and debug info)
 #   total                                              ~100 MB as `docker images` shows it, ~40 MB
 #                                                      compressed (what ECR stores and Fargate pulls)
 # Crash backtraces: the binary is stripped and Swift's backtracer (swift-backtrace-static, 10 MB)
@@ -28,13 +27,18 @@ ARG RUNTIME_IMAGE=debian:bookworm-slim
 
 # ---- build -----------------------------------------------------------------------------------
 FROM ${SWIFT_IMAGE} AS build
-# Headers and pkg-config files for the CLibPQ and COpenSSL system-library targets. Versions are
-# not pinned (DL3008): bookworm's security updates replace them, and a pin would break the build.
+# libssl-dev: OpenSSL's headers and static libraries; dpkg-dev, make, pkg-config: what
+# scripts/libpq-static needs to build libpq from Debian's postgresql-15 source (clang is the
+# toolchain's). Versions are not pinned (DL3008): bookworm's security updates replace them, and a
+# pin would break the build.
 # hadolint ignore=DL3008
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libpq-dev libssl-dev pkg-config \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libssl-dev pkg-config dpkg-dev make \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
+# libpq, static and without GSSAPI/LDAP (its own layer: rebuilt only when the script changes).
+COPY scripts/libpq-static ./scripts/libpq-static
+RUN scripts/libpq-static
 # Dependencies first, in their own layer: re-resolved only when Package.swift or Package.resolved
 # change, not on every source edit. Package.resolved is optional (Package.* matches it if present;
 # with it, the pinned versions are used).
@@ -44,18 +48,18 @@ RUN if [ -f Package.resolved ]; then swift package resolve --force-resolved-vers
 # load, even though only the todo-api product is built.
 COPY Sources ./Sources
 COPY Tests ./Tests
-RUN swift build -c release --static-swift-stdlib --product todo-api \
+RUN PKG_CONFIG_PATH="$(scripts/libpq-static)" swift build -c release --static-swift-stdlib --product todo-api \
  && install -D -m 0755 .build/release/todo-api /out/todo-api \
  && strip /out/todo-api
 
 # ---- runtime ---------------------------------------------------------------------------------
 FROM ${RUNTIME_IMAGE}
-# The binary's only shared libraries beyond what bookworm-slim has (libc6, libgcc-s1, libstdc++6):
-# libpq.so.5 (libpq5) and libcrypto.so.3 (libssl3). ca-certificates for TLS trust roots.
-# scripts/container-check parses this line and checks it against `ldd` of the built binary.
+# The binary loads only what bookworm-slim has (libc6, libgcc-s1, libstdc++6): libpq and OpenSSL
+# are linked in. ca-certificates for TLS trust roots. scripts/container-check parses this line
+# and checks it against `ldd` of the built binary.
 # hadolint ignore=DL3008
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libpq5 libssl3 ca-certificates \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 todo-api \
  && useradd --system --uid 10001 --gid 10001 --home-dir /nonexistent --no-create-home \

@@ -357,7 +357,15 @@ def check_static(binary):
                                "build with --static-swift-stdlib")
     missing = [l.split()[0] for l in ldd.stdout.splitlines() if "not found" in l]
     require(not missing, f"libraries not found: {', '.join(missing)}")
-    return f"no libswift*.so; NEEDED {', '.join(needed_libraries(binary))}"
+    # What the image ships: libpq and OpenSSL linked in (scripts/libpq-static), position-independent
+    # (ASLR) with packed relative relocations (Package.swift's linker settings).
+    dynamic_pq = [l.split()[0] for l in ldd.stdout.splitlines() if re.match(r"\s*lib(pq|ssl|crypto)\.so", l)]
+    require(not dynamic_pq, f"links {', '.join(dynamic_pq)} dynamically: build with scripts/libpq-static's "
+                            "directory on PKG_CONFIG_PATH, as scripts/run, test and bench do")
+    require("Type:                              DYN" in header.stdout, f"{binary} is not position-independent")
+    dynamic = run(["readelf", "-d", binary]).stdout
+    require("(RELR)" in dynamic, f"{binary} has no packed relative relocations (DT_RELR): link with lld -z pack-relative-relocs")
+    return f"no libswift*.so, libpq, libssl or libcrypto .so; PIE with DT_RELR; NEEDED {', '.join(needed_libraries(binary))}"
 
 
 def needed_libraries(binary):
@@ -842,15 +850,18 @@ def check_compose(dockerfile, taskdef, check_jsonschema):
 def check_dockerfile(dockerfile, taskdef, template):
     build = dockerfile.stage("build")
     require(re.fullmatch(r"swift:6\.\d+(\.\d+)?-bookworm", build["from"]), f"build stage FROM {build['from']}")
-    require({"libpq-dev", "libssl-dev"} <= set(dockerfile.apt_packages(build)), "the build stage lacks libpq-dev or libssl-dev")
+    require({"libssl-dev", "dpkg-dev", "make", "pkg-config"} <= set(dockerfile.apt_packages(build)),
+            "the build stage lacks libssl-dev, or what scripts/libpq-static needs (dpkg-dev, make, pkg-config)")
     steps = [(k, a) for k, a in build["instructions"]]
     index = lambda predicate: next((i for i, step in enumerate(steps) if predicate(*step)), None)
     manifest = index(lambda k, a: k == "COPY" and "Package." in a and "Sources" not in a)
     resolve = index(lambda k, a: k == "RUN" and "swift package resolve" in a)
     sources = index(lambda k, a: k == "COPY" and "Sources" in a)
-    compile_ = index(lambda k, a: k == "RUN" and "swift build -c release --static-swift-stdlib --product todo-api" in a)
-    require(None not in (manifest, resolve, sources, compile_) and manifest < resolve < sources < compile_,
-            "the build stage must copy Package.*, resolve, then copy Sources, then build --static-swift-stdlib")
+    libpq = index(lambda k, a: k == "RUN" and a.strip() == "scripts/libpq-static")
+    compile_ = index(lambda k, a: k == "RUN" and 'PKG_CONFIG_PATH="$(scripts/libpq-static)" swift build -c release --static-swift-stdlib --product todo-api' in a)
+    require(None not in (manifest, resolve, libpq, sources, compile_) and manifest < resolve < sources < compile_ and libpq < compile_,
+            "the build stage must copy Package.*, resolve, build libpq (scripts/libpq-static), then copy Sources, "
+            "then build --static-swift-stdlib with the static libpq on PKG_CONFIG_PATH (as scripts/run, test and bench do)")
     exposed = [int(p.split("/")[0]) for args in dockerfile.all("EXPOSE") for p in args.split()]
     app = by_name(taskdef["containerDefinitions"])[APP]
     ports = [p["containerPort"] for p in app["portMappings"]]

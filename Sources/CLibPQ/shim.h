@@ -1,2 +1,2 @@
-// libpq from Debian's libpq-dev (pkg-config: libpq).
+// libpq through pkg-config: scripts/libpq-static's static build, or Debian's libpq-dev.
 #include <libpq-fe.h>
