@@ -14,8 +14,8 @@
 #   user todo-api (uid 10001)                          <0.1 MB
 #   Amazon RDS CA bundle                               ~0.2 MB
 #   Migrations/, docs/openapi.yaml                     <0.1 MB
-#   /usr/local/bin/todo-api, stripped                  ~20 MB   (34 MB with symbols and debug info)
-#   total                                              ~100 MB as `docker images` shows it, ~40 MB
+#   /usr/local/bin/todo-api, stripped                  ~14 MB   (22 MB with symbols and debug info)
+#   total                                              ~96 MB as `docker images` shows it, ~38 MB
 #                                                      compressed (what ECR stores and Fargate pulls)
 # Crash backtraces: the binary is stripped and Swift's backtracer (swift-backtrace-static, 10 MB)
 # is not shipped, to stay near 100 MB. The unstripped binary of the same build stays in the build

@@ -4,6 +4,8 @@ import PackageDescription
 // Layers, top to bottom (each depends only on those below it):
 //   todo-api (executable) → TodoAPI → Security → HTTP, Postgres → Observability → Net → CLinux
 //   (HTTP and Postgres are siblings: neither knows the other; Security knows HTTP, not Postgres.)
+//   JSON (the parser) has no dependencies; TodoAPI reads request bodies with it, Postgres DB_SECRET.
+// No Foundation anywhere, and no command-line package: see Sources/TodoAPI/ServiceCommandLine.swift.
 // See docs/ARCHITECTURE.md.
 let package = Package(
     name: "todo-api",
@@ -12,11 +14,11 @@ let package = Package(
         .executable(name: "todo-api", targets: ["todo-api"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
     ],
     targets: [
         .target(name: "CLinux"),
+        .target(name: "JSON"),
         // libpq and libcrypto through pkg-config. The scripts and the Dockerfile put
         // scripts/libpq-static's directory first on PKG_CONFIG_PATH: a static libpq without
         // GSSAPI/LDAP and static OpenSSL. A plain `swift build` links Debian's shared libraries.
@@ -36,7 +38,7 @@ let package = Package(
         ),
         .target(
             name: "Postgres",
-            dependencies: ["Net", "CLibPQ", "COpenSSL", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["Net", "JSON", "CLibPQ", "COpenSSL", .product(name: "Logging", package: "swift-log")]
         ),
         .target(
             name: "Security",
@@ -44,13 +46,12 @@ let package = Package(
         ),
         .target(
             name: "TodoAPI",
-            dependencies: ["HTTP", "Postgres", "Observability", "Security", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["HTTP", "JSON", "Postgres", "Observability", "Security", .product(name: "Logging", package: "swift-log")]
         ),
         .executableTarget(
             name: "todo-api",
             dependencies: [
                 "TodoAPI", "HTTP", "Postgres", "Net", "Observability", "Security",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             // lld with packed relative relocations (DT_RELR, glibc 2.36+: bookworm): the binary's
@@ -73,6 +74,7 @@ let package = Package(
             path: "Tests/TestSupport"
         ),
         .testTarget(name: "NetTests", dependencies: ["Net"]),
+        .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "ObservabilityTests", dependencies: ["Observability"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Net", "TestSupport"]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "Net", "CLibPQ", "TestSupport"]),

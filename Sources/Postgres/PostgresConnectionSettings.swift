@@ -1,5 +1,5 @@
 import CLibPQ
-import FoundationEssentials
+import JSON
 
 /// How to reach the database: libpq connection parameters, resolved once at start-up.
 ///
@@ -99,42 +99,28 @@ public struct PostgresConnectionSettings: Sendable {
     }
 
     /// `{"username","password","host","port","dbname",...}` as Secrets Manager stores RDS
-    /// credentials; `port` may be a number or a string.
+    /// credentials; `port` may be a number or a string; other members (`engine`,
+    /// `dbInstanceIdentifier`, ...) are ignored, and so is a member that is `null`.
     static func parseSecret(_ json: String) throws(PostgresConfigurationError) -> [String: String] {
-        struct Secret: Decodable {
-            var username: String?
-            var password: String?
-            var host: String?
-            var port: Port?
-            var dbname: String?
-
-            enum Port: Decodable {
-                case number(Int), text(String)
-                init(from decoder: Decoder) throws {
-                    let container = try decoder.singleValueContainer()
-                    if let number = try? container.decode(Int.self) { self = .number(number) } else { self = .text(try container.decode(String.self)) }
-                }
-                var text: String {
-                    switch self {
-                    case .number(let n): String(n)
-                    case .text(let t): t
-                    }
-                }
+        // Never the parser's message or the offending value: either could quote the secret.
+        let malformed = PostgresConfigurationError(
+            message: "DB_SECRET is not the expected JSON object {\"username\",\"password\",\"host\",\"port\",\"dbname\"}")
+        guard case .object(let members)? = try? JSONParser.parse(Array(json.utf8)) else { throw malformed }
+        let keywords = ["username": "user", "password": "password", "host": "host", "port": "port", "dbname": "dbname"]
+        var fields: [String: String] = [:]
+        for (key, value) in members {
+            guard let keyword = keywords[key] else { continue }
+            switch value {
+            case .null:
+                continue
+            case .string(let text):
+                fields[keyword] = text
+            case .number(let digits) where keyword == "port" && Int(digits) != nil:
+                fields[keyword] = digits
+            default:
+                throw PostgresConfigurationError(message: "DB_SECRET: \"\(key)\" must be a string\(keyword == "port" ? " or an integer" : ""), not \(value.typeName)")
             }
         }
-        let secret: Secret
-        do {
-            secret = try JSONDecoder().decode(Secret.self, from: Data(json.utf8))
-        } catch {
-            // Not the decoder's message: it could quote the secret's text.
-            throw PostgresConfigurationError(message: "DB_SECRET is not the expected JSON object {\"username\",\"password\",\"host\",\"port\",\"dbname\"}")
-        }
-        var fields: [String: String] = [:]
-        fields["user"] = secret.username
-        fields["password"] = secret.password
-        fields["host"] = secret.host
-        fields["port"] = secret.port?.text
-        fields["dbname"] = secret.dbname
         return fields
     }
 }

@@ -1,4 +1,3 @@
-import ArgumentParser
 import Glibc
 import Net
 import TodoAPI
@@ -7,19 +6,15 @@ import TodoAPI
 /// HEALTHCHECK and ECS container health check, so the image needs no curl. One GET over a plain
 /// socket, the whole exchange bounded by the timeout; exit 0 on a 200, 1 on anything else, one
 /// line of output either way (Docker keeps the last lines in `docker inspect`).
-struct HealthcheckCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "healthcheck",
-        abstract: "GET a health URL; exit 0 on 200, 1 otherwise (for Docker HEALTHCHECK and ECS)."
-    )
-
-    @Option(help: "http:// URL to check (default http://127.0.0.1:$PORT/health, PORT defaulting to 8000).") var url: String?
-    @Option(help: "Budget for the whole check (ms, s).") var timeout = "2s"
+struct HealthcheckCommand {
+    /// `--url`, `--timeout` (ServiceCommandLine.options(for: .healthcheck)).
+    let options: [String: String]
 
     func run() throws {
         // The container's PORT, so a task that moves the service needs no --url of its own.
         let port = getenv("PORT").map { String(cString: $0) }.flatMap { Int($0) } ?? 8000
-        let url = self.url ?? "http://127.0.0.1:\(port)/health"
+        let url = options["url"] ?? "http://127.0.0.1:\(port)/health"
+        let timeout = options["timeout"] ?? "2s"
         guard let budget = TimeSpan(parsing: timeout), budget.nanoseconds > 0 else {
             throw ConfigurationError(setting: "--timeout", value: timeout, help: "a duration such as 2s or 500ms.")
         }

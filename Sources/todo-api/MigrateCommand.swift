@@ -1,25 +1,16 @@
-import ArgumentParser
 import Logging
 import Postgres
 import TodoAPI
 
 /// `todo-api migrate`: apply pending migrations and exit (0 on success, 1 on failure, 2 on bad
 /// configuration). Safe to run from many tasks at once (advisory lock).
-struct MigrateCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "migrate",
-        abstract: "Apply pending database migrations (DATABASE_URL, PG* or DB_SECRET) and exit."
-    )
-
-    @Option(name: .customLong("migrations-dir"), help: "MIGRATIONS_DIR (default Migrations)") var migrationsDir: String?
-    @Option(name: .customLong("log-level"), help: "LOG_LEVEL") var logLevel: String?
+struct MigrateCommand {
+    /// `--migrations-dir`, `--log-level` (ServiceCommandLine.options(for: .migrate)).
+    let options: [String: String]
 
     func run() throws {
         let environment = ServeCommand.environment()
-        var flags: [String: String] = [:]
-        flags["migrations-dir"] = migrationsDir
-        flags["log-level"] = logLevel
-        let configuration = try ServiceConfiguration.resolve(environment: environment, flags: flags)
+        let configuration = try ServiceConfiguration.resolve(environment: environment, flags: options)
         guard let settings = try configuration.databaseSettings(environment: environment) else {
             throw ConfigurationError(setting: "DATABASE_URL", value: "", help: "no database configured (DATABASE_URL, PG* or DB_SECRET).")
         }

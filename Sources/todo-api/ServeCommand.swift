@@ -1,4 +1,3 @@
-import ArgumentParser
 import Dispatch
 import CLinux
 import Glibc
@@ -11,67 +10,13 @@ import Security
 import TodoAPI
 
 /// `todo-api serve`: run the HTTP service until SIGTERM/SIGINT, then drain.
-struct ServeCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "serve",
-        abstract: "Serve the API (the default command). Every flag also reads an env var; flags win.",
-        discussion: ServiceConfiguration.settings.map { "  \($0.environment) / --\($0.flag): \($0.help)" }.joined(separator: "\n")
-    )
-
-    @Option(help: "HOST") var host: String?
-    @Option(help: "PORT") var port: String?
-    @Option(help: "THREADS") var threads: String?
-    @Option(name: .customLong("max-body-size"), help: "MAX_BODY_SIZE") var maxBodySize: String?
-    @Option(name: .customLong("max-connections"), help: "MAX_CONNECTIONS") var maxConnections: String?
-    @Option(name: .customLong("header-timeout"), help: "HEADER_TIMEOUT") var headerTimeout: String?
-    @Option(name: .customLong("body-timeout"), help: "BODY_TIMEOUT") var bodyTimeout: String?
-    @Option(name: .customLong("write-timeout"), help: "WRITE_TIMEOUT") var writeTimeout: String?
-    @Option(name: .customLong("idle-timeout"), help: "IDLE_TIMEOUT") var idleTimeout: String?
-    @Option(name: .customLong("drain-timeout"), help: "DRAIN_TIMEOUT") var drainTimeout: String?
-    @Option(name: .customLong("log-level"), help: "LOG_LEVEL") var logLevel: String?
-    @Option(name: .customLong("log-format"), help: "LOG_FORMAT") var logFormat: String?
-    @Option(name: .customLong("service-name"), help: "SERVICE_NAME") var serviceName: String?
-    @Option(name: .customLong("metrics-port"), help: "METRICS_PORT") var metricsPort: String?
-    @Option(name: .customLong("db-pool-min"), help: "DB_POOL_MIN") var dbPoolMin: String?
-    @Option(name: .customLong("db-pool-max"), help: "DB_POOL_MAX") var dbPoolMax: String?
-    @Option(name: .customLong("db-acquire-timeout"), help: "DB_ACQUIRE_TIMEOUT") var dbAcquireTimeout: String?
-    @Option(name: .customLong("db-statement-timeout"), help: "DB_STATEMENT_TIMEOUT") var dbStatementTimeout: String?
-    @Option(name: .customLong("db-connect-timeout"), help: "DB_CONNECT_TIMEOUT") var dbConnectTimeout: String?
-    @Option(name: .customLong("db-max-lifetime"), help: "DB_MAX_LIFETIME") var dbMaxLifetime: String?
-    @Option(name: .customLong("db-idle-timeout"), help: "DB_IDLE_TIMEOUT") var dbIdleTimeout: String?
-    @Option(name: .customLong("migrations-dir"), help: "MIGRATIONS_DIR") var migrationsDir: String?
-    @Option(name: .customLong("trusted-proxies"), help: "TRUSTED_PROXIES") var trustedProxies: String?
-    @Option(name: .customLong("rate-limit"), help: "RATE_LIMIT") var rateLimit: String?
-    @Option(name: .customLong("rate-limit-burst"), help: "RATE_LIMIT_BURST") var rateLimitBurst: String?
-    @Option(name: .customLong("rate-limit-writes"), help: "RATE_LIMIT_WRITES") var rateLimitWrites: String?
-    @Option(name: .customLong("rate-limit-max-clients"), help: "RATE_LIMIT_MAX_CLIENTS") var rateLimitMaxClients: String?
-    @Option(name: .customLong("waf"), help: "WAF") var waf: String?
-    @Option(name: .customLong("waf-rules-file"), help: "WAF_RULES_FILE") var wafRulesFile: String?
-    @Option(name: .customLong("waf-rules"), help: "WAF_RULES") var wafRules: String?
-    @Option(name: .customLong("waf-allow-ips"), help: "WAF_ALLOW_IPS") var wafAllowIPs: String?
-    @Option(name: .customLong("waf-deny-ips"), help: "WAF_DENY_IPS") var wafDenyIPs: String?
-    @Flag(name: .customLong("migrate"), help: "MIGRATE_ON_START: apply pending migrations before listening.") var migrate = false
-
-    var flags: [String: String] {
-        let pairs: [(String, String?)] = [
-            ("host", host), ("port", port), ("threads", threads), ("max-body-size", maxBodySize),
-            ("max-connections", maxConnections), ("header-timeout", headerTimeout), ("body-timeout", bodyTimeout),
-            ("write-timeout", writeTimeout), ("idle-timeout", idleTimeout), ("drain-timeout", drainTimeout),
-            ("log-level", logLevel), ("log-format", logFormat), ("service-name", serviceName), ("metrics-port", metricsPort),
-            ("db-pool-min", dbPoolMin), ("db-pool-max", dbPoolMax),
-            ("db-acquire-timeout", dbAcquireTimeout), ("db-statement-timeout", dbStatementTimeout),
-            ("db-connect-timeout", dbConnectTimeout), ("db-max-lifetime", dbMaxLifetime), ("db-idle-timeout", dbIdleTimeout),
-            ("migrations-dir", migrationsDir), ("migrate", migrate ? "true" : nil),
-            ("trusted-proxies", trustedProxies), ("rate-limit", rateLimit), ("rate-limit-burst", rateLimitBurst),
-            ("rate-limit-writes", rateLimitWrites), ("rate-limit-max-clients", rateLimitMaxClients), ("waf", waf),
-            ("waf-rules-file", wafRulesFile), ("waf-rules", wafRules), ("waf-allow-ips", wafAllowIPs), ("waf-deny-ips", wafDenyIPs),
-        ]
-        return Dictionary(uniqueKeysWithValues: pairs.compactMap { name, value in value.map { (name, $0) } })
-    }
+struct ServeCommand {
+    /// Flag name → value, one per `ServiceConfiguration.settings` entry given on the command line.
+    let options: [String: String]
 
     func run() throws {
         let environment = Self.environment()
-        let configuration = try ServiceConfiguration.resolve(environment: environment, flags: flags)
+        let configuration = try ServiceConfiguration.resolve(environment: environment, flags: options)
         let databaseSettings = try configuration.databaseSettings(environment: environment)
         // Signals are taken synchronously by the main thread (sigtimedwait below); blocked before
         // any other thread exists (the log writer, the loops) so that every thread inherits the

@@ -1,22 +1,26 @@
-import ArgumentParser
 import Glibc
 import TodoAPI
 
-/// `todo-api [serve]`: the one executable. Exit codes: 0 clean stop, 1 runtime failure (port in
-/// use, ...), 2 invalid command line or configuration.
+/// `todo-api [serve | migrate | healthcheck | help]`: the one executable. Exit codes: 0 clean stop
+/// (and the usage text), 1 runtime failure (port in use, ...), 2 invalid command line or
+/// configuration.
 @main
-struct TodoAPICommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "todo-api",
-        abstract: "The Todo REST service.",
-        subcommands: [ServeCommand.self, MigrateCommand.self, HealthcheckCommand.self],
-        defaultSubcommand: ServeCommand.self
-    )
-
+enum TodoAPICommand {
     static func main() {
         do {
-            var command = try parseAsRoot()
-            try command.run()
+            let commandLine = try ServiceCommandLine.parse(Array(CommandLine.arguments.dropFirst()))
+            if commandLine.wantsHelp {
+                print(ServiceCommandLine.usage(commandLine.helpIsGeneral ? nil : commandLine.command))
+                return
+            }
+            switch commandLine.command {
+            case .serve: try ServeCommand(options: commandLine.options).run()
+            case .migrate: try MigrateCommand(options: commandLine.options).run()
+            case .healthcheck: try HealthcheckCommand(options: commandLine.options).run()
+            }
+        } catch let error as UsageError {
+            printError("todo-api: \(error)")
+            Glibc.exit(2)
         } catch let error as ConfigurationError {
             printError("todo-api: \(error)")
             Glibc.exit(2)
@@ -24,11 +28,8 @@ struct TodoAPICommand: ParsableCommand {
             printError("todo-api: \(error)")
             Glibc.exit(1)
         } catch {
-            // Help and --version exit 0; any other command-line mistake exits 2 (not
-            // ArgumentParser's 64), the usual code for bad usage.
-            if exitCode(for: error) == .success { exit(withError: error) }
-            printError(fullMessage(for: error))
-            Glibc.exit(2)
+            printError("todo-api: \(error)")
+            Glibc.exit(1)
         }
     }
 }

@@ -67,6 +67,30 @@ import Testing
         } throws: { error in
             "\(error)".contains("DB_SECRET") && !"\(error)".contains("hunter2")
         }
+        // A member of the wrong type is named, its value is not shown.
+        for (secret, field) in [(#"{"password":"hunter2","username":4242}"#, "username"),
+                                (#"{"password":"hunter2","port":5432.5}"#, "port"),
+                                (#"{"password":["hunter2"]}"#, "password")] {
+            #expect {
+                _ = try PostgresConnectionSettings.resolve(url: nil, environment: ["DB_SECRET": secret])
+            } throws: { error in
+                "\(error)".contains("DB_SECRET") && "\(error)".contains("\"\(field)\"") && !"\(error)".contains("hunter2")
+                    && !"\(error)".contains("4242") && !"\(error)".contains("5432.5")
+            }
+        }
+        // Not an object at all.
+        #expect(throws: PostgresConfigurationError.self) {
+            _ = try PostgresConnectionSettings.resolve(url: nil, environment: ["DB_SECRET": #"["hunter2"]"#])
+        }
+    }
+
+    @Test func secretMembersThatAreNullOrUnknownAreIgnored() throws {
+        let secret = #"{"username":"app","password":null,"host":"db","engine":"postgres","dbInstanceIdentifier":"x","port":null}"#
+        let settings = try PostgresConnectionSettings.resolve(url: nil, environment: ["DB_SECRET": secret])
+        #expect(settings["user"] == "app")
+        #expect(settings["host"] == "db")
+        #expect(settings["password"] == nil)
+        #expect(settings["port"] == nil)
     }
 
     @Test func interpolationBindsEveryValue() {

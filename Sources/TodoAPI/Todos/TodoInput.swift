@@ -1,3 +1,4 @@
+import JSON
 import Observability
 /// The writable fields of a request body, validated. `nil` for a field means "not given".
 struct TodoInput: Sendable {

@@ -1,8 +1,9 @@
 import HTTP
+import JSON
 import Logging
+import Observability
 import Postgres
 import Synchronization
-import Observability
 
 /// `/todos` and `/todos/:id`: parse and validate on the loop, one statement per write, answer.
 struct TodoRoutes: Sendable {
