@@ -36,7 +36,9 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libssl-dev pkg-config dpkg-dev make \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-# libpq, static and without GSSAPI/LDAP (its own layer: rebuilt only when the script changes).
+# libpq, static and without GSSAPI/LDAP (its own layer: rebuilt only when the script changes, so
+# an OpenSSL or libpq security fix needs `docker build --pull --no-cache`; the service logs both
+# versions at start).
 COPY scripts/libpq-static ./scripts/libpq-static
 RUN scripts/libpq-static
 # Dependencies first, in their own layer: re-resolved only when Package.swift or Package.resolved
@@ -48,7 +50,8 @@ RUN if [ -f Package.resolved ]; then swift package resolve --force-resolved-vers
 # load, even though only the todo-api product is built.
 COPY Sources ./Sources
 COPY Tests ./Tests
-RUN PKG_CONFIG_PATH="$(scripts/libpq-static)" swift build -c release --static-swift-stdlib --product todo-api \
+RUN pc="$(scripts/libpq-static)" \
+ && PKG_CONFIG_PATH="$pc" swift build -c release --static-swift-stdlib --product todo-api \
  && install -D -m 0755 .build/release/todo-api /out/todo-api \
  && strip /out/todo-api
 

@@ -858,7 +858,8 @@ def check_dockerfile(dockerfile, taskdef, template):
     resolve = index(lambda k, a: k == "RUN" and "swift package resolve" in a)
     sources = index(lambda k, a: k == "COPY" and "Sources" in a)
     libpq = index(lambda k, a: k == "RUN" and a.strip() == "scripts/libpq-static")
-    compile_ = index(lambda k, a: k == "RUN" and 'PKG_CONFIG_PATH="$(scripts/libpq-static)" swift build -c release --static-swift-stdlib --product todo-api' in a)
+    compile_ = index(lambda k, a: k == "RUN" and 'pc="$(scripts/libpq-static)"' in a
+                     and 'PKG_CONFIG_PATH="$pc" swift build -c release --static-swift-stdlib --product todo-api' in a)
     require(None not in (manifest, resolve, libpq, sources, compile_) and manifest < resolve < sources < compile_ and libpq < compile_,
             "the build stage must copy Package.*, resolve, build libpq (scripts/libpq-static), then copy Sources, "
             "then build --static-swift-stdlib with the static libpq on PKG_CONFIG_PATH (as scripts/run, test and bench do)")
@@ -911,7 +912,8 @@ def check_timeouts(taskdef, template, dockerfile):
     needed = int(tg["HealthCheckIntervalSeconds"]) * int(tg.get("HealthyThresholdCount", 5))
     require(grace >= needed, f"health check grace period {grace:.0f} s < {needed} s for the ALB to see a new task healthy")
     argv, options = dockerfile.healthcheck()
-    budget = argv[argv.index("--timeout") + 1] if "--timeout" in argv else healthcheck_default_timeout()
+    given = [a.split("=", 1)[1] for a in argv if a.startswith("--timeout=")]
+    budget = argv[argv.index("--timeout") + 1] if "--timeout" in argv else given[-1] if given else healthcheck_default_timeout()
     require(parse_duration(budget) < parse_duration(options["timeout"]),
             f"the healthcheck's own {budget} is not inside the HEALTHCHECK timeout {options['timeout']}")
     return (f"drain {drain:.0f} s < stopTimeout {stop:.0f} s; deregistration delay {deregistration:.0f} s ≥ drain; "
@@ -922,8 +924,9 @@ def check_timeouts(taskdef, template, dockerfile):
 def healthcheck_default_timeout():
     path = os.path.join(ROOT, "Sources", "todo-api", "HealthcheckCommand.swift")
     text = open(path, encoding="utf-8").read() if os.path.exists(path) else ""
-    found = re.search(r'var timeout = "([^"]+)"', text)
-    return found.group(1) if found else "2s"
+    found = re.search(r'options\["timeout"\] \?\? "([^"]+)"', text)
+    require(found, f"cannot find the healthcheck's default timeout (options[\"timeout\"] ?? \"…\") in {path}")
+    return found.group(1)
 
 
 def dockerignore_excludes(patterns, path):

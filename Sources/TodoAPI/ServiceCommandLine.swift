@@ -75,8 +75,11 @@ public struct ServiceCommandLine: Equatable, Sendable {
                     result.helpIsGeneral = true
                     return result
                 }
-                guard let command = Command(rawValue: topic), rest.count == 1 else {
-                    throw UsageError(command: nil, message: "no such command '\(rest.joined(separator: " "))'")
+                guard let command = Command(rawValue: topic) else {
+                    throw UsageError(command: nil, message: "no such command '\(topic)'")
+                }
+                if let extra = rest.dropFirst().first {
+                    throw UsageError(command: command, message: "unexpected argument '\(extra)'")
                 }
                 result.command = command
                 return result
@@ -86,12 +89,13 @@ public struct ServiceCommandLine: Equatable, Sendable {
                 return result
             }
         }
+        // Help wins over every mistake around it, as in most tools: `serve --bogus --help` helps.
+        if rest.contains("-h") || rest.contains("--help") {
+            result.wantsHelp = true
+            return result
+        }
         let known = options(for: result.command)
         while let argument = rest.popFirst() {
-            if argument == "-h" || argument == "--help" {
-                result.wantsHelp = true
-                continue
-            }
             guard argument.hasPrefix("--"), argument.count > 2 else {
                 throw UsageError(command: result.command, message: "unexpected argument '\(argument)'")
             }

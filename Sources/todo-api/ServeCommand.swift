@@ -81,6 +81,7 @@ struct ServeCommand {
             "metricsPort": "\(metricsPort.map(String.init) ?? "off")",
             "database": "\(databaseSettings?.writer.redactedDescription ?? "none")",
             "readDatabase": "\(databaseSettings?.reader?.redactedDescription ?? "none")",
+            "libpq": "\(LinkedLibraries.libpq)", "openssl": "\(LinkedLibraries.openSSL)",
         ])
 
         let first = Self.waitForSignal(timeout: nil)!

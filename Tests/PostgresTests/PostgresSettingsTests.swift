@@ -114,4 +114,11 @@ import Testing
     @Test func migrationChecksumIsSHA256() {
         #expect(Migrator.sha256Hex(Array("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
     }
+
+    @Test func linkedLibraryVersionsAreReadable() {
+        // The start-up log reports them: libpq 15.x (Debian's postgresql-15), OpenSSL 3.
+        #expect(LinkedLibraries.libpq.hasPrefix("15."))
+        #expect(Int(LinkedLibraries.libpq.dropFirst(3)) != nil)
+        #expect(LinkedLibraries.openSSL.hasPrefix("OpenSSL 3."))
+    }
 }

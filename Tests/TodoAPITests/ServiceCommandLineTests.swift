@@ -68,6 +68,8 @@ import TodoAPI
         #expect(try parse("help", "migrate") == ServiceCommandLine(command: .migrate, wantsHelp: true))
         #expect(try parse("healthcheck", "--help").wantsHelp)
         #expect(try parse("serve", "--port", "1", "-h").wantsHelp)
+        #expect(try parse("serve", "--bogus", "--help") == ServiceCommandLine(command: .serve, wantsHelp: true))
+        #expect(usageError("help", "serve", "extra") == UsageError(command: .serve, message: "unexpected argument 'extra'"))
     }
 
     @Test func usageListsCommandsAndEveryOptionWithItsVariable() {
