@@ -12,7 +12,7 @@ public final class BlockingPostgresConnection {
         }
         let keywords = settings.parameters.map(\.keyword) + [nil]
         let values = settings.parameters.map { Optional($0.value) } + [nil]
-        guard let pg = withCStrings(keywords, { k in withCStrings(values) { v in PQconnectdbParams(k, v, 0) } }) else {
+        guard let pg = withCStrings(keywords, { k in withCStrings(values) { v in PQconnectdbParams(k.baseAddress, v.baseAddress, 0) } }) else {
             throw PostgresError(.unavailable, message: "out of memory")
         }
         guard PQstatus(pg) == CONNECTION_OK else {
@@ -40,7 +40,7 @@ public final class BlockingPostgresConnection {
     @discardableResult
     public func query(_ query: PostgresQuery) throws(PostgresError) -> PostgresResult {
         let result = withCStrings(query.binds) { values in
-            PQexecParams(pg, query.sql, Int32(values.count), nil, values, nil, nil, 1)
+            PQexecParams(pg, query.sql, Int32(values.count), nil, values.baseAddress, nil, nil, 1)
         }
         guard let result else { throw PostgresError(.connectionLost, message: PostgresConnection.errorMessage(pg)) }
         let status = PQresultStatus(result)

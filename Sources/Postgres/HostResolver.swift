@@ -46,26 +46,31 @@ enum HostResolver {
 
 /// Runs `body` with NUL-terminated C strings for `values` (nil stays a null pointer), all in one
 /// temporary buffer (on the stack when small); libpq copies what it needs before returning.
-func withCStrings<R>(_ values: [String?], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
-    // One buffer for every value and its NUL, sized first and filled once. The version that
-    // appended `utf8CString`s made five allocations for a one-parameter query.
+func withCStrings<R>(_ values: [String?], _ body: (UnsafeBufferPointer<UnsafePointer<CChar>?>) -> R) -> R {
+    // One buffer for every value and its NUL, sized first and filled once, and the pointers on
+    // the stack too (when small): the version that appended `utf8CString`s to an array made five
+    // allocations for a one-parameter query, this one none.
     var total = 0
     for value in values { if let value { total += value.utf8.count + 1 } }
     return withUnsafeTemporaryAllocation(of: CChar.self, capacity: max(total, 1)) { storage in
-        var pointers: [UnsafePointer<CChar>?] = []
-        pointers.reserveCapacity(values.count)
-        var offset = 0
-        for value in values {
-            guard var value else { pointers.append(nil); continue }
-            let start = storage.baseAddress! + offset
-            value.withUTF8 { bytes in
-                if let base = bytes.baseAddress { UnsafeMutableRawPointer(start).copyMemory(from: base, byteCount: bytes.count) }
-                offset += bytes.count
+        withUnsafeTemporaryAllocation(of: UnsafePointer<CChar>?.self, capacity: max(values.count, 1)) { pointers in
+            var offset = 0
+            for (index, value) in values.enumerated() {
+                guard var value else {
+                    pointers.initializeElement(at: index, to: nil)
+                    continue
+                }
+                let start = storage.baseAddress! + offset
+                value.withUTF8 { bytes in
+                    if let base = bytes.baseAddress { UnsafeMutableRawPointer(start).copyMemory(from: base, byteCount: bytes.count) }
+                    offset += bytes.count
+                }
+                storage[offset] = 0
+                offset += 1
+                pointers.initializeElement(at: index, to: UnsafePointer(start))
             }
-            storage[offset] = 0
-            offset += 1
-            pointers.append(UnsafePointer(start))
+            // Pointers are trivial: nothing to deinitialize.
+            return body(UnsafeBufferPointer(rebasing: pointers.prefix(values.count)))
         }
-        return body(pointers)
     }
 }

@@ -116,7 +116,7 @@ final class PostgresConnection: Selectable {
         defer { if let pg { Self.silenceNotices(pg) } }
         let keywords = settings.parameters.map(\.keyword) + [nil]
         let values = settings.parameters.map { Optional($0.value) } + [nil]
-        pg = withCStrings(keywords) { k in withCStrings(values) { v in PQconnectStartParams(k, v, 0) } }
+        pg = withCStrings(keywords) { k in withCStrings(values) { v in PQconnectStartParams(k.baseAddress, v.baseAddress, 0) } }
         guard let pg, PQstatus(pg) != CONNECTION_BAD else {
             failConnect(PostgresError(.unavailable, message: pg.map(Self.errorMessage) ?? "out of memory"))
             return
@@ -199,21 +199,28 @@ final class PostgresConnection: Selectable {
                 return
             }
         }
-        var name = prepared[query.sql]
-        if name == nil {
+        let name: String
+        if let known = prepared[query.sql] {
+            name = known
+        } else {
             statementCounter += 1
-            let newName = "s\(statementCounter)"
-            guard PQsendPrepare(pg, newName, query.sql, Int32(query.binds.count), nil) == 1 else {
+            name = "s\(statementCounter)"
+            let sent = name.withCString { PQsendPrepare(pg, $0, query.sql, Int32(query.binds.count), nil) }
+            guard sent == 1 else {
                 completion(.failure(PostgresError(.connectionLost, message: Self.errorMessage(pg))))
                 broken(PostgresError(.connectionLost, message: Self.errorMessage(pg)))
                 return
             }
             expected.append(.prepare(sql: query.sql))
-            prepared[query.sql] = newName
-            name = newName
+            prepared[query.sql] = name
         }
-        let sent = withCStrings(query.binds) { values in
-            PQsendQueryPrepared(pg, name, Int32(values.count), values, nil, nil, 1) == 1 && (batch || PQpipelineSync(pg) == 1)
+        // withCString, not the implicit String-to-pointer conversion: for a short (inline) string
+        // such as "s1" that conversion allocates a copy, once per query.
+        let sent = name.withCString { statement in
+            withCStrings(query.binds) { values in
+                PQsendQueryPrepared(pg, statement, Int32(values.count), values.baseAddress, nil, nil, 1) == 1
+                    && (batch || PQpipelineSync(pg) == 1)
+            }
         }
         guard sent else {
             completion(.failure(PostgresError(.connectionLost, message: Self.errorMessage(pg))))
