@@ -36,7 +36,6 @@ import TestSupport
         }
 
         deinit {
-            _ = try? admin.execute(script: "DROP DATABASE \(database) WITH (FORCE)")
             _ = system("rm -rf '\(directory)'")
         }
     }

@@ -165,7 +165,6 @@ import TestSupport
         let admin = try TestDatabase.admin()
         let dbName = TestDatabase.uniqueName("ro")
         try admin.execute(script: "CREATE DATABASE \(dbName) OWNER todo")
-        defer { _ = try? admin.execute(script: "DROP DATABASE \(dbName) WITH (FORCE)") }
         var settings = try TestDatabase.settings()
         settings["dbname"] = dbName
         let db = try LoopDatabase(settings: settings) { $0.maxConnections = 1 }
@@ -219,7 +218,10 @@ import TestSupport
         let table = TestDatabase.uniqueName("locked")
         try admin.execute(script: "CREATE TABLE \(table) (x int); GRANT SELECT ON \(table) TO todo")
         defer { _ = try? admin.execute(script: "DROP TABLE \(table)") }
-        let db = try LoopDatabase(settings: TestDatabase.settings()) { $0.maxConnections = 2 }
+        // Statement timeout far above any stall of the test process: with the default 5 s, a test
+        // starved that long (2 cores, tests in parallel, a busy host: seen once in CI) saw the
+        // queries end by timeout before it checked that they were still waiting.
+        let db = try LoopDatabase(settings: TestDatabase.settings(statementTimeout: 300_000)) { $0.maxConnections = 2; $0.acquireTimeout = .seconds(300) }
         let locker = try TestDatabase.admin()
         try locker.execute(script: "BEGIN; LOCK TABLE \(table) IN ACCESS EXCLUSIVE MODE")
 

@@ -5,6 +5,14 @@ import Postgres
 
 /// The real PostgreSQL clusters that `scripts/test` starts (see scripts/pg-local). A missing one is
 /// a failure that says how to get it, never a silent skip.
+///
+/// Tests create databases of their own and never drop them: the clusters are deleted when the run
+/// ends. `DROP DATABASE` waits until every backend of the cluster has acknowledged a
+/// ProcSignalBarrier; under the parallel suite that wait sometimes lasted past the admin
+/// connection's 5 s statement timeout, and since tests dropped in a synchronous `deinit`, two of
+/// them held both of Swift's cooperative threads (2 cores) and stalled every other test for up to
+/// a minute (seen with gdb and pg_stat_activity: `DROP DATABASE … WITH (FORCE)` waiting on
+/// `IPC/ProcSignalBarrier`).
 public enum TestDatabase {
     public static func environment(_ name: String) throws -> String {
         guard let value = getenv(name).map({ String(cString: $0) }), !value.isEmpty else {

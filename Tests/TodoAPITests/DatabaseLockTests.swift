@@ -15,8 +15,10 @@ import TestSupport
         let admin = try TestDatabase.admin()
         let dbName = TestDatabase.uniqueName("lock")
         try admin.execute(script: "CREATE DATABASE \(dbName) OWNER todo")
-        defer { _ = try? admin.execute(script: "DROP DATABASE \(dbName) WITH (FORCE)") }
-        var settings = try TestDatabase.settings()
+        // Statement timeout far above any stall of the test process: the 50 requests must still be
+        // waiting on the lock when /health is checked, also when the machine (2 cores, tests in
+        // parallel) starves this test for many seconds; a 5 s timeout could answer them first.
+        var settings = try TestDatabase.settings(statementTimeout: 300_000)
         settings["dbname"] = dbName
         let repository = "/" + #filePath.split(separator: "/").dropLast(3).joined(separator: "/")
         try Migrator(migrations: Migrator.load(directory: repository + "/Migrations"))
@@ -43,7 +45,7 @@ import TestSupport
 
         let locker = try TestDatabase.admin(try TestDatabase.adminURL().replacingDatabase(with: dbName))
         try locker.execute(script: "BEGIN; LOCK TABLE todos IN ACCESS EXCLUSIVE MODE")
-        let waiting = try (0..<50).map { _ in try TestClient(port: server.port, receiveTimeout: .seconds(30)) }
+        let waiting = try (0..<50).map { _ in try TestClient(port: server.port, receiveTimeout: .seconds(300)) }
         for client in waiting { try client.send("GET /count HTTP/1.1\r\nHost: t\r\n\r\n") }
         usleep(300_000)
 

@@ -39,7 +39,7 @@ final class TodoServer: @unchecked Sendable {
     deinit {
         server.stop()
         database.shutdown()
-        _ = try? admin.execute(script: "DROP DATABASE \(databaseName) WITH (FORCE)")
+        // The database stays until scripts/test deletes the cluster (see TestDatabase).
     }
 
     /// One request on a new connection.
