@@ -148,12 +148,13 @@ def health():
 class BenchCluster:
     """A throwaway PostgreSQL for benchmarks, pinned to CPU 1 (the client side gets CPU 0)."""
 
-    def __init__(self):
+    def __init__(self, tls=False):
+        """tls: a cluster with TLS (pg-local --tls), reached with sslmode=require."""
         self.dir = tempfile.mkdtemp(prefix="bench-pg-")
-        out = subprocess.run(["taskset", "-c", "1", os.path.join(ROOT, "scripts/pg-local"), "start", self.dir],
+        out = subprocess.run(["taskset", "-c", "1", os.path.join(ROOT, "scripts/pg-local"), "start", self.dir] + (["--tls"] if tls else []),
                              capture_output=True, text=True, check=True).stdout
         self.env = dict(re.findall(r"^(\w+)='(.*)'$", out, re.M))
-        self.url = self.env["DATABASE_URL"]
+        self.url = self.env["DATABASE_URL"] + ("?sslmode=require" if tls else "")
         subprocess.run([os.path.join(ROOT, ".build/release/todo-api"), "migrate", "--migrations-dir",
                         os.path.join(ROOT, "Migrations"), "--log-level", "error"],
                        env=dict(os.environ, DATABASE_URL=self.url), check=True)

@@ -22,23 +22,6 @@ BINARY = os.path.join(bench.ROOT, ".build/release/todo-api")
 LINK_MAP = os.path.join(bench.ROOT, ".build/todo-api.map")
 
 
-class Cluster(bench.BenchCluster):
-    """bench's cluster, optionally with TLS (the service then connects with sslmode=require)."""
-
-    def __init__(self, tls):
-        if not tls:
-            super().__init__()
-            return
-        self.dir = tempfile.mkdtemp(prefix="bench-pg-")
-        out = subprocess.run(["taskset", "-c", "1", os.path.join(bench.ROOT, "scripts/pg-local"), "start", self.dir, "--tls"],
-                             capture_output=True, text=True, check=True).stdout
-        self.env = dict(re.findall(r"^(\w+)='(.*)'$", out, re.M))
-        url = self.env["DATABASE_URL"]
-        self.url = url + ("&" if "?" in url else "?") + "sslmode=require"
-        subprocess.run([BINARY, "migrate", "--migrations-dir", os.path.join(bench.ROOT, "Migrations"), "--log-level", "error"],
-                       env=dict(os.environ, DATABASE_URL=self.url), check=True)
-
-
 def mappings(pid):
     """[(start, end, offset, perms, path)] of /proc/PID/maps."""
     result = []
@@ -110,7 +93,7 @@ def resident_by_owner(pid, binary):
 
 def main():
     tls = "--tls" in sys.argv
-    cluster = Cluster(tls)
+    cluster = bench.BenchCluster(tls=tls)
     try:
         psql = [os.path.join(os.path.dirname(cluster.env["PG_CTL"]), "psql"), cluster.env["PG_ADMIN_URL"], "-q", "-v", "ON_ERROR_STOP=1"]
         subprocess.run(psql + ["-c", bench.SEED_SQL], check=True)

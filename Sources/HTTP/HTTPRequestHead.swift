@@ -52,8 +52,8 @@ public final class HTTPRequestHead: Sendable {
             var start = min(colon + 3, bytes.count)
             while start < bytes.count && bytes[start] != UInt8(ascii: "/") && bytes[start] != UInt8(ascii: "?") { start += 1 }
             if start == bytes.count || bytes[start] == UInt8(ascii: "?") { return (-1, -1, question) }
-            // (The path ends at the first `?` after it; one before it was already an answer above.)
-            return (start, bytes[start...].firstIndex(of: UInt8(ascii: "?")) ?? bytes.count, question)
+            // The scan stopped at a `/` before any `?`, so the first `?` still ends the path.
+            return (start, end, question)
         }
         let utf8 = target.utf8
         let query = question.map { target[utf8.index(utf8.startIndex, offsetBy: $0 + 1)...] }

@@ -18,18 +18,9 @@ enum TodoAPICommand {
             case .migrate: try MigrateCommand(options: commandLine.options).run()
             case .healthcheck: try HealthcheckCommand(options: commandLine.options).run()
             }
-        } catch let error as UsageError {
-            printError("todo-api: \(error)")
-            Glibc.exit(2)
-        } catch let error as ConfigurationError {
-            printError("todo-api: \(error)")
-            Glibc.exit(2)
-        } catch let error as StartupError {
-            printError("todo-api: \(error)")
-            Glibc.exit(1)
         } catch {
             printError("todo-api: \(error)")
-            Glibc.exit(1)
+            Glibc.exit(error is UsageError || error is ConfigurationError ? 2 : 1)
         }
     }
 }

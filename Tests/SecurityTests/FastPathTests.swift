@@ -107,7 +107,7 @@ struct FastPathTests {
     @Test func aHostCachedCleanForALoopbackPeerIsStillCheckedForARemoteOne() {
         let inspector = RequestInspector(configuration: WAFConfiguration())
         let local = IPAddress("127.0.0.1")!
-        let request = makeRequestWithHost("localhost:8000")
+        let request = makeRequest(target: "/todos", host: "localhost:8000")
         for _ in 0..<2 {
             #expect(inspector.inspect(request, client: local, peer: local).blocking == nil)
             #expect(inspector.inspect(request, client: remotePeer, peer: remotePeer).blocking?.rule == .hostLocalhost)

@@ -2,9 +2,9 @@ import HTTP
 @testable import Security
 
 /// A request as the server would hand it to the filter: parsed by the real HTTP parser.
-func makeRequest(method: String = "GET", target: String, headers: [(String, String)] = [("User-Agent", "Mozilla/5.0")],
-                 body: String? = nil) -> HTTPRequest {
-    var text = "\(method) \(target) HTTP/1.1\r\nHost: api.example.com\r\n"
+func makeRequest(method: String = "GET", target: String, host: String = "api.example.com",
+                 headers: [(String, String)] = [("User-Agent", "Mozilla/5.0")], body: String? = nil) -> HTTPRequest {
+    var text = "\(method) \(target) HTTP/1.1\r\nHost: \(host)\r\n"
     for (name, value) in headers { text += "\(name): \(value)\r\n" }
     if let body { text += "Content-Length: \(body.utf8.count)\r\n" }
     text += "\r\n" + (body ?? "")
@@ -24,16 +24,6 @@ func makeRequest(method: String = "GET", target: String, headers: [(String, Stri
         offset += used
     }
     fatalError("unreachable")
-}
-
-/// `makeRequest` sets `Host` itself; this is the same request with another one.
-func makeRequestWithHost(_ host: String) -> HTTPRequest {
-    var text = "GET /todos HTTP/1.1\r\nHost: \(host)\r\nUser-Agent: Mozilla/5.0\r\n\r\n"
-    var parser = HTTPParser(limits: HTTPLimits())
-    return text.withUTF8 { bytes in
-        guard case .head(let head) = parser.parse(UnsafeRawBufferPointer(bytes)).event else { fatalError("test request does not parse") }
-        return HTTPRequest(head: head, body: [], requestID: "t")
-    }
 }
 
 let remotePeer = IPAddress("203.0.113.7")!

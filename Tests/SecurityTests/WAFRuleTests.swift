@@ -143,13 +143,13 @@ import Testing
     }
 
     @Test func hostLocalhostOnlyFromRemotePeers() {
-        let probe = makeRequestWithHost("localhost")
+        let probe = makeRequest(target: "/todos", host: "localhost")
         #expect(verdict(probe).blocking?.rule == .hostLocalhost)
         #expect(verdict(probe, peer: IPAddress("127.0.0.1")!).blocking == nil)
-        #expect(verdict(makeRequestWithHost("127.0.0.1:8000")).blocking?.rule == .hostLocalhost)
-        #expect(verdict(makeRequestWithHost("api.example.com")).blocking == nil)
-        #expect(verdict(makeRequestWithHost("api.example.com:8000")).blocking == nil)
-        #expect(verdict(makeRequestWithHost("x' or '1'='1")).blocking?.rule == .sqlInjection)  // the Host is a header like any other
+        #expect(verdict(makeRequest(target: "/todos", host: "127.0.0.1:8000")).blocking?.rule == .hostLocalhost)
+        #expect(verdict(makeRequest(target: "/todos", host: "api.example.com")).blocking == nil)
+        #expect(verdict(makeRequest(target: "/todos", host: "api.example.com:8000")).blocking == nil)
+        #expect(verdict(makeRequest(target: "/todos", host: "x' or '1'='1")).blocking?.rule == .sqlInjection)  // the Host is a header like any other
     }
 
     @Test func sizeLimits() {

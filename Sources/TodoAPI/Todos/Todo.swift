@@ -1,6 +1,6 @@
+import Observability
 import Postgres
 import Security
-import Observability
 
 /// A todo as stored and as served. Times are Unix milliseconds; `createdAtMicros` keeps the exact
 /// database value for keyset cursors.
