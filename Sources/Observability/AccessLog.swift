@@ -54,6 +54,10 @@ public struct AccessLog: Sendable {
     }
 
     public func level(method: String, route: String?, status: Int) -> Logger.Level {
+        // A 503 is the service refusing for now (database unavailable, deadline passed, overload):
+        // its cause has an ERROR line of its own (component database), so that the error log
+        // group and its alarm count causes, not the number of clients that were waiting.
+        if status == 503 { return .warning }
         if status >= 500 { return .error }
         if route == "/health" && (method == "GET" || method == "HEAD") { return .debug }
         return .info

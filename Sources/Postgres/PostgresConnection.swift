@@ -8,7 +8,9 @@ protocol PostgresConnectionDelegate: AnyObject {
     func connectionFailed(_ connection: PostgresConnection, error: PostgresError)
     func connectionClosed(_ connection: PostgresConnection, error: PostgresError?)
     func connectionHasCapacity(_ connection: PostgresConnection)
-    func connectionSawReadOnly(_ connection: PostgresConnection)
+    func connectionSawReadOnly(_ connection: PostgresConnection, error: PostgresError)
+    /// A cancel request was sent, or the connection was given up (`PostgresPipeline.Check`).
+    func connection(_ connection: PostgresConnection, reports event: PostgresFaultLog.Event, message: String)
 }
 
 /// One libpq connection driven by an event loop without ever blocking it.
@@ -24,16 +26,29 @@ protocol PostgresConnectionDelegate: AnyObject {
 /// PostgreSQL aborts the rest of the batch, and those are sent again, each with its own sync.
 /// Results are binary format.
 ///
+/// Deadlines and the isolation rule are `PostgresPipeline`'s decisions; this class carries them out
+/// (fails expired queries, sends cancel requests through `PostgresCanceller`, gives up a connection
+/// that stopped answering). A statement is recorded as prepared on this connection only once
+/// PostgreSQL confirmed its Prepare; one that fails with 26000 (its Prepare failed, e.g. on a lock
+/// timeout) or was skipped with a failed batch is sent once more, alone, with a new Prepare.
+///
 /// Loop-owned; results are matched to queries by order (`expected`).
 final class PostgresConnection: Selectable {
     enum State { case resolving, connecting, ready, closed }
 
     private enum Expected {
         case prepare(sql: String)
-        /// `batched`: the query, when it shares a sync with others and may be sent again alone
-        /// if a neighbour's failure aborted it.
-        case query((Result<PostgresResult, PostgresError>) -> Void, batched: PostgresQuery?)
+        /// `batched`: it shares a sync with other reads (one implicit transaction).
+        case query(PendingQuery, batched: Bool)
         case sync
+    }
+
+    /// A statement's name on this connection; `confirmed` once PostgreSQL answered its Prepare.
+    /// Executes may be pipelined behind an unconfirmed Prepare: if it fails they get 26000 and are
+    /// sent again.
+    private struct Prepared {
+        let name: String
+        var confirmed: Bool
     }
 
     let id: Int
@@ -45,8 +60,10 @@ final class PostgresConnection: Selectable {
     private var generation: UInt32 = 0
     private var interest: Interest = []
     private var expected = FIFO<Expected>()
-    /// SQL → statement name, for statements prepared on this connection.
-    private var prepared: [String: String] = [:]
+    /// The queries in flight, with their deadlines and the isolation rule.
+    private var pipeline: PostgresPipeline
+    /// SQL → statement, for statements prepared (or being prepared) on this connection.
+    private var prepared: [String: Prepared] = [:]
     private var statementCounter = 0
     private var headResult: PostgresResult?
     private var headError: PostgresError?
@@ -57,8 +74,7 @@ final class PostgresConnection: Selectable {
     private var unsyncedReads = 0
     private var syncScheduled = false
 
-    private(set) var queriesInFlight = 0
-    let openedAt: MonotonicTime
+    var queriesInFlight: Int { pipeline.count }
     var expiresAt: MonotonicTime
     private(set) var lastActive: MonotonicTime
     /// No new queries; closes once its in-flight queries are done.
@@ -66,14 +82,28 @@ final class PostgresConnection: Selectable {
     private lazy var connectTimer = LoopTimer { [unowned self] in
         self.failConnect(PostgresError(.unavailable, message: "connection attempt timed out"))
     }
+    /// Armed at the pipeline's next check: the earliest deadline in flight, a cancel, giving up.
+    private lazy var pipelineTimer = LoopTimer { [unowned self] in self.checkPipeline() }
 
-    init(id: Int, loop: EventLoop, delegate: PostgresConnectionDelegate, lifetime: TimeSpan) {
+    init(id: Int, loop: EventLoop, delegate: PostgresConnectionDelegate, lifetime: TimeSpan,
+         rules: PostgresPipeline.Rules = .init()) {
         self.id = id
         self.loop = loop
         self.delegate = delegate
-        openedAt = loop.now
         expiresAt = loop.now + lifetime
         lastActive = loop.now
+        pipeline = PostgresPipeline(rules: rules, now: loop.now)
+    }
+
+    /// The handle is normally released by `close` or a failure; this covers a connection dropped
+    /// without either (the socket and the server's process would otherwise leak).
+    deinit {
+        if let pg { PQfinish(pg) }
+    }
+
+    /// Takes a new query now (ready, not retiring, and the isolation rule allows it).
+    func acceptsWork(now: MonotonicTime) -> Bool {
+        state == .ready && !retiring && pipeline.acceptsWork(now: now)
     }
 
     // MARK: Connecting
@@ -174,45 +204,47 @@ final class PostgresConnection: Selectable {
 
     private func failConnect(_ error: PostgresError) {
         guard state == .resolving || state == .connecting else { return }
-        release()
+        _ = release()
         delegate.connectionFailed(self, error: error)
     }
 
     // MARK: Queries
 
-    /// Sends `query`; `completion` runs on this loop with its result. Only on a ready connection.
-    func send(_ query: PostgresQuery, completion: @escaping (Result<PostgresResult, PostgresError>) -> Void) {
-        send(query, batch: query.readOnly, completion: completion)
+    /// Sends `query`; it is finished on this loop with its result. Only on a ready connection.
+    func send(_ query: PendingQuery) {
+        send(query, batch: query.query.readOnly)
     }
 
-    private func send(_ query: PostgresQuery, batch: Bool, completion: @escaping (Result<PostgresResult, PostgresError>) -> Void) {
+    private func send(_ pending: PendingQuery, batch: Bool) {
         guard state == .ready, let pg else {
-            completion(.failure(PostgresError(.connectionLost, message: "connection is not open")))
+            pending.finish(.failure(PostgresError(.connectionLost, message: "connection is not open")))
             return
         }
+        let query = pending.query
         // A write must not join the reads' implicit transaction, nor may its Prepare: close their
         // batch first (a failure in it would otherwise skip the Prepare too).
         if !batch && unsyncedReads > 0 {
             syncReads()
             guard state == .ready else {
-                completion(.failure(PostgresError(.connectionLost, message: "connection is not open")))
+                pending.finish(.failure(PostgresError(.connectionLost, message: "connection is not open")))
                 return
             }
         }
         let name: String
         if let known = prepared[query.sql] {
-            name = known
+            name = known.name
         } else {
             statementCounter += 1
             name = "s\(statementCounter)"
             let sent = name.withCString { PQsendPrepare(pg, $0, query.sql, Int32(query.binds.count), nil) }
             guard sent == 1 else {
-                completion(.failure(PostgresError(.connectionLost, message: Self.errorMessage(pg))))
-                broken(PostgresError(.connectionLost, message: Self.errorMessage(pg)))
+                let error = PostgresError(.connectionLost, message: Self.errorMessage(pg))
+                pending.finish(.failure(error))
+                broken(error)
                 return
             }
             expected.append(.prepare(sql: query.sql))
-            prepared[query.sql] = name
+            prepared[query.sql] = Prepared(name: name, confirmed: false)
         }
         // withCString, not the implicit String-to-pointer conversion: for a short (inline) string
         // such as "s1" that conversion allocates a copy, once per query.
@@ -223,13 +255,18 @@ final class PostgresConnection: Selectable {
             }
         }
         guard sent else {
-            completion(.failure(PostgresError(.connectionLost, message: Self.errorMessage(pg))))
-            broken(PostgresError(.connectionLost, message: Self.errorMessage(pg)))
+            let error = PostgresError(.connectionLost, message: Self.errorMessage(pg))
+            pending.finish(.failure(error))
+            broken(error)
             return
         }
-        expected.append(.query(completion, batched: batch ? query : nil))
-        queriesInFlight += 1
-        lastActive = loop.now
+        expected.append(.query(pending, batched: batch))
+        let now = loop.now
+        pipeline.sent(pending, now: now)
+        if !pipelineTimer.isScheduled || pending.deadline < pipelineTimer.deadline {
+            loop.schedule(pipelineTimer, at: pending.deadline)
+        }
+        lastActive = now
         if batch {
             unsyncedReads += 1
             if !syncScheduled {
@@ -240,6 +277,31 @@ final class PostgresConnection: Selectable {
         }
         expected.append(.sync)
         flush()
+    }
+
+    /// Carries out the pipeline's check: timeouts to callers, a cancel request, or giving up.
+    private func checkPipeline() {
+        guard state == .ready, let pg else { return }
+        let check = pipeline.check(now: loop.now)
+        for query in check.expired {
+            query.finish(.failure(PostgresError(.timedOut, message: "no answer from the database before the request deadline")))
+        }
+        if check.giveUp {
+            delegate.connection(self, reports: .connectionGivenUp,
+                                message: "no answer for \(pipeline.rules.drainLimit) with \(pipeline.count) statement(s) in flight")
+            broken(PostgresError(.connectionLost, message: "the connection stopped answering; closed"), logged: true)
+            return
+        }
+        if check.cancel {
+            if PostgresCanceller.cancel(pg) {
+                delegate.connection(self, reports: .cancelSent, message: "statement running past its deadline")
+            } else {
+                delegate.connection(self, reports: .connectionGivenUp, message: "no cancel request could be sent (all in flight)")
+                broken(PostgresError(.connectionLost, message: "the connection stopped answering; closed"), logged: true)
+                return
+            }
+        }
+        if let next = check.next { loop.schedule(pipelineTimer, at: next) }
     }
 
     /// Ends the current batch of reads with one sync, which also sends them.
@@ -292,7 +354,7 @@ final class PostgresConnection: Selectable {
     /// Takes every complete result libpq has and completes queries in order.
     private func readResults() {
         guard let pg else { return }
-        var completed = false
+        var answered = false
         while state == .ready, let head = expected.first {
             if PQisBusy(pg) != 0 { break }
             let result = PQgetResult(pg)
@@ -303,6 +365,8 @@ final class PostgresConnection: Selectable {
                     continue
                 }
                 switch PQresultStatus(result) {
+                case PGRES_COMMAND_OK:
+                    prepared[sql]?.confirmed = true
                 case PGRES_FATAL_ERROR:
                     prepareError = Self.serverError(result)
                     prepared[sql] = nil  // prepare again next time
@@ -314,20 +378,16 @@ final class PostgresConnection: Selectable {
                     break
                 }
                 PQclear(result)
-            case .query(let completion, let batched):
+            case .query(let pending, _):
                 guard let result else {
                     expected.removeFirst()
-                    queriesInFlight -= 1
+                    let answeredQuery = pipeline.answered(now: loop.now)
+                    assert(answeredQuery === pending, "results arrive in the order the queries were sent")
+                    answered = true
                     // Skipped because a neighbour in its batch failed, or its statement's Prepare
-                    // was (26000, invalid_sql_statement_name, in a later batch): run it again, alone.
-                    if headAborted || headError?.sqlState == "26000", let batched {
-                        headAborted = false
-                        headResult = nil
-                        headError = nil
-                        send(batched, batch: false, completion: completion)
-                        continue
-                    }
-                    headAborted = false
+                    // failed (26000 invalid_sql_statement_name): run it again, alone, once. Neither
+                    // ran, so this is safe for a write too.
+                    let retry = (headAborted || headError?.sqlState == "26000") && !pending.resent && !pending.isFinished
                     let outcome: Result<PostgresResult, PostgresError>
                     if let error = headError {
                         outcome = .failure(error)
@@ -336,13 +396,18 @@ final class PostgresConnection: Selectable {
                     } else {
                         outcome = .failure(PostgresError(.server, message: "no result"))
                     }
+                    headAborted = false
                     headResult = nil
                     headError = nil
-                    completed = true
-                    if case .failure(let error) = outcome, error.isReadOnlyTransaction {
-                        delegate.connectionSawReadOnly(self)
+                    if retry {
+                        pending.resent = true
+                        send(pending, batch: false)
+                        continue
                     }
-                    completion(outcome)
+                    if case .failure(let error) = outcome, error.isReadOnlyTransaction {
+                        delegate.connectionSawReadOnly(self, error: error)
+                    }
+                    pending.finish(outcome)
                     continue
                 }
                 switch PQresultStatus(result) {
@@ -370,8 +435,9 @@ final class PostgresConnection: Selectable {
                 PQclear(result)
             }
         }
-        if completed && state == .ready {
+        if answered && state == .ready {
             lastActive = loop.now
+            if pipeline.isEmpty { loop.cancel(pipelineTimer) }
             delegate.connectionHasCapacity(self)
         }
     }
@@ -379,39 +445,34 @@ final class PostgresConnection: Selectable {
     // MARK: Closing
 
     /// The connection broke: every query in flight fails (its outcome is unknown), and the pool
-    /// is told; it never hands this connection out again.
-    private func broken(_ error: PostgresError) {
+    /// is told; it never hands this connection out again. `logged`: the cause has its own line.
+    private func broken(_ error: PostgresError, logged: Bool = false) {
         guard state == .ready else { return }
-        let pending = expected.drain()
-        release()
-        for item in pending {
-            if case .query(let completion, _) = item { completion(.failure(error)) }
-        }
-        delegate.connectionClosed(self, error: error)
+        let inFlight = release()
+        for query in inFlight { query.finish(.failure(error)) }
+        delegate.connectionClosed(self, error: logged ? nil : error)
     }
 
     /// Closes an idle or retiring connection on purpose.
     func close() {
         let wasOpen = state != .closed
-        let pending = expected.drain()
-        release()
-        for item in pending {
-            if case .query(let completion, _) = item {
-                completion(.failure(PostgresError(.shutdown, message: "connection closed")))
-            }
-        }
+        let inFlight = release()
+        for query in inFlight { query.finish(.failure(PostgresError(.shutdown, message: "connection closed"))) }
         if wasOpen { delegate.connectionClosed(self, error: nil) }
     }
 
-    private func release() {
+    /// Frees the handle and the socket; returns the queries that were in flight.
+    private func release() -> [PendingQuery] {
         loop.cancel(connectTimer)
+        loop.cancel(pipelineTimer)
         if fd >= 0 { loop.deregister(fd: fd) }
         fd = -1
         if let pg { PQfinish(pg) }
         pg = nil
         state = .closed
-        queriesInFlight = 0
         unsyncedReads = 0
+        expected = FIFO()
+        return pipeline.removeAll()
     }
 
     private func setInterest(_ wanted: Interest) {
@@ -431,17 +492,37 @@ final class PostgresConnection: Selectable {
 
     // MARK: Errors
 
+    /// libpq's message for the connection, one line per problem. A lost connection's text is
+    /// libpq's generic "server closed the connection unexpectedly ..." unless the server said why
+    /// first (then its FATAL message leads, e.g. "terminating connection due to administrator command").
     static func errorMessage(_ pg: OpaquePointer) -> String {
         guard let text = PQerrorMessage(pg) else { return "unknown libpq error" }
-        return String(String(cString: text).reversed().drop { $0 == "\n" || $0 == " " }.reversed())
+        return libpqMessage(text)
     }
 
-    /// The SQLSTATE ('C' field) and primary message ('M') of an error result.
+    /// libpq's messages end in a newline (and sometimes spaces); several problems are separated by
+    /// newlines: one line, joined with "; ".
+    static func libpqMessage(_ text: UnsafePointer<CChar>) -> String {
+        var lines: [String] = []
+        for var line in String(cString: text).split(whereSeparator: \.isNewline) {
+            while line.first == " " || line.first == "\t" { line.removeFirst() }
+            while line.last == " " || line.last == "\t" { line.removeLast() }
+            if !line.isEmpty { lines.append(String(line)) }
+        }
+        return lines.isEmpty ? "unknown libpq error" : lines.joined(separator: "; ")
+    }
+
+    /// The SQLSTATE and primary message of an error result.
     static func serverError(_ result: OpaquePointer) -> PostgresError {
-        let sqlState = PQresultErrorField(result, 67).map { String(cString: $0) }
-        let message = PQresultErrorField(result, 77).map { String(cString: $0) } ?? "server error"
+        let sqlState = PQresultErrorField(result, Self.diagSQLState).map { String(cString: $0) }
+        let message = PQresultErrorField(result, Self.diagMessagePrimary).map { String(cString: $0) } ?? "server error"
         return PostgresError(.server, sqlState: sqlState, message: message)
     }
+
+    /// postgres_ext.h's PG_DIAG_SQLSTATE ('C') and PG_DIAG_MESSAGE_PRIMARY ('M'): character macros,
+    /// which Swift does not import.
+    static let diagSQLState = Int32(UInt8(ascii: "C"))
+    static let diagMessagePrimary = Int32(UInt8(ascii: "M"))
 }
 
 /// Reads one environment variable (libpq's PG* variables matter to the resolver too).

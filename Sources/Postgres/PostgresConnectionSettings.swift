@@ -37,6 +37,13 @@ public struct PostgresConnectionSettings: Sendable {
         return parameters.filter { shown.contains($0.keyword) }.map { "\($0.keyword)=\($0.value)" }.joined(separator: " ")
     }
 
+    /// The host (or address) and port, for log lines: never the user or password.
+    var hostDescription: String {
+        let host = self["host"] ?? self["hostaddr"] ?? ProcessEnvironment.value("PGHOST") ?? "localhost"
+        let port = self["port"] ?? ProcessEnvironment.value("PGPORT") ?? "5432"
+        return "\(host):\(port)"
+    }
+
     /// Builds the settings from a URL (or nil), the environment, and the service's defaults.
     public static func resolve(url: String?, environment: [String: String],
                                statementTimeoutMilliseconds: Int64 = 5000,
@@ -81,7 +88,7 @@ public struct PostgresConnectionSettings: Sendable {
     static func parse(_ url: String) throws(PostgresConfigurationError) -> [(keyword: String, value: String)] {
         var error: UnsafeMutablePointer<CChar>?
         guard let options = PQconninfoParse(url, &error) else {
-            let message = error.map { String(String(cString: $0).reversed().drop(while: { $0 == "\n" || $0 == " " }).reversed()) } ?? "cannot parse"
+            let message = error.map { PostgresConnection.libpqMessage($0) } ?? "cannot parse"
             if let error { PQfreemem(error) }
             // libpq's messages name the bad part, not the password; the URL itself is not repeated.
             throw PostgresConfigurationError(message: "DATABASE_URL is invalid: \(message)")

@@ -9,31 +9,37 @@ import Net
 public final class PostgresDatabase: Sendable {
     private let writers: [LoopBound<PostgresPool>]
     private let readers: [LoopBound<PostgresPool>]?
+    private let writer: PostgresEndpoint
     private let loops: [EventLoop]
+    private let requestTimeout: TimeSpan
+
+    /// The deadline of the current request's database work, for handlers running in a task:
+    /// `withRequestDeadline` sets it; queries outside it get `requestTimeout` from when they start.
+    @TaskLocal static var requestDeadline: MonotonicTime?
 
     public init(loops: [EventLoop], writer: PostgresConnectionSettings, reader: PostgresConnectionSettings?,
                 configuration: PostgresPoolConfiguration, logger: Logger) {
         self.loops = loops
-        func makePools(_ settings: PostgresConnectionSettings) -> [LoopBound<PostgresPool>] {
-            loops.map { LoopBound(PostgresPool(loop: $0, settings: settings, configuration: configuration, loops: loops.count, logger: logger)) }
+        requestTimeout = configuration.requestTimeout
+        let faults = PostgresFaultLog(logger: logger)
+        func makePools(_ endpoint: PostgresEndpoint) -> [LoopBound<PostgresPool>] {
+            let pools = loops.map { LoopBound(PostgresPool(loop: $0, endpoint: endpoint, configuration: configuration, loops: loops.count)) }
+            endpoint.attach(pools)
+            return pools
         }
-        writers = makePools(writer)
-        readers = reader.map(makePools)
-        let writerPools = writers
-        for pool in writers {
-            // A read-only writer or a lost writer connection: every loop replaces its writer connections.
-            pool.value.onRecycleNeeded = {
-                for other in writerPools { other.value.loop.execute { other.value.recycle() } }
-            }
-        }
-        if let readerPools = readers {
-            for pool in readerPools {
-                pool.value.onRecycleNeeded = {
-                    for other in readerPools { other.value.loop.execute { other.value.recycle() } }
-                }
-            }
-        }
+        self.writer = PostgresEndpoint(settings: writer, isWriter: true, configuration: configuration, faults: faults)
+        writers = makePools(self.writer)
+        readers = reader.map { makePools(PostgresEndpoint(settings: $0, isWriter: false, configuration: configuration, faults: faults)) }
     }
+
+    /// Runs `body` with one deadline for all its queries: `DB_REQUEST_TIMEOUT` from now.
+    public func withRequestDeadline<T>(_ body: () async throws -> T) async rethrows -> T {
+        try await Self.$requestDeadline.withValue(MonotonicTime.now() + requestTimeout, operation: body)
+    }
+
+    /// True while the writer answers read-only (a failover under way) and no probe has found a
+    /// writable one yet.
+    public var writerIsReadOnly: Bool { writer.isReadOnly }
 
     /// Opens the minimum connections on every loop (asynchronously; callable from any thread).
     public func start() {
@@ -66,11 +72,15 @@ public final class PostgresDatabase: Sendable {
     public func read(_ query: PostgresQuery, completion: @escaping (Result<PostgresResult, PostgresError>) -> Void) {
         var query = query
         query.readOnly = true
-        guard let readers else { return pool(writers).submit(query, completion: completion) }
-        pool(readers).submit(query) { [self] result in
-            // The reader could not run it at all (no connection): the writer can.
-            if case .failure(let error) = result, error.kind != .server {
-                pool(writers).submit(query, completion: completion)
+        let deadline = Self.requestDeadline
+        guard let readers else { return pool(writers).submit(query, deadline: deadline, completion: completion) }
+        let readerPool = pool(readers)
+        let started = readerPool.loop.now
+        readerPool.submit(query, deadline: deadline) { [self] result in
+            // The reader could not run it at all (no connection): the writer can, within what is
+            // left of the same deadline.
+            if case .failure(let error) = result, error.kind != .server, error.kind != .timedOut {
+                pool(writers).submit(query, deadline: deadline ?? started + requestTimeout, completion: completion)
             } else {
                 completion(result)
             }
@@ -79,7 +89,7 @@ public final class PostgresDatabase: Sendable {
 
     /// `query` for callers on the loop without a task: `completion` runs on this loop.
     public func query(_ query: PostgresQuery, completion: @escaping (Result<PostgresResult, PostgresError>) -> Void) {
-        pool(writers).submit(query, completion: completion)
+        pool(writers).submit(query, deadline: Self.requestDeadline, completion: completion)
     }
 
     private func pool(_ pools: [LoopBound<PostgresPool>]) -> PostgresPool {
@@ -116,9 +126,11 @@ public final class PostgresDatabase: Sendable {
         return total
     }
 
-    /// Readiness: can the writer answer `SELECT 1` within `timeout`? Nil when it can, else the
-    /// reason. Whichever comes first, the answer or the timer, decides; the other is ignored (a
-    /// query cannot be taken back, but nobody waits for it).
+    /// Readiness: can the writer take writes, answering within `timeout`? Nil when it can, else
+    /// the reason: no answer, an error, or a read-only writer (`pg_is_in_recovery()` or
+    /// `transaction_read_only`: what a demoted Aurora writer says). Whichever comes first, the
+    /// answer or the timer, decides; the other is ignored (a query cannot be taken back, but nobody
+    /// waits for it).
     public func ping(timeout: TimeSpan) async -> String? {
         guard let loop = EventLoop.current else { return "not on an event loop" }
         final class Race { var decided = false }
@@ -134,7 +146,14 @@ public final class PostgresDatabase: Sendable {
             Task(executorPreference: loop) {
                 var reason: String?
                 do {
-                    _ = try await self.query("SELECT 1")
+                    let answer = try await self.query("SELECT pg_is_in_recovery() OR current_setting('transaction_read_only') = 'on'")
+                    if answer.bool(0, 0) == true {
+                        reason = "database: the writer is read-only"
+                    } else if self.writer.isReadOnly {
+                        // Writable again (seen here first): let the failover probe confirm it now.
+                        self.writer.writableSeen(now: loop.now)
+                        reason = "database: the writer was read-only; checking again"
+                    }
                 } catch {
                     reason = "database: \((error as? PostgresError)?.kind ?? .unavailable)"
                 }

@@ -14,6 +14,9 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
         case tooManyWaiting
         /// The pool was shut down.
         case shutdown
+        /// The request's database deadline (`DB_REQUEST_TIMEOUT`) passed first; a statement that
+        /// was running is cancelled, and a write's outcome is unknown (as with a lost connection).
+        case timedOut
     }
 
     public let kind: Kind
@@ -37,14 +40,15 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
     /// no connection, lost connection, pool saturated, and the server-side conditions that mean
     /// "not now" (class 08 connection exception, 53 insufficient resources, 57 operator
     /// intervention incl. 57014 statement timeout and 57P01 terminated, 25006 read-only after a
-    /// failover, 40001/40P01 serialization failure/deadlock).
+    /// failover, 40001/40P01 serialization failure/deadlock, 26000 a prepared statement lost with
+    /// its connection's failed Prepare, once the transparent retry failed too).
     public var isTransient: Bool {
         switch kind {
-        case .connectionLost, .unavailable, .acquireTimeout, .tooManyWaiting, .shutdown: return true
+        case .connectionLost, .unavailable, .acquireTimeout, .tooManyWaiting, .shutdown, .timedOut: return true
         case .server:
             guard let sqlState else { return false }
             return sqlState.hasPrefix("08") || sqlState.hasPrefix("53") || sqlState.hasPrefix("57")
-                || sqlState == "25006" || sqlState == "40001" || sqlState == "40P01"
+                || sqlState == "25006" || sqlState == "40001" || sqlState == "40P01" || sqlState == "26000"
         }
     }
 

@@ -4,49 +4,43 @@ import Net
 /// The connections of one event loop to one database endpoint, and the queries waiting for them.
 ///
 /// Loop-owned: a handler on loop i only ever uses pool i, so no lock is taken per query
-/// (thread-per-core; the architecture's recommended per-loop connections). Picking a connection:
-/// the ready, non-retiring one with the fewest queries in flight, below the pipeline depth; when
-/// every connection is busy and the pool is below its maximum, another is opened.
+/// (thread-per-core; the architecture's recommended per-loop connections). What the loops share
+/// (the budget of new connections, the writer's failover state, the failure log) is the
+/// endpoint's.
+///
+/// Where a query goes (docs/ARCHITECTURE.md, "Database deadlines and isolation"):
+/// - a write with a row key waits behind a write of the same row in flight on this loop
+///   (`RowWriteQueues`);
+/// - then to the ready connection with the fewest queries in flight among those the isolation
+///   rule lets take work (`PostgresPipeline.acceptsWork`: nothing behind a write, nothing behind
+///   a statement older than the stall threshold);
+/// - when none can, it waits in the pool's queue (bounded) while another connection opens, up to
+///   the maximum, until one can, its acquire timeout, or its deadline.
+/// Every query ends by its deadline: in a queue its timer fires, in flight its connection's.
 final class PostgresPool: PostgresConnectionDelegate {
     let loop: EventLoop
-    let settings: PostgresConnectionSettings
+    let endpoint: PostgresEndpoint
     let configuration: PostgresPoolConfiguration
     let limits: (min: Int, max: Int)
-    let logger: Logger
-    /// Called when this endpoint's connections should all be replaced (read-only writer after a
-    /// failover, or a lost connection); the database forwards it to every loop's pool.
-    var onRecycleNeeded: (() -> Void)?
+    var settings: PostgresConnectionSettings { endpoint.settings }
 
     private var connections: [PostgresConnection] = []
-    private var waiters = FIFO<Waiter>()
+    private var waiters = FIFO<PendingQuery>()
+    private var rowWrites = RowWriteQueues()
     private var nextID = 0
     private var consecutiveFailures = 0
     private var lastFailure: PostgresError?
     private var isShutdown = false
     private lazy var reconnectTimer = LoopTimer { [unowned self] in self.ensureConnections() }
     private lazy var maintenanceTimer = LoopTimer { [unowned self] in self.maintain() }
+    private lazy var probeTimer = LoopTimer { [unowned self] in self.probeWriter() }
+    private var probe: WriterProbe?
 
-    private final class Waiter {
-        let query: PostgresQuery
-        let completion: (Result<PostgresResult, PostgresError>) -> Void
-        let since: MonotonicTime
-        var timer: LoopTimer?
-        var done = false
-
-        init(query: PostgresQuery, completion: @escaping (Result<PostgresResult, PostgresError>) -> Void, since: MonotonicTime) {
-            self.query = query
-            self.completion = completion
-            self.since = since
-        }
-    }
-
-    init(loop: EventLoop, settings: PostgresConnectionSettings, configuration: PostgresPoolConfiguration,
-         loops: Int, logger: Logger) {
+    init(loop: EventLoop, endpoint: PostgresEndpoint, configuration: PostgresPoolConfiguration, loops: Int) {
         self.loop = loop
-        self.settings = settings
+        self.endpoint = endpoint
         self.configuration = configuration
         self.limits = configuration.perLoop(loops: loops)
-        self.logger = logger
     }
 
     // MARK: Counts
@@ -78,7 +72,7 @@ final class PostgresPool: PostgresConnectionDelegate {
             case .closed: break
             }
         }
-        stats.waiting = waiters.count
+        stats.waiting = waiters.count + rowWrites.waiting
         stats.timeouts = timeouts
         stats.timings = timings
         return stats
@@ -96,9 +90,14 @@ final class PostgresPool: PostgresConnectionDelegate {
         isShutdown = true
         loop.cancel(maintenanceTimer)
         loop.cancel(reconnectTimer)
+        loop.cancel(probeTimer)
+        probe?.connection.close()
+        probe = nil
         for connection in connections { connection.close() }
         connections.removeAll()
-        failAllWaiters(PostgresError(.shutdown, message: "the database pool is shutting down"))
+        let error = PostgresError(.shutdown, message: "the database pool is shutting down")
+        failAllWaiters(error)
+        for query in rowWrites.removeAll() { finishWaiting(query, .failure(error)) }
     }
 
     /// Replace every connection: idle ones close now, busy ones after their queries.
@@ -112,45 +111,124 @@ final class PostgresPool: PostgresConnectionDelegate {
 
     // MARK: Queries
 
-    func submit(_ query: PostgresQuery, completion userCompletion: @escaping (Result<PostgresResult, PostgresError>) -> Void) {
+    /// Runs `query`; `completion` runs on this loop with its result, by `deadline` at the latest
+    /// (default: `requestTimeout` from now).
+    func submit(_ query: PostgresQuery, deadline: MonotonicTime? = nil,
+                completion: @escaping (Result<PostgresResult, PostgresError>) -> Void) {
         loop.assertInLoop()
-        let submitted = loop.now
-        let completion: (Result<PostgresResult, PostgresError>) -> Void = { [unowned self] result in
-            self.timings.recordQuery(seconds: (self.loop.now - submitted).seconds, result: result)
-            userCompletion(result)
-        }
+        let now = loop.now
+        let pending = PendingQuery(query, submitted: now, deadline: deadline ?? now + configuration.requestTimeout,
+                                   pool: self, completion: completion)
         if isShutdown {
-            completion(.failure(PostgresError(.shutdown, message: "the database pool is shut down")))
+            pending.finish(.failure(PostgresError(.shutdown, message: "the database pool is shut down")))
             return
         }
-        if waiters.isEmpty, let connection = leastBusy() {
-            timings.recordAcquire(seconds: 0)
-            connection.send(query, completion: completion)
+        if let key = query.rowKey, !query.readOnly {
+            guard rowWrites.waiting < configuration.maxWaiting else {
+                pending.finish(.failure(PostgresError(.tooManyWaiting, message: "too many writes waiting for their rows")))
+                return
+            }
+            pending.holdsRowKey = rowWrites.admit(key, pending)
+            guard pending.holdsRowKey else {
+                // Behind a write of the same row: it waits here, bounded by its own deadline.
+                wait(pending, until: pending.deadline)
+                return
+            }
+        }
+        start(pending)
+    }
+
+    /// Sends `pending` to a connection that takes work, or queues it until one does.
+    private func start(_ pending: PendingQuery) {
+        let now = loop.now
+        guard pending.deadline > now else {
+            pending.finish(.failure(Self.deadlinePassed))
+            return
+        }
+        if waiters.isEmpty, let connection = leastBusy(now: now) {
+            timings.recordAcquire(seconds: (now - pending.submitted).seconds)
+            connection.send(pending)
             if connection.queriesInFlight > 1 { growIfPossible() }
             return
         }
-        // Database known to be down (the last attempt failed, nothing is open): fail fast with
-        // the reason instead of making every request wait for the acquire timeout.
-        if consecutiveFailures > 0 && !hasUsable && opening == 0, let lastFailure {
-            completion(.failure(PostgresError(.unavailable, message: lastFailure.message)))
-            return
+        // Nothing can serve it soon: the database is known to be down (the last attempt failed,
+        // nothing is open), or the writer is read-only and nothing is open. Fail fast with the
+        // reason instead of making every request wait for its timeout.
+        if !hasUsable && opening == 0 {
+            if consecutiveFailures > 0, let lastFailure {
+                pending.finish(.failure(PostgresError(.unavailable, message: lastFailure.message)))
+                return
+            }
+            if !endpoint.opensAllowed {
+                pending.finish(.failure(PostgresError(.unavailable, message: "the writer is read-only; waiting for a writable one")))
+                return
+            }
         }
         guard waiters.count < configuration.maxWaiting else {
-            completion(.failure(PostgresError(.tooManyWaiting, message: "too many queries waiting for a connection")))
+            pending.finish(.failure(PostgresError(.tooManyWaiting, message: "too many queries waiting for a connection")))
             return
         }
-        let waiter = Waiter(query: query, completion: completion, since: submitted)
-        let timer = LoopTimer { [unowned self, unowned waiter] in self.expire(waiter) }
-        waiter.timer = timer
-        loop.schedule(timer, at: loop.now + configuration.acquireTimeout)
-        waiters.append(waiter)
+        wait(pending, until: min(pending.deadline, now + configuration.acquireTimeout))
+        waiters.append(pending)
         ensureConnections()
+        growIfPossible()
     }
 
-    private func leastBusy() -> PostgresConnection? {
+    private static let deadlinePassed = PostgresError(.timedOut, message: "the request deadline passed before a connection was free")
+
+    /// Arms `pending`'s wait timer: at its deadline it times out; at the acquire timeout before that,
+    /// it fails as "no connection".
+    private func wait(_ pending: PendingQuery, until limit: MonotonicTime) {
+        let timer = LoopTimer { [unowned self, unowned pending] in self.expire(pending) }
+        pending.waitTimer = timer
+        loop.schedule(timer, at: limit)
+    }
+
+    private func expire(_ pending: PendingQuery) {
+        guard !pending.isFinished else { return }
+        pending.waitTimer = nil
+        if loop.now >= pending.deadline {
+            pending.finish(.failure(Self.deadlinePassed))
+            return
+        }
+        timeouts += 1
+        let reason = lastFailure.map { " (last connection error: \($0.message))" } ?? ""
+        pending.finish(.failure(PostgresError(.acquireTimeout, message: "no database connection within \(configuration.acquireTimeout)\(reason)")))
+    }
+
+    /// Finishes a query that never reached a connection.
+    private func finishWaiting(_ pending: PendingQuery, _ result: Result<PostgresResult, PostgresError>) {
+        if let timer = pending.waitTimer { loop.cancel(timer) }
+        pending.waitTimer = nil
+        pending.finish(result)
+    }
+
+    /// Every query ends here (by its result, its deadline, or a failure) before its caller hears.
+    func finished(_ pending: PendingQuery, _ result: Result<PostgresResult, PostgresError>) {
+        if let timer = pending.waitTimer {
+            loop.cancel(timer)
+            pending.waitTimer = nil
+        }
+        timings.recordQuery(seconds: (loop.now - pending.submitted).seconds, result: result)
+        if case .failure(let error) = result {
+            endpoint.faults.report(error, host: endpoint.host, now: loop.now)
+        }
+        if pending.holdsRowKey, let key = pending.query.rowKey {
+            pending.holdsRowKey = false
+            if let next = rowWrites.finished(key) {
+                if let timer = next.waitTimer { loop.cancel(timer) }
+                next.waitTimer = nil
+                next.holdsRowKey = true
+                start(next)
+            }
+        }
+        pending.completion(result)
+    }
+
+    /// The least busy connection the isolation rule lets take work now.
+    private func leastBusy(now: MonotonicTime) -> PostgresConnection? {
         var best: PostgresConnection?
-        for connection in connections where connection.state == .ready && !connection.retiring
-            && connection.queriesInFlight < configuration.maxPipelineDepth {
+        for connection in connections where connection.acceptsWork(now: now) {
             if best == nil || connection.queriesInFlight < best!.queriesInFlight { best = connection }
         }
         return best
@@ -162,62 +240,63 @@ final class PostgresPool: PostgresConnectionDelegate {
         }
     }
 
-    private func expire(_ waiter: Waiter) {
-        guard !waiter.done else { return }
-        waiter.done = true
-        timeouts += 1
-        let reason = lastFailure.map { " (last connection error: \($0.message))" } ?? ""
-        waiter.completion(.failure(PostgresError(.acquireTimeout, message: "no database connection within \(configuration.acquireTimeout)\(reason)")))
-    }
-
     private func dispatchWaiters() {
+        let now = loop.now
         while let waiter = waiters.first {
-            if waiter.done { waiters.removeFirst(); continue }
-            guard let connection = leastBusy() else { return }
+            if waiter.isFinished { waiters.removeFirst(); continue }
+            guard let connection = leastBusy(now: now) else { return }
             waiters.removeFirst()
-            waiter.done = true
-            if let timer = waiter.timer { loop.cancel(timer) }
-            timings.recordAcquire(seconds: (loop.now - waiter.since).seconds)
-            connection.send(waiter.query, completion: waiter.completion)
+            if let timer = waiter.waitTimer { loop.cancel(timer) }
+            waiter.waitTimer = nil
+            timings.recordAcquire(seconds: (now - waiter.submitted).seconds)
+            connection.send(waiter)
         }
     }
 
     private func failAllWaiters(_ error: PostgresError) {
         while !waiters.isEmpty {
             let waiter = waiters.removeFirst()
-            guard !waiter.done else { continue }
-            waiter.done = true
-            if let timer = waiter.timer { loop.cancel(timer) }
-            waiter.completion(.failure(error))
+            guard !waiter.isFinished else { continue }
+            finishWaiting(waiter, .failure(error))
         }
     }
 
     // MARK: Opening connections
 
-    /// Keeps at least the minimum open (and one more while queries wait), unless a backoff is running.
+    /// Keeps at least the minimum open (and one more while queries wait), unless a backoff is
+    /// running, the writer is read-only, or the process's connection budget is spent.
     private func ensureConnections() {
         guard !isShutdown, !reconnectTimer.isScheduled else { return }
         connections.removeAll { $0.state == .closed }
         var wanted = limits.min
         if !waiters.isEmpty { wanted = max(wanted, min(limits.max, activeCount + 1)) }
         while activeCount < wanted && (consecutiveFailures == 0 || opening == 0) {
-            open()
+            guard open() else { return }
         }
     }
 
-    private func open() {
+    /// Opens a connection if the writer is not read-only and the budget has a token; else false
+    /// (a budget wait schedules the next attempt).
+    @discardableResult
+    private func open() -> Bool {
+        guard !isShutdown, endpoint.opensAllowed else { return false }
+        if let wait = endpoint.takeConnectionToken(now: loop.now) {
+            if !reconnectTimer.isScheduled { loop.schedule(reconnectTimer, at: loop.now + wait) }
+            return false
+        }
         nextID += 1
         // ±10 % jitter on the lifetime so connections opened together are not replaced together.
         let jitter = Double.random(in: 0.9...1.1)
         let lifetime = TimeSpan(nanoseconds: Int64(Double(configuration.maxLifetime.nanoseconds) * jitter))
-        let connection = PostgresConnection(id: nextID, loop: loop, delegate: self, lifetime: lifetime)
+        let connection = PostgresConnection(id: nextID, loop: loop, delegate: self, lifetime: lifetime, rules: configuration.pipelineRules)
         connections.append(connection)
         connection.connect(settings)
+        return true
     }
 
     func connectionReady(_ connection: PostgresConnection) {
         if consecutiveFailures > 0 {
-            logger.info("database connection restored", metadata: ["database": "\(settings.redactedDescription)"])
+            endpoint.faults.report(.connectionRestored, message: "after \(consecutiveFailures) failed attempt(s)", host: endpoint.host, now: loop.now)
         }
         consecutiveFailures = 0
         lastFailure = nil
@@ -229,11 +308,7 @@ final class PostgresPool: PostgresConnectionDelegate {
         connections.removeAll { $0 === connection }
         consecutiveFailures += 1
         lastFailure = error
-        if consecutiveFailures == 1 || consecutiveFailures % 10 == 0 {
-            logger.error("cannot connect to the database", metadata: [
-                "database": "\(settings.redactedDescription)", "error": "\(error.message)", "attempt": "\(consecutiveFailures)",
-            ])
-        }
+        endpoint.faults.report(.connectFailed, sqlState: error.sqlState, message: error.message, host: endpoint.host, now: loop.now)
         if !hasUsable && opening == 0 {
             // Nothing can serve the waiting queries soon: fail them now rather than at their timeout.
             failAllWaiters(PostgresError(.unavailable, message: error.message))
@@ -254,11 +329,15 @@ final class PostgresPool: PostgresConnectionDelegate {
     func connectionClosed(_ connection: PostgresConnection, error: PostgresError?) {
         connections.removeAll { $0 === connection }
         if let error, !isShutdown {
-            logger.warning("database connection lost", metadata: ["database": "\(settings.redactedDescription)", "error": "\(error.message)"])
-            // A lost connection may mean a failover or restart: the others are suspect too.
-            onRecycleNeeded?()
+            endpoint.faults.report(.connectionLost, sqlState: error.sqlState, message: error.message, host: endpoint.host, now: loop.now)
+        }
+        if !isShutdown && error != nil {
+            // A lost connection may mean a failover or restart: the others are suspect too (once
+            // per event, WriterFailover decides).
+            endpoint.connectionLost(now: loop.now)
         }
         ensureConnections()
+        dispatchWaiters()
     }
 
     func connectionHasCapacity(_ connection: PostgresConnection) {
@@ -269,14 +348,44 @@ final class PostgresPool: PostgresConnectionDelegate {
         dispatchWaiters()
     }
 
-    func connectionSawReadOnly(_ connection: PostgresConnection) {
-        logger.warning("database is read-only (failover?): recycling connections", metadata: ["database": "\(settings.redactedDescription)"])
-        onRecycleNeeded?()
+    func connectionSawReadOnly(_ connection: PostgresConnection, error: PostgresError) {
+        endpoint.sawReadOnly(error, now: loop.now)
+    }
+
+    func connection(_ connection: PostgresConnection, reports event: PostgresFaultLog.Event, message: String) {
+        endpoint.faults.report(event, message: message, host: endpoint.host, now: loop.now)
+    }
+
+    // MARK: The writer probe (failover)
+
+    /// Called through the endpoint on the first loop: one probe connection at `deadline`.
+    func scheduleProbe(at deadline: MonotonicTime) {
+        guard !isShutdown else { return }
+        loop.schedule(probeTimer, at: deadline)
+    }
+
+    /// Opens one connection that only a writable server accepts (libpq checks
+    /// `transaction_read_only` after connecting), and reports what it found.
+    private func probeWriter() {
+        guard !isShutdown, probe == nil else { return }
+        var settings = self.settings
+        settings["target_session_attrs"] = "read-write"
+        let probe = WriterProbe(pool: self)
+        let connection = PostgresConnection(id: 0, loop: loop, delegate: probe, lifetime: .seconds(60))
+        probe.connection = connection
+        self.probe = probe
+        connection.connect(settings)
+    }
+
+    fileprivate func probeEnded(writable: Bool, error: PostgresError?) {
+        probe = nil
+        endpoint.probeFinished(writable: writable, error: error, now: loop.now)
     }
 
     // MARK: Maintenance
 
-    /// Once a second: retire connections past their lifetime, close idle ones above the minimum.
+    /// Once a second: retire connections past their lifetime, close idle ones above the minimum,
+    /// write the failure log's summaries.
     private func maintain() {
         let now = loop.now
         for connection in connections where connection.state == .ready && !connection.retiring {
@@ -289,8 +398,32 @@ final class PostgresPool: PostgresConnectionDelegate {
             }
         }
         ensureConnections()
+        endpoint.faults.tick(now: now)
         if !isShutdown { loop.schedule(maintenanceTimer, at: now + .seconds(1)) }
     }
+}
+
+/// The delegate of a writer probe's connection: writable if it connects at all (libpq refused a
+/// read-only server), then closed.
+private final class WriterProbe: PostgresConnectionDelegate {
+    unowned let pool: PostgresPool
+    var connection: PostgresConnection!
+
+    init(pool: PostgresPool) { self.pool = pool }
+
+    func connectionReady(_ connection: PostgresConnection) {
+        connection.close()
+        pool.probeEnded(writable: true, error: nil)
+    }
+
+    func connectionFailed(_ connection: PostgresConnection, error: PostgresError) {
+        pool.probeEnded(writable: false, error: error)
+    }
+
+    func connectionClosed(_ connection: PostgresConnection, error: PostgresError?) {}
+    func connectionHasCapacity(_ connection: PostgresConnection) {}
+    func connectionSawReadOnly(_ connection: PostgresConnection, error: PostgresError) {}
+    func connection(_ connection: PostgresConnection, reports event: PostgresFaultLog.Event, message: String) {}
 }
 
 /// Connection counts of the writer pools, summed over the loops.

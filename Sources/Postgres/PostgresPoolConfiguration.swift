@@ -12,13 +12,27 @@ public struct PostgresPoolConfiguration: Sendable {
     public var maxConnections = 8
     /// How long a query may wait for a usable connection before failing (the API answers 503).
     public var acquireTimeout = TimeSpan.seconds(2)
+    /// A request's database work ends by this long after the request began, whatever the
+    /// connection is doing: the client gets 503 at once, a running statement is cancelled
+    /// (`DB_REQUEST_TIMEOUT`). The acquire timeout bounds the wait for a connection within it.
+    public var requestTimeout = TimeSpan.seconds(3) {
+        didSet { pipelineRules.drainLimit = requestTimeout }
+    }
     /// Connections are replaced after this (±10 % jitter so they do not all go at once): picks up
     /// a new writer after a failover, or a reader added to the cluster.
     public var maxLifetime = TimeSpan.seconds(30 * 60)
     /// Connections above the minimum close after this long unused.
     public var idleTimeout = TimeSpan.seconds(5 * 60)
-    /// Queries in flight on one connection before another connection is preferred.
-    public var maxPipelineDepth = 64
+    /// Queries in flight on one connection at most.
+    public var maxPipelineDepth = 64 {
+        didSet { pipelineRules.maxDepth = maxPipelineDepth }
+    }
+    /// The isolation rule's and the deadlines' constants (`PostgresPipeline.Rules`); the drain
+    /// limit follows the request timeout.
+    var pipelineRules = PostgresPipeline.Rules()
+    /// New connections per process: at most `maxConnections` at once, refilled at that many per
+    /// this period (`ConnectionBudget`).
+    public var connectionRefillPeriod = TimeSpan.seconds(10)
     /// Queries waiting for a connection per loop; beyond it they fail at once (bounded queue).
     public var maxWaiting = 1024
     /// Reconnect backoff: base doubled per consecutive failure, capped, with full jitter.

@@ -13,6 +13,9 @@ public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation, CustomS
     /// Set by `PostgresDatabase.read`: the statement only reads, so it may share a pipeline sync
     /// (one implicit read-only transaction) with the other reads sent in the same loop iteration.
     public var readOnly = false
+    /// For a write: the row it changes (or claims). Writes with the same key go one at a time per
+    /// loop (`RowWriteQueues`): a locked row then holds one connection, not all of them.
+    public var rowKey: String?
 
     public init(stringLiteral value: String) {
         sql = value
@@ -31,6 +34,13 @@ public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation, CustomS
         precondition(values.count == binds.count, "a statement is rebound with as many values as it has parameters")
         var query = self
         query.binds = values
+        return query
+    }
+
+    /// The same write, naming the row it changes (`rowKey`).
+    public func changing(row key: String) -> PostgresQuery {
+        var query = self
+        query.rowKey = key
         return query
     }
 

@@ -84,7 +84,9 @@ public struct ServiceConfiguration: Sendable {
             return true
         },
         timeout("DB_ACQUIRE_TIMEOUT", "db-acquire-timeout", "Longest wait for a database connection before 503 (default 2s).") { $0.pool.acquireTimeout = $1 },
-        timeout("DB_STATEMENT_TIMEOUT", "db-statement-timeout", "Longest a query may run (default 5s).") { $0.statementTimeout = $1 },
+        timeout("DB_REQUEST_TIMEOUT", "db-request-timeout",
+                "A request's database work ends by this, with 503 and the statement cancelled (default 3s; DB_ACQUIRE_TIMEOUT bounds the wait for a connection within it).") { $0.pool.requestTimeout = $1 },
+        timeout("DB_STATEMENT_TIMEOUT", "db-statement-timeout", "Longest a query may run on the server (default 5s).") { $0.statementTimeout = $1 },
         timeout("DB_CONNECT_TIMEOUT", "db-connect-timeout", "Longest a connection attempt may take (default 5s).") { $0.connectTimeout = $1 },
         timeout("DB_MAX_LIFETIME", "db-max-lifetime", "Connections are replaced after this, ±10% (default 30m).") { $0.pool.maxLifetime = $1 },
         timeout("DB_IDLE_TIMEOUT", "db-idle-timeout", "Connections above the minimum close after this idle (default 5m).") { $0.pool.idleTimeout = $1 },

@@ -2,7 +2,8 @@ import Postgres
 
 /// The SQL of the todos. Every value is a bound parameter (`PostgresQuery` interpolation); every
 /// write is a single statement, committed before its result arrives, so a 2xx is sent only after
-/// PostgreSQL has committed the write.
+/// PostgreSQL has committed the write. Writes name the row they change (`changing(row:)`), so
+/// that writes to one row wait for each other in the process, not on a connection each.
 struct TodoRepository: Sendable {
     let database: PostgresDatabase
 
@@ -98,7 +99,7 @@ struct TodoRepository: Sendable {
     /// cannot both create (the second waits on the key's unique index, then finds it taken).
     func create(_ input: TodoInput, idempotencyKey key: String, requestHash: String) async throws(PostgresError) -> IdempotentOutcome {
         let completedAt = Self.millisecondsSQL(input.completedAt)
-        let result = try await database.query("""
+        let result = try await database.query(PostgresQuery("""
             WITH claimed AS (
                 INSERT INTO idempotency_keys (key, request_hash, todo_id) VALUES (\(key), \(requestHash), gen_random_uuid())
                 ON CONFLICT (key) DO UPDATE
@@ -112,7 +113,7 @@ struct TodoRepository: Sendable {
                         THEN COALESCE('epoch'::timestamptz + \(completedAt)::bigint * interval '1 millisecond', now()) END
             FROM claimed
             RETURNING \(sql: Todo.columns)
-            """)
+            """).changing(row: "idempotency-key:" + key))
         if result.rowCount == 1, let todo = Todo(result, row: 0) {
             return .created(todo)
         }
@@ -124,7 +125,8 @@ struct TodoRepository: Sendable {
     }
 
     func storeResponse(key: String, todoID: String, body: String) async throws(PostgresError) {
-        _ = try await database.query("UPDATE idempotency_keys SET response = \(body) WHERE key = \(key) AND todo_id = \(todoID)::uuid")
+        _ = try await database.query(PostgresQuery("UPDATE idempotency_keys SET response = \(body) WHERE key = \(key) AND todo_id = \(todoID)::uuid")
+            .changing(row: "idempotency-key:" + key))
     }
 
     /// Keys older than 24 hours are dead weight; deleted now and then by the API.
@@ -142,7 +144,7 @@ struct TodoRepository: Sendable {
         let completedAtGiven = input.completedAt != nil
         let completedAt = Self.millisecondsSQL(input.completedAt)
         let versionList = versions.map { "{" + $0.map(String.init).joined(separator: ",") + "}" }
-        let result = try await database.query("""
+        let result = try await database.query(PostgresQuery("""
             UPDATE todos SET
                 title = COALESCE(\(input.title), title),
                 description = CASE WHEN \(descriptionGiven)::boolean THEN \(input.description ?? nil)::text ELSE description END,
@@ -157,16 +159,16 @@ struct TodoRepository: Sendable {
                 version = version + 1
             WHERE id = \(id)::uuid AND (\(versionList)::bigint[] IS NULL OR version = ANY(\(versionList)::bigint[]))
             RETURNING \(sql: Todo.columns)
-            """)
+            """).changing(row: id))
         return result.rowCount == 0 ? nil : Todo(result, row: 0)
     }
 
     func delete(id: String, versions: [Int]?) async throws(PostgresError) -> Todo? {
         let versionList = versions.map { "{" + $0.map(String.init).joined(separator: ",") + "}" }
-        let result = try await database.query("""
+        let result = try await database.query(PostgresQuery("""
             DELETE FROM todos WHERE id = \(id)::uuid AND (\(versionList)::bigint[] IS NULL OR version = ANY(\(versionList)::bigint[]))
             RETURNING \(sql: Todo.columns)
-            """)
+            """).changing(row: id))
         return result.rowCount == 0 ? nil : Todo(result, row: 0)
     }
 }

@@ -13,12 +13,14 @@ struct TodoRoutes: Sendable {
 
     static func register(in router: inout Router, database: PostgresDatabase) {
         let routes = TodoRoutes(repository: TodoRepository(database: database))
-        router.add(.get, "/todos", .async(routes.list))
-        router.add(.post, "/todos", .async(routes.create))
+        // One deadline (DB_REQUEST_TIMEOUT) for all the database work of a request, however many
+        // statements it takes; the callback route has one statement, which gets it by default.
+        router.add(.get, "/todos", .async { request in await database.withRequestDeadline { await routes.list(request) } })
+        router.add(.post, "/todos", .async { request in await database.withRequestDeadline { await routes.create(request) } })
         router.add(.get, "/todos/:id", .callback(routes.get))
-        router.add(.put, "/todos/:id", .async { await routes.update($0, replace: true) })
-        router.add(.patch, "/todos/:id", .async { await routes.update($0, replace: false) })
-        router.add(.delete, "/todos/:id", .async(routes.delete))
+        router.add(.put, "/todos/:id", .async { request in await database.withRequestDeadline { await routes.update(request, replace: true) } })
+        router.add(.patch, "/todos/:id", .async { request in await database.withRequestDeadline { await routes.update(request, replace: false) } })
+        router.add(.delete, "/todos/:id", .async { request in await database.withRequestDeadline { await routes.delete(request) } })
     }
 
     // MARK: Reads

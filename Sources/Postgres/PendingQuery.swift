@@ -1,0 +1,52 @@
+import Net
+
+/// One query from submit to answer: its statement, its caller's completion and its deadline.
+///
+/// The pool makes one per query; it waits in the pool's queue or a row's write queue, then rides
+/// in its connection's pipeline until PostgreSQL answers. Whoever gives up first finishes it: the
+/// answer, or the deadline (503 to the client at once, the late answer dropped). `finish` runs the
+/// completion exactly once. Loop-owned.
+final class PendingQuery {
+    var query: PostgresQuery
+    let submitted: MonotonicTime
+    /// When the caller stops waiting (`DB_REQUEST_TIMEOUT` after the request began).
+    let deadline: MonotonicTime
+    /// Writes may wait on row locks for as long as another transaction holds them; reads never
+    /// do (only a table lock or a stalled path stops them). The pipeline rule depends on it.
+    var isWrite: Bool { !query.readOnly }
+    /// Sent once more after SQLSTATE 26000 (its statement's Prepare failed) or a batch abort:
+    /// never a second time, so a statement that cannot run ends instead of looping.
+    var resent = false
+    /// When it was handed to libpq (set by its connection's pipeline).
+    var sentAt = MonotonicTime(nanoseconds: 0)
+    /// A cancel request was sent for it (once per statement).
+    var cancelRequested = false
+    /// It is the write of its row in flight on this loop (`RowWriteQueues`): when it ends, the
+    /// next write of the row starts.
+    var holdsRowKey = false
+    /// Set while it waits for a connection (pool queue or row queue): its deadline timer.
+    var waitTimer: LoopTimer?
+    private(set) var isFinished = false
+    /// The caller's.
+    let completion: (Result<PostgresResult, PostgresError>) -> Void
+    /// The pool that made it: it records the outcome (timings, the failure log, the row's next
+    /// write) before the caller's completion runs. Nil in unit tests. The pool outlives its
+    /// queries (it finishes them all at shutdown), hence no reference count.
+    unowned(unsafe) let pool: PostgresPool?
+
+    init(_ query: PostgresQuery, submitted: MonotonicTime, deadline: MonotonicTime, pool: PostgresPool? = nil,
+         completion: @escaping (Result<PostgresResult, PostgresError>) -> Void) {
+        self.query = query
+        self.submitted = submitted
+        self.deadline = deadline
+        self.pool = pool
+        self.completion = completion
+    }
+
+    /// Delivers `result` unless the query already ended (a late answer after its deadline).
+    func finish(_ result: Result<PostgresResult, PostgresError>) {
+        guard !isFinished else { return }
+        isFinished = true
+        if let pool { pool.finished(self, result) } else { completion(result) }
+    }
+}

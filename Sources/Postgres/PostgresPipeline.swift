@@ -1,0 +1,150 @@
+import Net
+
+/// What one connection has sent and PostgreSQL has not yet answered, and the decisions that follow
+/// from it: whether the connection takes new work (the isolation rule), which statements have
+/// passed their deadline, when to send a cancel request, when to give the connection up.
+///
+/// Pure: time comes in as an argument, decisions go out as values, and `PostgresConnection` carries
+/// them out (postgres-nio's connection state machine habit). Unit-tested with a manual clock.
+///
+/// **The isolation rule** (docs/ARCHITECTURE.md, "Database deadlines and isolation"): pipelining
+/// is fast until one statement blocks, and then everything queued behind it on that connection
+/// waits too. So a statement is queued behind others only while they are young and only behind
+/// reads: a connection takes new work when
+/// - nothing is in flight, or
+/// - no write is in flight (a write can wait on a row lock for as long as another transaction
+///   holds it; a read waits only on a table lock or a stalled path, which stall everything), and
+///   its oldest unanswered statement was sent less than `stallThreshold` ago.
+/// What is already queued behind a statement that then blocks is bounded by what arrived within
+/// `stallThreshold`; new work goes to another connection, a new one, or waits in the pool's queue.
+struct PostgresPipeline {
+    struct Rules {
+        /// Statements in flight on one connection at most.
+        var maxDepth = 64
+        /// Oldest unanswered statement older than this: the connection takes no new work. 10 ms
+        /// is 20–50 round trips of a loaded pipeline here (a `GET /todos/{id}` batch answers in
+        /// 0.2–0.5 ms), and well inside a request's latency budget.
+        var stallThreshold = TimeSpan.milliseconds(10)
+        /// An abandoned statement at the head unanswered this long gets a cancel request; the
+        /// grace lets a statement that is merely queued behind a cancelled one run on its own.
+        var cancelGrace = TimeSpan.milliseconds(50)
+        /// Cancel requests per connection at most; beyond that it is given up (replaced): each
+        /// cancel costs the server a new connection, and a connection needing more is not worth it.
+        var maxCancels = 3
+        /// Abandoned statements in flight and no answer at all for this long (a frozen path, a
+        /// cancel that did not arrive): the connection is given up and replaced.
+        var drainLimit = TimeSpan.seconds(3)
+    }
+
+    /// What `check` found.
+    struct Check {
+        /// Statements whose deadline passed: their callers get a timeout now.
+        var expired: [PendingQuery] = []
+        /// Send a cancel request for the statement PostgreSQL is running.
+        var cancel = false
+        /// Close the connection (its in-flight statements fail as connection lost).
+        var giveUp = false
+        /// When to check again (nil: nothing to watch).
+        var next: MonotonicTime?
+    }
+
+    let rules: Rules
+    private(set) var statements = FIFO<PendingQuery>()
+    private(set) var writes = 0
+    /// Statements in flight whose caller already got its timeout: their answers will be dropped.
+    private(set) var abandoned = 0
+    private(set) var cancels = 0
+    /// The last time PostgreSQL answered anything (or the pipeline was empty).
+    private(set) var lastProgress: MonotonicTime
+    /// When the current head became the head.
+    private var headSince: MonotonicTime
+
+    init(rules: Rules, now: MonotonicTime) {
+        self.rules = rules
+        lastProgress = now
+        headSince = now
+    }
+
+    var count: Int { statements.count }
+    var isEmpty: Bool { statements.isEmpty }
+    /// Abandoned statements are still running: no new work until they are answered or given up.
+    var isDraining: Bool { abandoned > 0 }
+
+    /// The isolation rule (see the type's comment).
+    func acceptsWork(now: MonotonicTime) -> Bool {
+        guard let oldest = statements.first else { return true }
+        return writes == 0 && abandoned == 0 && statements.count < rules.maxDepth
+            && now - oldest.sentAt < rules.stallThreshold
+    }
+
+    mutating func sent(_ query: PendingQuery, now: MonotonicTime) {
+        if statements.isEmpty {
+            headSince = now
+            lastProgress = now
+        }
+        query.sentAt = now
+        statements.append(query)
+        if query.isWrite { writes += 1 }
+    }
+
+    /// PostgreSQL answered the head statement; returns it (finished already if abandoned).
+    mutating func answered(now: MonotonicTime) -> PendingQuery {
+        let query = statements.removeFirst()
+        if query.isWrite { writes -= 1 }
+        if query.isFinished { abandoned -= 1 }
+        lastProgress = now
+        headSince = now
+        if abandoned == 0 { cancels = 0 }
+        return query
+    }
+
+    /// Everything in flight, removed (the connection closed).
+    mutating func removeAll() -> [PendingQuery] {
+        writes = 0
+        abandoned = 0
+        cancels = 0
+        return statements.drain()
+    }
+
+    /// Deadlines, cancels and giving up, at `now`. The statements listed in `expired` count as
+    /// abandoned from here on; the caller finishes them with a timeout.
+    mutating func check(now: MonotonicTime) -> Check {
+        var check = Check()
+        var earliest = MonotonicTime.distantFuture
+        for offset in 0..<statements.count {
+            let query = statements[offset]
+            guard !query.isFinished else { continue }
+            if query.deadline <= now {
+                check.expired.append(query)
+            } else if query.deadline < earliest {
+                earliest = query.deadline
+            }
+        }
+        abandoned += check.expired.count
+        if let head = statements.first, isDraining {
+            if now - lastProgress >= rules.drainLimit {
+                check.giveUp = true
+                return check
+            }
+            // The head's own expiry finishes it only after this check's caller acts, so it counts.
+            let headAbandoned = head.isFinished || check.expired.contains { $0 === head }
+            if headAbandoned && !head.cancelRequested {
+                let cancelAt = headSince + rules.cancelGrace
+                if now >= cancelAt || head === check.expired.first {
+                    if cancels >= rules.maxCancels {
+                        check.giveUp = true
+                        return check
+                    }
+                    head.cancelRequested = true
+                    cancels += 1
+                    check.cancel = true
+                } else {
+                    earliest = min(earliest, cancelAt)
+                }
+            }
+            earliest = min(earliest, lastProgress + rules.drainLimit)
+        }
+        check.next = earliest == .distantFuture ? nil : earliest
+        return check
+    }
+}
