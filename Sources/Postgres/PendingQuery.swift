@@ -43,6 +43,15 @@ final class PendingQuery {
         self.completion = completion
     }
 
+    /// Whether to send it once more, alone, after its answer came back as `error`: it was skipped
+    /// because a neighbour in its batch failed (`aborted`), or its statement's Prepare failed
+    /// (SQLSTATE 26000 invalid_sql_statement_name, e.g. a Prepare that hit a lock timeout with
+    /// executes queued behind it). Neither ran, so this is safe for a write too; once only, and not
+    /// for a query whose caller already gave up.
+    func shouldResend(aborted: Bool, error: PostgresError?) -> Bool {
+        (aborted || error?.sqlState == "26000") && !resent && !isFinished
+    }
+
     /// Delivers `result` unless the query already ended (a late answer after its deadline).
     func finish(_ result: Result<PostgresResult, PostgresError>) {
         guard !isFinished else { return }

@@ -387,7 +387,7 @@ final class PostgresConnection: Selectable {
                     // Skipped because a neighbour in its batch failed, or its statement's Prepare
                     // failed (26000 invalid_sql_statement_name): run it again, alone, once. Neither
                     // ran, so this is safe for a write too.
-                    let retry = (headAborted || headError?.sqlState == "26000") && !pending.resent && !pending.isFinished
+                    let retry = pending.shouldResend(aborted: headAborted, error: headError)
                     let outcome: Result<PostgresResult, PostgresError>
                     if let error = headError {
                         outcome = .failure(error)

@@ -121,6 +121,7 @@ public final class PostgresDatabase: Sendable {
             total.opening += stats.opening
             total.waiting += stats.waiting
             total.timeouts += stats.timeouts
+            total.opened += stats.opened
             total.timings.merge(stats.timings)
         }
         return total

@@ -31,8 +31,9 @@ struct PostgresPipeline {
         /// Cancel requests per connection at most; beyond that it is given up (replaced): each
         /// cancel costs the server a new connection, and a connection needing more is not worth it.
         var maxCancels = 3
-        /// Abandoned statements in flight and no answer at all for this long (a frozen path, a
-        /// cancel that did not arrive): the connection is given up and replaced.
+        /// Abandoned statements in flight and no answer at all for this long since the first was
+        /// abandoned (a frozen path, a cancel that did not arrive): the connection is given up
+        /// and replaced.
         var drainLimit = TimeSpan.seconds(3)
     }
 
@@ -58,11 +59,14 @@ struct PostgresPipeline {
     private(set) var lastProgress: MonotonicTime
     /// When the current head became the head.
     private var headSince: MonotonicTime
+    /// When the first of the abandoned statements in flight was abandoned.
+    private var drainingSince: MonotonicTime
 
     init(rules: Rules, now: MonotonicTime) {
         self.rules = rules
         lastProgress = now
         headSince = now
+        drainingSince = now
     }
 
     var count: Int { statements.count }
@@ -120,9 +124,12 @@ struct PostgresPipeline {
                 earliest = query.deadline
             }
         }
+        if abandoned == 0 && !check.expired.isEmpty { drainingSince = now }
         abandoned += check.expired.count
         if let head = statements.first, isDraining {
-            if now - lastProgress >= rules.drainLimit {
+            // No answer since the draining began (or since the last answer during it).
+            let quietSince = max(lastProgress, drainingSince)
+            if now - quietSince >= rules.drainLimit {
                 check.giveUp = true
                 return check
             }
@@ -142,7 +149,7 @@ struct PostgresPipeline {
                     earliest = min(earliest, cancelAt)
                 }
             }
-            earliest = min(earliest, lastProgress + rules.drainLimit)
+            earliest = min(earliest, quietSince + rules.drainLimit)
         }
         check.next = earliest == .distantFuture ? nil : earliest
         return check

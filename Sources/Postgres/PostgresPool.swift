@@ -60,6 +60,8 @@ final class PostgresPool: PostgresConnectionDelegate {
 
     /// Acquire timeouts since start (the `db_pool_timeouts_total` metric).
     private(set) var timeouts = 0
+    /// Connections this pool started to open, probes included (`db_connections_opened_total`).
+    private(set) var opened = 0
     /// Query and acquire timings and errors by SQLSTATE, for `/metrics` (loop-owned, summed at scrape).
     private(set) var timings = PostgresTimings()
 
@@ -74,6 +76,7 @@ final class PostgresPool: PostgresConnectionDelegate {
         }
         stats.waiting = waiters.count + rowWrites.waiting
         stats.timeouts = timeouts
+        stats.opened = opened
         stats.timings = timings
         return stats
     }
@@ -290,6 +293,7 @@ final class PostgresPool: PostgresConnectionDelegate {
         let lifetime = TimeSpan(nanoseconds: Int64(Double(configuration.maxLifetime.nanoseconds) * jitter))
         let connection = PostgresConnection(id: nextID, loop: loop, delegate: self, lifetime: lifetime, rules: configuration.pipelineRules)
         connections.append(connection)
+        opened += 1
         connection.connect(settings)
         return true
     }
@@ -374,6 +378,7 @@ final class PostgresPool: PostgresConnectionDelegate {
         let connection = PostgresConnection(id: 0, loop: loop, delegate: probe, lifetime: .seconds(60))
         probe.connection = connection
         self.probe = probe
+        opened += 1
         connection.connect(settings)
     }
 
@@ -433,6 +438,8 @@ public struct PostgresPoolStatistics: Sendable {
     public var opening = 0
     public var waiting = 0
     public var timeouts = 0
+    /// Connections opened since start (probes included).
+    public var opened = 0
     public var timings = PostgresTimings()
 }
 

@@ -26,6 +26,8 @@ public enum MetricsRoutes {
                 text.sample("db_pool_waiting", [], Double(pool.waiting))
                 text.family("db_pool_timeouts_total", "counter", "Queries that found no connection within the acquire timeout.")
                 text.sample("db_pool_timeouts_total", [], Double(pool.timeouts))
+                text.family("db_connections_opened_total", "counter", "Writer connections opened (failover probes included).")
+                text.sample("db_connections_opened_total", [], Double(pool.opened))
                 text.histogram("db_pool_acquire_seconds", "Wait for a database connection.", pool.timings.acquire.counts,
                                sum: pool.timings.acquire.sum, count: pool.timings.acquire.count, buckets: PostgresTimings.buckets)
                 text.histogram("db_query_duration_seconds", "Query time from submission to result.", pool.timings.queries.counts,

@@ -1,4 +1,5 @@
 import Glibc
+import Net
 @testable import Postgres
 import Testing
 import TestSupport
@@ -60,6 +61,97 @@ import TestSupport
         #expect(value == 2)
         let ready = try await db.run { await $0.ping(timeout: .seconds(1)) }
         #expect(ready == nil)
+    }
+}
+
+extension PostgresFaultTests {
+    /// The failover drill: under write load the writer turns read-only (SQLSTATE 25006 on every
+    /// write, as a demoted Aurora writer answers), stays so for 6 s, then is writable again (the
+    /// failover done). Counts new connections and database log lines over the whole event.
+    @Test func readOnlyWriterThenFailoverWithoutAStorm() async throws {
+        // The chaos cluster's superuser over its Unix socket: ALTER SYSTEM needs one.
+        let port = try TestDatabase.settings(Self.chaosURL())["port"] ?? "5432"
+        let admin = try TestDatabase.admin("postgresql:///todo?host=\(try TestDatabase.environment("TEST_CHAOS_PG_DIR"))&port=\(port)&user=postgres")
+        let table = TestDatabase.uniqueName("failover")
+        try admin.execute(script: "CREATE TABLE \(table) (x int); GRANT INSERT ON \(table) TO todo")
+        // The admin session itself stays writable whatever the system default becomes.
+        try admin.execute(script: "SET default_transaction_read_only = off")
+        let capture = LogCapture()
+        let group = try EventLoopGroup(count: 2)
+        var configuration = PostgresPoolConfiguration()
+        configuration.minConnections = 2
+        configuration.maxConnections = 8
+        let database = PostgresDatabase(loops: group.loops, writer: try TestDatabase.settings(Self.chaosURL()), reader: nil,
+                                        configuration: configuration, logger: capture.logger())
+        try group.start()
+        database.start()
+        defer {
+            database.shutdown()
+            usleep(20_000)
+            group.shutdown()
+        }
+        func onLoop<T: Sendable>(_ index: Int, _ body: @escaping @Sendable (PostgresDatabase) async throws -> T) async throws -> T {
+            try await Task(executorPreference: group.loops[index]) { try await body(database) }.value
+        }
+        // Write load on both loops: 16 writers, each inserting in a loop.
+        let stop = Counter()
+        let writers = Task {
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                for i in 0..<16 {
+                    tasks.addTask {
+                        try await onLoop(i % 2) { database in
+                            while stop.value == 0 {
+                                _ = try? await database.query(PostgresQuery(stringLiteral: "INSERT INTO \(table) VALUES (1)"))
+                                await EventLoop.current!.sleep(.milliseconds(5))
+                            }
+                        }
+                    }
+                }
+                try await tasks.waitForAll()
+            }
+        }
+        _ = try await eventually { try await onLoop(0) { try await $0.query("SELECT 1").int(0, 0)! } }
+        usleep(500_000)
+        let openedBefore = await database.statistics().opened
+        let linesBefore = capture.all.count
+
+        // The writer turns read-only for every session (a reload reaches the open ones too).
+        try admin.execute(script: "ALTER SYSTEM SET default_transaction_read_only = on")
+        try admin.execute(script: "SELECT pg_reload_conf()")
+        let sawReadOnly = try await eventually { () async throws -> Bool in
+            guard database.writerIsReadOnly else { throw TestSetupError.missing("no 25006 yet") }
+            return true
+        }
+        #expect(sawReadOnly)
+        let notReady = try await onLoop(0) { await $0.ping(timeout: .seconds(2)) }
+        #expect(notReady?.contains("read-only") == true)
+        usleep(6_000_000)
+
+        // The failover is done: a writable writer.
+        try admin.execute(script: "ALTER SYSTEM RESET default_transaction_read_only")
+        try admin.execute(script: "SELECT pg_reload_conf()")
+        let ready = try await eventually(attempts: 200) { () async throws -> Bool in
+            guard !database.writerIsReadOnly, try await onLoop(1, { await $0.ping(timeout: .seconds(2)) }) == nil else {
+                throw TestSetupError.missing("not ready yet")
+            }
+            return true
+        }
+        #expect(ready)
+        let inserted = try await eventually { try await onLoop(1) { try await $0.query(PostgresQuery(stringLiteral: "INSERT INTO \(table) VALUES (2)")).affectedRows } }
+        #expect(inserted == 1)
+        usleep(2_000_000)  // the replacement of the writer connections settles
+        stop.increment()
+        try await writers.value
+
+        let opened = await database.statistics().opened - openedBefore
+        let lines = Array(capture.all.dropFirst(linesBefore))
+        print("read-only writer 6 s under write load, then writable: \(opened) new connections (DB_POOL_MAX 8), \(lines.count) database log lines: "
+              + lines.map { "\($0.level) \($0.metadata["event"] ?? "-")×\($0.metadata["count"] ?? "-")" }.joined(separator: ", "))
+        #expect(opened <= 2 * configuration.maxConnections)
+        #expect(lines.count <= 30)
+        #expect(lines.contains { $0.metadata["event"] == "writer_read_only" && $0.metadata["sqlstate"] == "25006" && $0.level == .error })
+        #expect(lines.contains { $0.metadata["event"] == "writer_recovered" })
+        #expect(lines.allSatisfy { $0.level < .error || $0.metadata["sqlstate"] != nil || $0.metadata["event"] == "connect_failed" || $0.metadata["event"] == "connection_lost" })
     }
 }
 

@@ -221,7 +221,11 @@ import TestSupport
         // Statement timeout far above any stall of the test process: with the default 5 s, a test
         // starved that long (2 cores, tests in parallel, a busy host: seen once in CI) saw the
         // queries end by timeout before it checked that they were still waiting.
-        let db = try LoopDatabase(settings: TestDatabase.settings(statementTimeout: 300_000)) { $0.maxConnections = 2; $0.acquireTimeout = .seconds(300) }
+        let db = try LoopDatabase(settings: TestDatabase.settings(statementTimeout: 300_000)) {
+            $0.maxConnections = 2
+            $0.acquireTimeout = .seconds(300)
+            $0.requestTimeout = .seconds(300)
+        }
         let locker = try TestDatabase.admin()
         try locker.execute(script: "BEGIN; LOCK TABLE \(table) IN ACCESS EXCLUSIVE MODE")
 

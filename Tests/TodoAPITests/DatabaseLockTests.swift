@@ -26,6 +26,7 @@ import TestSupport
 
         var configuration = PostgresPoolConfiguration()
         configuration.acquireTimeout = .seconds(30)
+        configuration.requestTimeout = .seconds(300)  // this test is about the loop, not deadlines
         // The service's router plus one route that reads the todos table through the pool.
         let groupHolder = try LoopGroupHolder()
         let database = PostgresDatabase(loops: groupHolder.group.loops, writer: settings, reader: nil,

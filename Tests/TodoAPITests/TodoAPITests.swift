@@ -242,7 +242,7 @@ import TestSupport
     @Test func databaseDownIs503WithRetryAfter() throws {
         var unreachable = try TestDatabase.settings("postgres://todo@127.0.0.1:1/todo")
         unreachable["application_name"] = "down"
-        let api = try TodoServer(settingsOverride: unreachable)
+        let api = try TodoServer(settingsOverride: { _ in unreachable })
         let response = try api.send("POST", "/todos", json: #"{"title":"a"}"#)
         #expect(response.status == 503)
         #expect(response.header("Retry-After") == "1")

@@ -19,19 +19,24 @@ final class TodoServer: @unchecked Sendable {
 
     static var repository: String { "/" + #filePath.split(separator: "/").dropLast(3).joined(separator: "/") }
 
-    init(settingsOverride: PostgresConnectionSettings? = nil) throws {
+    /// `settingsOverride`: how the service reaches the database (e.g. through a proxy), given the
+    /// settings of the database made for it. `configure`: the pool's configuration.
+    init(settingsOverride: ((PostgresConnectionSettings) -> PostgresConnectionSettings)? = nil,
+         statementTimeout: Int64 = 5000, logger: Logger = Logger(label: "test"),
+         configure: (inout PostgresPoolConfiguration) -> Void = { _ in }) throws {
         admin = try TestDatabase.admin()
         try admin.execute(script: "CREATE DATABASE \(databaseName) OWNER todo")
-        var settings = try TestDatabase.settings()
+        var settings = try TestDatabase.settings(statementTimeout: statementTimeout)
         settings["dbname"] = databaseName
         try Migrator(migrations: Migrator.load(directory: Self.repository + "/Migrations"))
             .migrate(BlockingPostgresConnection(settings), logger: Logger(label: "test"))
-        self.settings = settingsOverride ?? settings
+        self.settings = settingsOverride.map { $0(settings) } ?? settings
         group = try EventLoopGroup(count: 2)
         var configuration = PostgresPoolConfiguration()
         configuration.acquireTimeout = .seconds(10)
+        configure(&configuration)
         database = PostgresDatabase(loops: group.loops, writer: self.settings, reader: nil, configuration: configuration,
-                                    logger: Logger(label: "test"))
+                                    logger: logger)
         server = try LiveServer(router: Application.makeRouter(database: database), group: group)
         database.start()
     }

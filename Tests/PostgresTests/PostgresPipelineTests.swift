@@ -1,0 +1,154 @@
+import Net
+@testable import Postgres
+import Testing
+
+/// The connection's decisions with a manual clock, no database: the isolation rule, deadlines,
+/// cancels and giving a connection up: the table-lock, row-lock and frozen-path scenarios as the
+/// connection sees them.
+@Suite struct PostgresPipelineTests {
+    static let t0 = MonotonicTime(nanoseconds: 1_000_000_000_000)
+    static func at(_ ms: Int64) -> MonotonicTime { t0 + .milliseconds(ms) }
+
+    static func query(write: Bool = false, deadline ms: Int64 = 3000, finished: Box? = nil) -> PendingQuery {
+        var statement: PostgresQuery = "SELECT 1"
+        statement.readOnly = !write
+        return PendingQuery(statement, submitted: t0, deadline: at(ms)) { result in finished?.results.append(result) }
+    }
+
+    final class Box { var results: [Result<PostgresResult, PostgresError>] = [] }
+
+    @Test func anIdleConnectionTakesAnything() {
+        let pipeline = PostgresPipeline(rules: .init(), now: Self.t0)
+        #expect(pipeline.acceptsWork(now: Self.t0))
+    }
+
+    @Test func readsArePipelinedWhileYoung() {
+        var pipeline = PostgresPipeline(rules: .init(), now: Self.t0)
+        pipeline.sent(Self.query(), now: Self.at(0))
+        #expect(pipeline.acceptsWork(now: Self.at(9)))
+        // The oldest read unanswered for the stall threshold (10 ms): it may be blocked; new
+        // work goes elsewhere.
+        #expect(!pipeline.acceptsWork(now: Self.at(10)))
+        _ = pipeline.answered(now: Self.at(11))
+        #expect(pipeline.acceptsWork(now: Self.at(11)))
+    }
+
+    @Test func nothingIsQueuedBehindAWrite() {
+        // The row-lock scenario: an UPDATE waits on a locked row; a read queued behind it would
+        // wait as long.
+        var pipeline = PostgresPipeline(rules: .init(), now: Self.t0)
+        pipeline.sent(Self.query(write: true), now: Self.at(0))
+        #expect(!pipeline.acceptsWork(now: Self.at(0)))
+        _ = pipeline.answered(now: Self.at(1))
+        #expect(pipeline.acceptsWork(now: Self.at(1)))
+        // A write may follow young reads.
+        pipeline.sent(Self.query(), now: Self.at(2))
+        #expect(pipeline.acceptsWork(now: Self.at(3)))
+        pipeline.sent(Self.query(write: true), now: Self.at(3))
+        #expect(!pipeline.acceptsWork(now: Self.at(3)))
+    }
+
+    @Test func depthIsBounded() {
+        var pipeline = PostgresPipeline(rules: .init(maxDepth: 2), now: Self.t0)
+        pipeline.sent(Self.query(), now: Self.at(0))
+        pipeline.sent(Self.query(), now: Self.at(0))
+        #expect(!pipeline.acceptsWork(now: Self.at(0)))
+    }
+
+    @Test func aDeadlineFailsTheQueryAndCancelsTheRunningStatement() {
+        // The table-lock scenario: the head statement waits on the lock past its deadline.
+        var pipeline = PostgresPipeline(rules: .init(), now: Self.t0)
+        let box = Box()
+        let head = Self.query(deadline: 3000, finished: box)
+        let behind = Self.query(deadline: 3500)
+        pipeline.sent(head, now: Self.at(0))
+        pipeline.sent(behind, now: Self.at(1))
+        var check = pipeline.check(now: Self.at(2999))
+        #expect(check.expired.isEmpty && !check.cancel && !check.giveUp)
+        #expect(check.next == Self.at(3000))
+
+        check = pipeline.check(now: Self.at(3000))
+        #expect(check.expired.count == 1 && check.expired[0] === head)
+        #expect(check.cancel)
+        #expect(!check.giveUp)
+        #expect(pipeline.isDraining)
+        #expect(!pipeline.acceptsWork(now: Self.at(3000)))
+        // The caller finishes the expired query (what PostgresConnection does).
+        head.finish(.failure(PostgresError(.timedOut, message: "deadline")))
+        #expect(box.results.count == 1)
+
+        // The cancel works: the head's late answer is dropped, and the query behind it is next.
+        let answered = pipeline.answered(now: Self.at(3010))
+        #expect(answered === head && answered.isFinished)
+        answered.finish(.failure(PostgresError(.server, sqlState: "57014", message: "canceling statement due to user request")))
+        #expect(box.results.count == 1)
+        #expect(!pipeline.isDraining)
+        check = pipeline.check(now: Self.at(3010))
+        #expect(check.expired.isEmpty && !check.cancel)
+        #expect(check.next == Self.at(3500))
+        #expect(pipeline.acceptsWork(now: Self.at(3010)) == false)  // the query behind is 3 s old
+    }
+
+    @Test func abandonedStatementsBehindAreCancelledOnlyAfterAGrace() {
+        var pipeline = PostgresPipeline(rules: .init(cancelGrace: .milliseconds(50)), now: Self.t0)
+        let first = Self.query(deadline: 3000)
+        let second = Self.query(deadline: 3001)
+        pipeline.sent(first, now: Self.at(0))
+        pipeline.sent(second, now: Self.at(0))
+        var check = pipeline.check(now: Self.at(3001))
+        #expect(check.expired.count == 2 && check.cancel)
+        for query in check.expired { query.finish(.failure(PostgresError(.timedOut, message: "deadline"))) }
+        _ = pipeline.answered(now: Self.at(3005))
+        // The second, abandoned too, is now at the head: it may simply run; a cancel only if it
+        // is still unanswered after the grace.
+        check = pipeline.check(now: Self.at(3006))
+        #expect(!check.cancel)
+        #expect(check.next == Self.at(3055))
+        check = pipeline.check(now: Self.at(3055))
+        #expect(check.cancel)
+    }
+
+    @Test func aConnectionThatStopsAnsweringIsGivenUp() {
+        // The frozen-path scenario: nothing comes back, not even the cancel's answer.
+        var pipeline = PostgresPipeline(rules: .init(drainLimit: .seconds(3)), now: Self.t0)
+        pipeline.sent(Self.query(deadline: 3000), now: Self.at(0))
+        var check = pipeline.check(now: Self.at(3000))
+        #expect(check.cancel && !check.giveUp)
+        for query in check.expired { query.finish(.failure(PostgresError(.timedOut, message: "deadline"))) }
+        // The drain limit counts from the abandonment (3 s), not from when the statement was sent.
+        check = pipeline.check(now: Self.at(5999))
+        #expect(!check.giveUp)
+        #expect(check.next == Self.at(6000))
+        check = pipeline.check(now: Self.at(6000))
+        #expect(check.giveUp)
+        #expect(pipeline.removeAll().count == 1)
+    }
+
+    @Test func tooManyCancelsGiveTheConnectionUp() {
+        var pipeline = PostgresPipeline(rules: .init(cancelGrace: .milliseconds(1), maxCancels: 2, drainLimit: .seconds(60)), now: Self.t0)
+        for i in 0..<3 { pipeline.sent(Self.query(deadline: 100 + Int64(i)), now: Self.at(0)) }
+        var check = pipeline.check(now: Self.at(200))
+        #expect(check.cancel)
+        for query in check.expired { query.finish(.failure(PostgresError(.timedOut, message: "deadline"))) }
+        _ = pipeline.answered(now: Self.at(201))
+        check = pipeline.check(now: Self.at(203))
+        #expect(check.cancel)
+        _ = pipeline.answered(now: Self.at(204))
+        check = pipeline.check(now: Self.at(206))
+        #expect(check.giveUp)
+    }
+
+    @Test func aFailedPrepareIsResentOnce() {
+        // The prepare-timeout scenario: the Prepare hit a lock timeout, the Execute queued behind
+        // it in another batch answers 26000.
+        let query = Self.query(write: true)
+        let missing = PostgresError(.server, sqlState: "26000", message: "prepared statement \"s1\" does not exist")
+        #expect(query.shouldResend(aborted: false, error: missing))
+        query.resent = true
+        #expect(!query.shouldResend(aborted: false, error: missing))
+        #expect(!Self.query().shouldResend(aborted: false, error: PostgresError(.server, sqlState: "57014", message: "timeout")))
+        #expect(Self.query().shouldResend(aborted: true, error: nil))
+        // Still 26000 after the retry: answered 503, never 500.
+        #expect(missing.isTransient)
+    }
+}
