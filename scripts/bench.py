@@ -366,9 +366,11 @@ def compare(variants, endpoints, baseline, env=None, flags=None):
     servers = {}
     rounds = {(endpoint, name): [] for endpoint in endpoints for name in variants}
     try:
-        for name, (variant_flags, variant_env) in variants.items():
+        for name, variant in variants.items():
+            variant_flags, variant_env = variant[0], variant[1]
+            binary = variant[2] if len(variant) > 2 else os.path.join(ROOT, ".build/release/todo-api")
             port = free_port()
-            proc = subprocess.Popen(["taskset", "-c", "0", os.path.join(ROOT, ".build/release/todo-api"), "serve", "--host", "127.0.0.1",
+            proc = subprocess.Popen(["taskset", "-c", "0", binary, "serve", "--host", "127.0.0.1",
                                      "--port", str(port), "--db-pool-min", str(connections), "--db-pool-max", str(connections)]
                                     + (flags or []) + variant_flags,
                                     env=dict(os.environ, DATABASE_URL=cluster.url, **(env or {}), **variant_env),
@@ -403,6 +405,16 @@ def compare(variants, endpoints, baseline, env=None, flags=None):
     print("\nall rounds (req/s): " + "; ".join("%s, %s: %s" % (e, n, ", ".join("%.0f" % r["rps"] for r in rs)) for (e, n), rs in rounds.items()))
 
 
+def versus():
+    """This build against another revision's release build (BENCH_BASELINE_BINARY, built by
+    scripts/bench versus REV), same flags, same database, alternating: "within 5 % of before"."""
+    baseline = os.environ["BENCH_BASELINE_BINARY"]
+    label = os.environ.get("BENCH_BASELINE_LABEL", "baseline")
+    compare({"this build": ([], {}), label: ([], {}, baseline)},
+            os.environ.get("BENCH_ENDPOINTS", "GET /todos/{id},POST /todos,GET /todos?limit=20,PUT /todos/{id}").split(","), baseline=label,
+            env={"RATE_LIMIT": "off"}, flags=["--log-level", "error"])
+
+
 def median_round(results):
     ordered = sorted(results, key=lambda r: r["rps"])
     return ordered[len(ordered) // 2]
@@ -432,5 +444,7 @@ if __name__ == "__main__":
         observability()
     elif which == "waf":
         waf()
+    elif which == "versus":
+        versus()
     else:
         raise SystemExit(f"unknown benchmark {which}")

@@ -11,15 +11,20 @@ final class PendingQuery {
     let submitted: MonotonicTime
     /// When the caller stops waiting (`DB_REQUEST_TIMEOUT` after the request began).
     let deadline: MonotonicTime
-    /// Writes may wait on row locks for as long as another transaction holds them; reads never
-    /// do (only a table lock or a stalled path stops them). The pipeline rule depends on it.
-    var isWrite: Bool { !query.readOnly }
+    /// A write of an existing row (it names the row: `PostgresQuery.rowKey`) can wait on that
+    /// row's lock for as long as another transaction holds it. Reads never wait on row locks, nor
+    /// does an INSERT of a new row (only a table lock or a stalled path stops them, and those stop
+    /// everything). The isolation rule queues nothing behind such a write.
+    var mayWaitOnRowLock: Bool { !query.readOnly && query.rowKey != nil }
+    /// A row write sent again after it was cancelled for blocking the statements behind it: it
+    /// goes alone this time (nothing is queued behind it on its connection).
+    var isolated = false
     /// Sent once more after SQLSTATE 26000 (its statement's Prepare failed) or a batch abort:
     /// never a second time, so a statement that cannot run ends instead of looping.
     var resent = false
     /// When it was handed to libpq (set by its connection's pipeline).
     var sentAt = MonotonicTime(nanoseconds: 0)
-    /// A cancel request was sent for it (once per statement).
+    /// A cancel request was sent for it (once per statement: its deadline, or a rescue).
     var cancelRequested = false
     /// It is the write of its row in flight on this loop (`RowWriteQueues`): when it ends, the
     /// next write of the row starts.
@@ -50,6 +55,14 @@ final class PendingQuery {
     /// for a query whose caller already gave up.
     func shouldResend(aborted: Bool, error: PostgresError?) -> Bool {
         (aborted || error?.sqlState == "26000") && !resent && !isFinished
+    }
+
+    /// Whether a 57014 answer came from our own rescue cancel (`PostgresPipeline.check`): the
+    /// statement was interrupted and did not commit (each write is its own implicit transaction),
+    /// so it is sent again, once. `ourCancelMayHaveLanded`: the connection sent such a cancel
+    /// lately, and a cancel interrupts whatever runs when it arrives.
+    func wasInterruptedByUs(_ error: PostgresError?, ourCancelMayHaveLanded: Bool) -> Bool {
+        error?.sqlState == "57014" && ourCancelMayHaveLanded && !resent && !isFinished
     }
 
     /// Delivers `result` unless the query already ended (a late answer after its deadline).

@@ -11,6 +11,8 @@ protocol PostgresConnectionDelegate: AnyObject {
     func connectionSawReadOnly(_ connection: PostgresConnection, error: PostgresError)
     /// A cancel request was sent, or the connection was given up (`PostgresPipeline.Check`).
     func connection(_ connection: PostgresConnection, reports event: PostgresFaultLog.Event, message: String)
+    /// A query our own cancel interrupted: the pool sends it again (elsewhere if it can).
+    func connection(_ connection: PostgresConnection, resubmits query: PendingQuery)
 }
 
 /// One libpq connection driven by an event loop without ever blocking it.
@@ -85,9 +87,13 @@ final class PostgresConnection: Selectable {
     /// Armed at the pipeline's next check: the earliest deadline in flight, a cancel, giving up.
     private lazy var pipelineTimer = LoopTimer { [unowned self] in self.checkPipeline() }
 
+    /// The endpoint's cancel requests.
+    let canceller: PostgresCanceller
+
     init(id: Int, loop: EventLoop, delegate: PostgresConnectionDelegate, lifetime: TimeSpan,
-         rules: PostgresPipeline.Rules = .init()) {
+         rules: PostgresPipeline.Rules = .init(), canceller: PostgresCanceller) {
         self.id = id
+        self.canceller = canceller
         self.loop = loop
         self.delegate = delegate
         expiresAt = loop.now + lifetime
@@ -147,6 +153,9 @@ final class PostgresConnection: Selectable {
         let keywords = settings.parameters.map(\.keyword) + [nil]
         let values = settings.parameters.map { Optional($0.value) } + [nil]
         pg = withCStrings(keywords) { k in withCStrings(values) { v in PQconnectStartParams(k.baseAddress, v.baseAddress, 0) } }
+        // Verbose messages carry the server's SQLSTATE ("FATAL:  28P01: password authentication
+        // failed ..."): a refused or dropped connection is then logged with it (`failure`).
+        if let pg { PQsetErrorVerbosity(pg, PQERRORS_VERBOSE) }
         guard let pg, PQstatus(pg) != CONNECTION_BAD else {
             failConnect(PostgresError(.unavailable, message: pg.map(Self.errorMessage) ?? "out of memory"))
             return
@@ -165,7 +174,7 @@ final class PostgresConnection: Selectable {
         case PGRES_POLLING_READING: watchSocket(.read)
         case PGRES_POLLING_WRITING: watchSocket(.write)
         case PGRES_POLLING_OK: established()
-        default: failConnect(PostgresError(.unavailable, message: Self.errorMessage(pg)))
+        default: failConnect(Self.failure(.unavailable, pg))
         }
     }
 
@@ -179,7 +188,7 @@ final class PostgresConnection: Selectable {
         fd = current
         interest = wanted
         guard fd >= 0 else {
-            failConnect(PostgresError(.unavailable, message: Self.errorMessage(pg)))
+            failConnect(Self.failure(.unavailable, pg))
             return
         }
         do {
@@ -193,7 +202,7 @@ final class PostgresConnection: Selectable {
         guard let pg else { return }
         loop.cancel(connectTimer)
         guard PQsetnonblocking(pg, 1) == 0, PQenterPipelineMode(pg) == 1 else {
-            failConnect(PostgresError(.unavailable, message: Self.errorMessage(pg)))
+            failConnect(Self.failure(.unavailable, pg))
             return
         }
         state = .ready
@@ -231,14 +240,16 @@ final class PostgresConnection: Selectable {
             }
         }
         let name: String
-        if let known = prepared[query.sql] {
+        // A query sent again after 26000 relies only on a confirmed statement: behind another
+        // unconfirmed Prepare it could meet the same lock and fail the same way.
+        if let known = prepared[query.sql], known.confirmed || !pending.resent {
             name = known.name
         } else {
             statementCounter += 1
             name = "s\(statementCounter)"
             let sent = name.withCString { PQsendPrepare(pg, $0, query.sql, Int32(query.binds.count), nil) }
             guard sent == 1 else {
-                let error = PostgresError(.connectionLost, message: Self.errorMessage(pg))
+                let error = Self.failure(.connectionLost, pg)
                 pending.finish(.failure(error))
                 broken(error)
                 return
@@ -255,7 +266,7 @@ final class PostgresConnection: Selectable {
             }
         }
         guard sent else {
-            let error = PostgresError(.connectionLost, message: Self.errorMessage(pg))
+            let error = Self.failure(.connectionLost, pg)
             pending.finish(.failure(error))
             broken(error)
             return
@@ -265,6 +276,9 @@ final class PostgresConnection: Selectable {
         pipeline.sent(pending, now: now)
         if !pipelineTimer.isScheduled || pending.deadline < pipelineTimer.deadline {
             loop.schedule(pipelineTimer, at: pending.deadline)
+        }
+        if let rescueAt = pipeline.rescueCheck, rescueAt < pipelineTimer.deadline {
+            loop.schedule(pipelineTimer, at: rescueAt)
         }
         lastActive = now
         if batch {
@@ -292,8 +306,14 @@ final class PostgresConnection: Selectable {
             broken(PostgresError(.connectionLost, message: "the connection stopped answering; closed"), logged: true)
             return
         }
-        if check.cancel {
-            if PostgresCanceller.cancel(pg) {
+        if check.rescue {
+            // Best effort: without a free cancel slot the statements behind wait for its deadline.
+            if canceller.cancel(pg) {
+                delegate.connection(self, reports: .rowWriteIsolated,
+                                    message: "a row write blocked \(pipeline.count - 1) statement(s) behind it for \(pipeline.rules.rowLockGrace); sent again alone")
+            }
+        } else if check.cancel {
+            if canceller.cancel(pg) {
                 delegate.connection(self, reports: .cancelSent, message: "statement running past its deadline")
             } else {
                 delegate.connection(self, reports: .connectionGivenUp, message: "no cancel request could be sent (all in flight)")
@@ -310,7 +330,7 @@ final class PostgresConnection: Selectable {
         guard unsyncedReads > 0, state == .ready, let pg else { return }
         unsyncedReads = 0
         guard PQpipelineSync(pg) == 1 else {
-            broken(PostgresError(.connectionLost, message: Self.errorMessage(pg)))
+            broken(Self.failure(.connectionLost, pg))
             return
         }
         expected.append(.sync)
@@ -322,7 +342,7 @@ final class PostgresConnection: Selectable {
         switch PQflush(pg) {
         case 0: setInterest(.read)
         case 1: setInterest([.read, .write])  // the socket is full: finish when writable
-        default: broken(PostgresError(.connectionLost, message: Self.errorMessage(pg)))
+        default: broken(Self.failure(.connectionLost, pg))
         }
     }
 
@@ -338,13 +358,13 @@ final class PostgresConnection: Selectable {
             }
             if events & (EventBits.readable | EventBits.hangup | EventBits.error) != 0 {
                 guard PQconsumeInput(pg) == 1 else {
-                    broken(PostgresError(.connectionLost, message: Self.errorMessage(pg)))
+                    broken(Self.failure(.connectionLost, pg))
                     return
                 }
                 readResults()
             }
             if state == .ready && PQstatus(pg) == CONNECTION_BAD {
-                broken(PostgresError(.connectionLost, message: Self.errorMessage(pg)))
+                broken(Self.failure(.connectionLost, pg))
             }
         case .resolving, .closed:
             break
@@ -396,12 +416,22 @@ final class PostgresConnection: Selectable {
                     } else {
                         outcome = .failure(PostgresError(.server, message: "no result"))
                     }
+                    let interrupted = pending.wasInterruptedByUs(headError, ourCancelMayHaveLanded: pipeline.mayBeOurCancel(now: loop.now))
                     headAborted = false
                     headResult = nil
                     headError = nil
                     if retry {
                         pending.resent = true
                         send(pending, batch: false)
+                        continue
+                    }
+                    if interrupted {
+                        // Our rescue cancel stopped it (a row write waiting on a lock, or what ran
+                        // when the cancel arrived): it did not commit; the pool sends it again,
+                        // a row write isolated.
+                        pending.resent = true
+                        pending.isolated = pending.mayWaitOnRowLock
+                        delegate.connection(self, resubmits: pending)
                         continue
                     }
                     if case .failure(let error) = outcome, error.isReadOnlyTransaction {
@@ -437,7 +467,11 @@ final class PostgresConnection: Selectable {
         }
         if answered && state == .ready {
             lastActive = loop.now
-            if pipeline.isEmpty { loop.cancel(pipelineTimer) }
+            if pipeline.isEmpty {
+                loop.cancel(pipelineTimer)
+            } else if let rescueAt = pipeline.rescueCheck, rescueAt < pipelineTimer.deadline {
+                loop.schedule(pipelineTimer, at: rescueAt)  // a row write is the new head
+            }
             delegate.connectionHasCapacity(self)
         }
     }
@@ -492,6 +526,33 @@ final class PostgresConnection: Selectable {
 
     // MARK: Errors
 
+    /// A connection-level failure with libpq's message and, when the server said why (a FATAL
+    /// during start-up or before closing: 28P01, 53300, 57P01, 57P03, ...), its SQLSTATE.
+    static func failure(_ kind: PostgresError.Kind, _ pg: OpaquePointer) -> PostgresError {
+        let message = errorMessage(pg)
+        return PostgresError(kind, sqlState: sqlState(in: message), message: message)
+    }
+
+    /// The SQLSTATE in a verbose libpq message: `FATAL:  57P01: terminating connection ...`.
+    static func sqlState(in message: String) -> String? {
+        let bytes = Array(message.utf8)
+        for severity in ["FATAL:  ", "ERROR:  ", "PANIC:  "] {
+            let marker = Array(severity.utf8)
+            var i = 0
+            while i + marker.count + 6 <= bytes.count {
+                if Array(bytes[i..<(i + marker.count)]) == marker {
+                    let code = bytes[(i + marker.count)..<(i + marker.count + 5)]
+                    if bytes[i + marker.count + 5] == UInt8(ascii: ":"),
+                       code.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) }) {
+                        return String(decoding: code, as: UTF8.self)
+                    }
+                }
+                i += 1
+            }
+        }
+        return nil
+    }
+
     /// libpq's message for the connection, one line per problem. A lost connection's text is
     /// libpq's generic "server closed the connection unexpectedly ..." unless the server said why
     /// first (then its FATAL message leads, e.g. "terminating connection due to administrator command").
@@ -507,7 +568,8 @@ final class PostgresConnection: Selectable {
         for var line in String(cString: text).split(whereSeparator: \.isNewline) {
             while line.first == " " || line.first == "\t" { line.removeFirst() }
             while line.last == " " || line.last == "\t" { line.removeLast() }
-            if !line.isEmpty { lines.append(String(line)) }
+            // Verbose messages name the server's source line: not for logs.
+            if !line.isEmpty && !line.hasPrefix("LOCATION:") { lines.append(String(line)) }
         }
         return lines.isEmpty ? "unknown libpq error" : lines.joined(separator: "; ")
     }

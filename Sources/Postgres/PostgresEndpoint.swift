@@ -12,6 +12,7 @@ final class PostgresEndpoint: Sendable {
     /// For log lines: the host (and port) only.
     let host: String
     let faults: PostgresFaultLog
+    let canceller = PostgresCanceller()
 
     private struct Shared {
         var budget: ConnectionBudget

@@ -16,6 +16,9 @@ public final class PostgresFaultLog: Sendable {
         case statementTimeout = "statement_timeout"
         /// A cancel request was sent for a statement past its deadline.
         case cancelSent = "cancel_sent"
+        /// A row write waited (on a row lock) with statements queued behind it: cancelled and sent
+        /// again alone, so that they run.
+        case rowWriteIsolated = "row_write_isolated"
         /// No usable connection within `DB_ACQUIRE_TIMEOUT`.
         case acquireTimeout = "acquire_timeout"
         /// The pool's wait queue was full.
@@ -58,6 +61,7 @@ public final class PostgresFaultLog: Sendable {
             case .requestTimeout: "database work passed the request deadline; answered 503"
             case .statementTimeout: "statement timeout"
             case .cancelSent: "cancel request sent for a statement past its deadline"
+            case .rowWriteIsolated: "a row write waiting on a lock held statements behind it; cancelled and sent again alone"
             case .acquireTimeout: "no database connection within the acquire timeout"
             case .poolSaturated: "too many queries waiting for a database connection"
             case .unavailable: "database unavailable; requests answered 503 at once"

@@ -9,14 +9,16 @@ import Net
 ///
 /// **The isolation rule** (docs/ARCHITECTURE.md, "Database deadlines and isolation"): pipelining
 /// is fast until one statement blocks, and then everything queued behind it on that connection
-/// waits too. So a statement is queued behind others only while they are young and only behind
-/// reads: a connection takes new work when
-/// - nothing is in flight, or
-/// - no write is in flight (a write can wait on a row lock for as long as another transaction
-///   holds it; a read waits only on a table lock or a stalled path, which stall everything), and
-///   its oldest unanswered statement was sent less than `stallThreshold` ago.
-/// What is already queued behind a statement that then blocks is bounded by what arrived within
-/// `stallThreshold`; new work goes to another connection, a new one, or waits in the pool's queue.
+/// waits too. So:
+/// - a connection takes new work only while its oldest unanswered statement is younger than
+///   `stallThreshold` (or nothing is in flight): what can be caught behind a statement that then
+///   blocks is what arrived within that time;
+/// - a row write (an UPDATE or DELETE of an existing row, a keyed INSERT: it can wait on a row
+///   lock for as long as another transaction holds it; reads and plain INSERTs wait only on table
+///   locks and stalled paths, which stall everything anyway) that heads the pipeline unanswered
+///   for `rowLockGrace` while statements wait behind it gets a cancel request: it is sent again
+///   (it did not commit: 57014) *isolated*, and the statements behind it run at once;
+/// - nothing is queued behind an isolated row write.
 struct PostgresPipeline {
     struct Rules {
         /// Statements in flight on one connection at most.
@@ -25,11 +27,17 @@ struct PostgresPipeline {
         /// is 20–50 round trips of a loaded pipeline here (a `GET /todos/{id}` batch answers in
         /// 0.2–0.5 ms), and well inside a request's latency budget.
         var stallThreshold = TimeSpan.milliseconds(10)
+        /// A row write unanswered this long at the head with statements behind it is presumed
+        /// waiting on a row lock: it is cancelled and sent again alone. Above a loaded write's
+        /// round trip here (p99 of a PUT's database time a few ms), below the 50 ms that the
+        /// statements behind it may wait.
+        var rowLockGrace = TimeSpan.milliseconds(30)
         /// An abandoned statement at the head unanswered this long gets a cancel request; the
         /// grace lets a statement that is merely queued behind a cancelled one run on its own.
         var cancelGrace = TimeSpan.milliseconds(50)
-        /// Cancel requests per connection at most; beyond that it is given up (replaced): each
-        /// cancel costs the server a new connection, and a connection needing more is not worth it.
+        /// Cancel requests per drain at most; beyond that the connection is given up (replaced):
+        /// each cancel costs the server a new connection, and a connection needing more is not
+        /// worth it.
         var maxCancels = 3
         /// Abandoned statements in flight and no answer at all for this long since the first was
         /// abandoned (a frozen path, a cancel that did not arrive): the connection is given up
@@ -43,6 +51,8 @@ struct PostgresPipeline {
         var expired: [PendingQuery] = []
         /// Send a cancel request for the statement PostgreSQL is running.
         var cancel = false
+        /// The cancel is for a row write blocking the statements behind it (not for a deadline).
+        var rescue = false
         /// Close the connection (its in-flight statements fail as connection lost).
         var giveUp = false
         /// When to check again (nil: nothing to watch).
@@ -51,7 +61,8 @@ struct PostgresPipeline {
 
     let rules: Rules
     private(set) var statements = FIFO<PendingQuery>()
-    private(set) var writes = 0
+    /// Isolated row writes in flight (nothing may follow them).
+    private(set) var isolated = 0
     /// Statements in flight whose caller already got its timeout: their answers will be dropped.
     private(set) var abandoned = 0
     private(set) var cancels = 0
@@ -61,6 +72,9 @@ struct PostgresPipeline {
     private var headSince: MonotonicTime
     /// When the first of the abandoned statements in flight was abandoned.
     private var drainingSince: MonotonicTime
+    /// Until then, a 57014 on this connection may be our own rescue cancel landing on the next
+    /// statement (a cancel interrupts whatever runs when it arrives).
+    private(set) var rescueCancelWindowEnd: MonotonicTime?
 
     init(rules: Rules, now: MonotonicTime) {
         self.rules = rules
@@ -77,7 +91,7 @@ struct PostgresPipeline {
     /// The isolation rule (see the type's comment).
     func acceptsWork(now: MonotonicTime) -> Bool {
         guard let oldest = statements.first else { return true }
-        return writes == 0 && abandoned == 0 && statements.count < rules.maxDepth
+        return isolated == 0 && abandoned == 0 && statements.count < rules.maxDepth
             && now - oldest.sentAt < rules.stallThreshold
     }
 
@@ -88,13 +102,20 @@ struct PostgresPipeline {
         }
         query.sentAt = now
         statements.append(query)
-        if query.isWrite { writes += 1 }
+        if query.isolated { isolated += 1 }
+    }
+
+    /// When a row write at the head should be checked for a lock wait (statements are behind it).
+    var rescueCheck: MonotonicTime? {
+        guard let head = statements.first, statements.count > 1, head.mayWaitOnRowLock, !head.isolated,
+              !head.cancelRequested, !head.isFinished else { return nil }
+        return max(head.sentAt, headSince) + rules.rowLockGrace
     }
 
     /// PostgreSQL answered the head statement; returns it (finished already if abandoned).
     mutating func answered(now: MonotonicTime) -> PendingQuery {
         let query = statements.removeFirst()
-        if query.isWrite { writes -= 1 }
+        if query.isolated { isolated -= 1 }
         if query.isFinished { abandoned -= 1 }
         lastProgress = now
         headSince = now
@@ -102,9 +123,15 @@ struct PostgresPipeline {
         return query
     }
 
+    /// Whether a 57014 answered at `now` may come from our own rescue cancel (then the statement
+    /// did not run to its end and is sent again).
+    func mayBeOurCancel(now: MonotonicTime) -> Bool {
+        rescueCancelWindowEnd.map { now <= $0 } ?? false
+    }
+
     /// Everything in flight, removed (the connection closed).
     mutating func removeAll() -> [PendingQuery] {
-        writes = 0
+        isolated = 0
         abandoned = 0
         cancels = 0
         return statements.drain()
@@ -126,7 +153,8 @@ struct PostgresPipeline {
         }
         if abandoned == 0 && !check.expired.isEmpty { drainingSince = now }
         abandoned += check.expired.count
-        if let head = statements.first, isDraining {
+        guard let head = statements.first else { return check }
+        if isDraining {
             // No answer since the draining began (or since the last answer during it).
             let quietSince = max(lastProgress, drainingSince)
             if now - quietSince >= rules.drainLimit {
@@ -150,6 +178,16 @@ struct PostgresPipeline {
                 }
             }
             earliest = min(earliest, quietSince + rules.drainLimit)
+        } else if let rescueAt = rescueCheck {
+            if now >= rescueAt {
+                head.cancelRequested = true
+                check.cancel = true
+                check.rescue = true
+                // The cancel may land after the row write finished, on a statement behind it.
+                rescueCancelWindowEnd = now + .seconds(1)
+            } else {
+                earliest = min(earliest, rescueAt)
+            }
         }
         check.next = earliest == .distantFuture ? nil : earliest
         return check

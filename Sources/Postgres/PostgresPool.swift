@@ -291,7 +291,8 @@ final class PostgresPool: PostgresConnectionDelegate {
         // ±10 % jitter on the lifetime so connections opened together are not replaced together.
         let jitter = Double.random(in: 0.9...1.1)
         let lifetime = TimeSpan(nanoseconds: Int64(Double(configuration.maxLifetime.nanoseconds) * jitter))
-        let connection = PostgresConnection(id: nextID, loop: loop, delegate: self, lifetime: lifetime, rules: configuration.pipelineRules)
+        let connection = PostgresConnection(id: nextID, loop: loop, delegate: self, lifetime: lifetime, rules: configuration.pipelineRules,
+                                            canceller: endpoint.canceller)
         connections.append(connection)
         opened += 1
         connection.connect(settings)
@@ -360,6 +361,10 @@ final class PostgresPool: PostgresConnectionDelegate {
         endpoint.faults.report(event, message: message, host: endpoint.host, now: loop.now)
     }
 
+    func connection(_ connection: PostgresConnection, resubmits query: PendingQuery) {
+        start(query)
+    }
+
     // MARK: The writer probe (failover)
 
     /// Called through the endpoint on the first loop: one probe connection at `deadline`.
@@ -375,7 +380,7 @@ final class PostgresPool: PostgresConnectionDelegate {
         var settings = self.settings
         settings["target_session_attrs"] = "read-write"
         let probe = WriterProbe(pool: self)
-        let connection = PostgresConnection(id: 0, loop: loop, delegate: probe, lifetime: .seconds(60))
+        let connection = PostgresConnection(id: 0, loop: loop, delegate: probe, lifetime: .seconds(60), canceller: endpoint.canceller)
         probe.connection = connection
         self.probe = probe
         opened += 1
@@ -429,6 +434,7 @@ private final class WriterProbe: PostgresConnectionDelegate {
     func connectionHasCapacity(_ connection: PostgresConnection) {}
     func connectionSawReadOnly(_ connection: PostgresConnection, error: PostgresError) {}
     func connection(_ connection: PostgresConnection, reports event: PostgresFaultLog.Event, message: String) {}
+    func connection(_ connection: PostgresConnection, resubmits query: PendingQuery) {}
 }
 
 /// Connection counts of the writer pools, summed over the loops.

@@ -86,14 +86,7 @@ public final class PostgresResult: @unchecked Sendable {
 
 /// Type OIDs (pg_type.dat) and binary-format helpers.
 public enum PostgresType {
-    public static let bool: UInt32 = 16
-    public static let int8: UInt32 = 20
-    public static let int2: UInt32 = 21
-    public static let int4: UInt32 = 23
-    public static let text: UInt32 = 25
-    public static let varchar: UInt32 = 1043
-    public static let timestamp: UInt32 = 1114
-    public static let timestamptz: UInt32 = 1184
+    /// The one OID decoding depends on (a uuid column read as a string).
     public static let uuid: UInt32 = 2950
 
     /// 2000-01-01T00:00:00Z in Unix milliseconds.

@@ -9,9 +9,11 @@ import Testing
     static let t0 = MonotonicTime(nanoseconds: 1_000_000_000_000)
     static func at(_ ms: Int64) -> MonotonicTime { t0 + .milliseconds(ms) }
 
-    static func query(write: Bool = false, deadline ms: Int64 = 3000, finished: Box? = nil) -> PendingQuery {
-        var statement: PostgresQuery = "SELECT 1"
-        statement.readOnly = !write
+    /// `write`: an UPDATE of an existing row (it names the row); `insert`: a plain INSERT.
+    static func query(write: Bool = false, insert: Bool = false, deadline ms: Int64 = 3000, finished: Box? = nil) -> PendingQuery {
+        var statement: PostgresQuery = write ? PostgresQuery("UPDATE todos SET title = 'x' WHERE id = \("a")").changing(row: "a")
+            : insert ? "INSERT INTO todos (title) VALUES ('x')" : "SELECT 1"
+        statement.readOnly = !write && !insert
         return PendingQuery(statement, submitted: t0, deadline: at(ms)) { result in finished?.results.append(result) }
     }
 
@@ -33,19 +35,54 @@ import Testing
         #expect(pipeline.acceptsWork(now: Self.at(11)))
     }
 
-    @Test func nothingIsQueuedBehindAWrite() {
-        // The row-lock scenario: an UPDATE waits on a locked row; a read queued behind it would
-        // wait as long.
+    @Test func aRowWriteBlockingStatementsBehindItIsCancelledAndIsolated() {
+        // The row-lock scenario: an UPDATE waits on a locked row, and statements sent while it
+        // was young are queued behind it.
+        var pipeline = PostgresPipeline(rules: .init(rowLockGrace: .milliseconds(30)), now: Self.t0)
+        let update = Self.query(write: true)
+        pipeline.sent(update, now: Self.at(0))
+        #expect(pipeline.rescueCheck == nil)  // nothing behind it: nothing to rescue
+        #expect(pipeline.acceptsWork(now: Self.at(1)))
+        pipeline.sent(Self.query(), now: Self.at(1))
+        #expect(pipeline.rescueCheck == Self.at(30))
+        var check = pipeline.check(now: Self.at(29))
+        #expect(!check.cancel && check.next == Self.at(30))
+        check = pipeline.check(now: Self.at(30))
+        #expect(check.cancel && check.rescue && !check.giveUp)
+        // Its 57014 is ours: it is sent again, isolated; the read behind it runs at once.
+        #expect(pipeline.mayBeOurCancel(now: Self.at(31)))
+        let interrupted = PostgresError(.server, sqlState: "57014", message: "canceling statement due to user request")
+        #expect(pipeline.answered(now: Self.at(31)) === update)
+        #expect(update.wasInterruptedByUs(interrupted, ourCancelMayHaveLanded: pipeline.mayBeOurCancel(now: Self.at(31))))
+        // Once only.
+        update.resent = true
+        #expect(!update.wasInterruptedByUs(interrupted, ourCancelMayHaveLanded: true))
+        // A server statement timeout long after is not ours.
+        #expect(!pipeline.mayBeOurCancel(now: Self.at(2000)))
+    }
+
+    @Test func nothingIsQueuedBehindAnIsolatedRowWrite() {
         var pipeline = PostgresPipeline(rules: .init(), now: Self.t0)
-        pipeline.sent(Self.query(write: true), now: Self.at(0))
+        let update = Self.query(write: true)
+        update.isolated = true
+        pipeline.sent(update, now: Self.at(0))
         #expect(!pipeline.acceptsWork(now: Self.at(0)))
+        #expect(pipeline.rescueCheck == nil)
         _ = pipeline.answered(now: Self.at(1))
         #expect(pipeline.acceptsWork(now: Self.at(1)))
-        // A write may follow young reads.
+        // An isolated write may follow young reads.
         pipeline.sent(Self.query(), now: Self.at(2))
-        #expect(pipeline.acceptsWork(now: Self.at(3)))
-        pipeline.sent(Self.query(write: true), now: Self.at(3))
+        pipeline.sent(update, now: Self.at(3))
         #expect(!pipeline.acceptsWork(now: Self.at(3)))
+    }
+
+    @Test func insertsOfNewRowsArePipelinedLikeReads() {
+        // An INSERT of a new row cannot wait on a row lock: pipelining writes keeps its throughput.
+        var pipeline = PostgresPipeline(rules: .init(), now: Self.t0)
+        pipeline.sent(Self.query(insert: true), now: Self.at(0))
+        pipeline.sent(Self.query(insert: true), now: Self.at(1))
+        #expect(pipeline.acceptsWork(now: Self.at(2)))
+        #expect(!pipeline.acceptsWork(now: Self.at(10)))
     }
 
     @Test func depthIsBounded() {
