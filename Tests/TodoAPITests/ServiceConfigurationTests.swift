@@ -1,5 +1,6 @@
 import HTTP
 import Net
+@testable import Postgres
 import Testing
 @testable import TodoAPI
 
@@ -13,6 +14,16 @@ import Testing
         #expect(configuration.http.limits.maxBodyBytes == 1 << 20)
         #expect(configuration.drainTimeout == .seconds(25))
         #expect(configuration.threads >= 1)
+        #expect(configuration.pool.requestTimeout == .seconds(3))
+    }
+
+    @Test func databaseRequestTimeout() throws {
+        let configuration = try ServiceConfiguration.resolve(environment: ["DB_REQUEST_TIMEOUT": "1500ms"], flags: [:])
+        #expect(configuration.pool.requestTimeout == .milliseconds(1500))
+        // The drain limit of a connection that stopped answering follows it.
+        #expect(configuration.pool.pipelineRules.drainLimit == .milliseconds(1500))
+        let flagged = try ServiceConfiguration.resolve(environment: [:], flags: ["db-request-timeout": "10s"])
+        #expect(flagged.pool.requestTimeout == .seconds(10))
     }
 
     @Test func flagsOverrideEnvironment() throws {
@@ -25,7 +36,8 @@ import Testing
     }
 
     @Test(arguments: [("PORT", "eighty"), ("PORT", "70000"), ("THREADS", "0"), ("IDLE_TIMEOUT", "soon"),
-                      ("MAX_BODY_SIZE", "-1"), ("LOG_LEVEL", "loud"), ("HEADER_TIMEOUT", "0s")])
+                      ("MAX_BODY_SIZE", "-1"), ("LOG_LEVEL", "loud"), ("HEADER_TIMEOUT", "0s"),
+                      ("DB_REQUEST_TIMEOUT", "0s"), ("DB_REQUEST_TIMEOUT", "later")])
     func invalidValuesNameTheSetting(name: String, value: String) {
         #expect {
             _ = try ServiceConfiguration.resolve(environment: [name: value], flags: [:])
