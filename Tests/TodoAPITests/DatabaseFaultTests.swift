@@ -37,6 +37,19 @@ import TestSupport
         try TestDatabase.admin(try TestDatabase.adminURL().replacingDatabase(with: api.databaseName))
     }
 
+    /// The checks every fault window shares: every request answered, none with 500, and those that
+    /// began while the fault still had 2 s to last were answered before it ended (by their 1 s
+    /// deadline, not by the fault). Returns those.
+    static func boundedByTheDeadline(_ exchanges: [FaultLoad.Exchange], faultFrom start: MonotonicTime,
+                                     until end: MonotonicTime) -> [FaultLoad.Exchange] {
+        #expect(!exchanges.contains { $0.status == 0 }, "every request answered")
+        #expect(!exchanges.contains { $0.status == 500 }, "no 500")
+        let during = exchanges.filter { $0.start >= start && $0.start + .seconds(2) <= end }
+        #expect(during.count > 0)
+        #expect(during.allSatisfy { $0.end < end }, "answered while the fault lasted")
+        return during
+    }
+
     @Test func tableLockedPastTheDeadlineIsAnswered503InTime() throws {
         let timeout = Self.seconds(1)
         let api = try TodoServer(configure: { $0.requestTimeout = timeout; $0.acquireTimeout = timeout })
@@ -52,13 +65,8 @@ import TestSupport
         usleep(1_000_000)
         let exchanges = load.stop()
 
-        #expect(!exchanges.contains { $0.status == 0 }, "every request answered")
-        #expect(!exchanges.contains { $0.status == 500 }, "no 500")
-        // Requests that began while the lock still had 2 s to run ended before it was released:
-        // their deadline (1 s) ended them, not the lock (6 s). Before, they waited for the lock.
-        let during = exchanges.filter { $0.start >= lockedAt && $0.start + .seconds(2) <= releasedAt }
-        #expect(during.count > 0)
-        #expect(during.allSatisfy { $0.end < releasedAt }, "answered before the lock was released")
+        // Their deadline (1 s) ended them, not the lock (6 s). Before, they waited for the lock.
+        let during = Self.boundedByTheDeadline(exchanges, faultFrom: lockedAt, until: releasedAt)
         #expect(during.contains { $0.status == 503 })
         #expect(exchanges.contains { $0.start > releasedAt && $0.status == 201 }, "writes succeed after the lock")
         let worst = during.map { $0.latency }.max() ?? TimeSpan(nanoseconds: 0)
@@ -120,11 +128,7 @@ import TestSupport
         usleep(5_000_000)
         let exchanges = load.stop()
 
-        #expect(!exchanges.contains { $0.status == 0 }, "every request answered")
-        #expect(!exchanges.contains { $0.status == 500 }, "no 500")
-        let during = exchanges.filter { $0.start >= frozenAt && $0.start + .seconds(2) <= thawedAt }
-        #expect(during.count > 0)
-        #expect(during.allSatisfy { $0.end < thawedAt }, "answered while the path was still frozen")
+        let during = Self.boundedByTheDeadline(exchanges, faultFrom: frozenAt, until: thawedAt)
         #expect(during.allSatisfy { $0.status == 503 })
         // Recovered by itself: the last seconds are all successes again.
         let firstSuccess = exchanges.filter { $0.end > thawedAt && $0.status < 300 }.map(\.end).min()
