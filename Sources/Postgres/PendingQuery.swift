@@ -24,8 +24,11 @@ final class PendingQuery {
     var resent = false
     /// When it was handed to libpq (set by its connection's pipeline).
     var sentAt = MonotonicTime(nanoseconds: 0)
-    /// A cancel request was sent for it (once per statement: its deadline, or a rescue).
+    /// A cancel request was sent for it after its deadline (once).
     var cancelRequested = false
+    /// Rescue cancels sent for it (a row write blocking statements behind it), and the last one's time.
+    var rescues = 0
+    var lastRescue = MonotonicTime(nanoseconds: 0)
     /// It is the write of its row in flight on this loop (`RowWriteQueues`): when it ends, the
     /// next write of the row starts.
     var holdsRowKey = false

@@ -1,24 +1,32 @@
 import CLibPQ
-import Dispatch
+import Glibc
 import Synchronization
 
 /// Cancel requests (libpq's `PQcancel`), sent off the loops: `PQcancel` opens a new connection to
 /// the server and waits for it to close, and over a frozen path that wait has no end. One per
 /// endpoint (its connections share it), so a frozen path to one endpoint cannot take the cancels
-/// of another. At most `maxInFlight` run at once; when they are all busy (the path is frozen),
+/// of another. At most `maxInFlight` run at once (the endpoint's `DB_POOL_MAX`: one per connection,
+/// as a table lock expires the statements of every connection at once); when they are all busy
+/// (the path is frozen),
 /// `cancel` says no and the caller gives the connection up instead. A thread stuck in `PQcancel`
 /// is freed when the path comes back (the server then answers and closes).
+///
+/// Each request runs on a thread of its own, not on a Dispatch queue: Dispatch runs about as many
+/// blocking work items at once as there are CPUs, so cancels stuck on a frozen path held up every
+/// other endpoint's cancels behind them (seen in the live tests: slots exhausted, row writes not
+/// rescued).
 final class PostgresCanceller: Sendable {
-    static let maxInFlight = 4
-    private static let queue = DispatchQueue(label: "todo-api.postgres.cancel", attributes: .concurrent)
+    let maxInFlight: Int
     private let inFlight = Atomic<Int>(0)
 
-    init() {}
+    init(maxInFlight: Int) {
+        self.maxInFlight = max(1, maxInFlight)
+    }
 
     /// Starts a cancel request for the statement `pg` is running; false when none can be sent now.
     /// Called on the connection's loop (`PQgetCancel` only copies what it needs from `pg`).
     func cancel(_ pg: OpaquePointer) -> Bool {
-        guard inFlight.add(1, ordering: .relaxed).newValue <= Self.maxInFlight else {
+        guard inFlight.add(1, ordering: .relaxed).newValue <= maxInFlight else {
             inFlight.subtract(1, ordering: .relaxed)
             return false
         }
@@ -26,20 +34,33 @@ final class PostgresCanceller: Sendable {
             inFlight.subtract(1, ordering: .relaxed)
             return false
         }
-        let request = CancelHandle(handle)
-        Self.queue.async { [self] in
+        let request = Unmanaged.passRetained(Request(handle: handle, canceller: self)).toOpaque()
+        var thread = pthread_t()
+        guard pthread_create(&thread, nil, { raw in
+            let request = Unmanaged<Request>.fromOpaque(raw!).takeRetainedValue()
             var message = [CChar](repeating: 0, count: 256)
             // Its outcome does not matter: the statement's own answer (57014 or its result) tells.
             _ = PQcancel(request.handle, &message, Int32(message.count))
             PQfreeCancel(request.handle)
+            request.canceller.inFlight.subtract(1, ordering: .relaxed)
+            return nil
+        }, request) == 0 else {
+            let failed = Unmanaged<Request>.fromOpaque(request).takeRetainedValue()
+            PQfreeCancel(failed.handle)
             inFlight.subtract(1, ordering: .relaxed)
+            return false
         }
+        pthread_detach(thread)
         return true
     }
 
     /// A `PGcancel` is self-contained (a copy of the address and key) and safe to use on another thread.
-    private struct CancelHandle: @unchecked Sendable {
+    private final class Request {
         let handle: OpaquePointer
-        init(_ handle: OpaquePointer) { self.handle = handle }
+        let canceller: PostgresCanceller
+        init(handle: OpaquePointer, canceller: PostgresCanceller) {
+            self.handle = handle
+            self.canceller = canceller
+        }
     }
 }

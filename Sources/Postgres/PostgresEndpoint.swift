@@ -12,7 +12,7 @@ final class PostgresEndpoint: Sendable {
     /// For log lines: the host (and port) only.
     let host: String
     let faults: PostgresFaultLog
-    let canceller = PostgresCanceller()
+    let canceller: PostgresCanceller
 
     private struct Shared {
         var budget: ConnectionBudget
@@ -27,6 +27,7 @@ final class PostgresEndpoint: Sendable {
         self.isWriter = isWriter
         self.faults = faults
         host = settings.hostDescription
+        canceller = PostgresCanceller(maxInFlight: configuration.maxConnections)
         shared = Mutex(Shared(budget: ConnectionBudget(capacity: configuration.maxConnections,
                                                        refillPeriod: configuration.connectionRefillPeriod, now: .now())))
     }

@@ -10,9 +10,10 @@ import Net
 /// **The isolation rule** (docs/ARCHITECTURE.md, "Database deadlines and isolation"): pipelining
 /// is fast until one statement blocks, and then everything queued behind it on that connection
 /// waits too. So:
-/// - a connection takes new work only while its oldest unanswered statement is younger than
-///   `stallThreshold` (or nothing is in flight): what can be caught behind a statement that then
-///   blocks is what arrived within that time;
+/// - a connection takes new work only while it keeps answering: nothing in flight, or an answer
+///   (or the first send) less than `stallThreshold` ago. What can be caught behind a statement
+///   that then blocks is what arrived within that time; a deep pipeline that keeps answering
+///   stays open (its head may be older than the threshold merely because it waited its turn);
 /// - a row write (an UPDATE or DELETE of an existing row, a keyed INSERT: it can wait on a row
 ///   lock for as long as another transaction holds it; reads and plain INSERTs wait only on table
 ///   locks and stalled paths, which stall everything anyway) that heads the pipeline unanswered
@@ -23,15 +24,17 @@ struct PostgresPipeline {
     struct Rules {
         /// Statements in flight on one connection at most.
         var maxDepth = 64
-        /// Oldest unanswered statement older than this: the connection takes no new work. 10 ms
-        /// is 20–50 round trips of a loaded pipeline here (a `GET /todos/{id}` batch answers in
-        /// 0.2–0.5 ms), and well inside a request's latency budget.
+        /// No answer for this long with statements in flight: the connection takes no new work.
+        /// 10 ms is 20–50 round trips of a loaded pipeline here (a `GET /todos/{id}` batch
+        /// answers in 0.2–0.5 ms, a commit in 0.3–1 ms), and well inside a request's latency budget.
         var stallThreshold = TimeSpan.milliseconds(10)
         /// A row write unanswered this long at the head with statements behind it is presumed
         /// waiting on a row lock: it is cancelled and sent again alone. Above a loaded write's
         /// round trip here (p99 of a PUT's database time a few ms), below the 50 ms that the
         /// statements behind it may wait.
         var rowLockGrace = TimeSpan.milliseconds(30)
+        /// Rescue cancels per row write at most (see `rescueCheck`).
+        var maxRescues = 3
         /// An abandoned statement at the head unanswered this long gets a cancel request; the
         /// grace lets a statement that is merely queued behind a cancelled one run on its own.
         var cancelGrace = TimeSpan.milliseconds(50)
@@ -90,9 +93,9 @@ struct PostgresPipeline {
 
     /// The isolation rule (see the type's comment).
     func acceptsWork(now: MonotonicTime) -> Bool {
-        guard let oldest = statements.first else { return true }
+        guard !statements.isEmpty else { return true }
         return isolated == 0 && abandoned == 0 && statements.count < rules.maxDepth
-            && now - oldest.sentAt < rules.stallThreshold
+            && now - lastProgress < rules.stallThreshold
     }
 
     mutating func sent(_ query: PendingQuery, now: MonotonicTime) {
@@ -106,10 +109,12 @@ struct PostgresPipeline {
     }
 
     /// When a row write at the head should be checked for a lock wait (statements are behind it).
+    /// A cancel that reaches the server between two statements is ignored there (the backend is
+    /// reading its next command), so an unanswered row write gets up to `maxRescues` of them.
     var rescueCheck: MonotonicTime? {
         guard let head = statements.first, statements.count > 1, head.mayWaitOnRowLock, !head.isolated,
-              !head.cancelRequested, !head.isFinished else { return nil }
-        return max(head.sentAt, headSince) + rules.rowLockGrace
+              !head.cancelRequested, !head.isFinished, head.rescues < rules.maxRescues else { return nil }
+        return head.rescues == 0 ? max(head.sentAt, headSince) + rules.rowLockGrace : head.lastRescue + rules.cancelGrace
     }
 
     /// PostgreSQL answered the head statement; returns it (finished already if abandoned).
@@ -180,7 +185,8 @@ struct PostgresPipeline {
             earliest = min(earliest, quietSince + rules.drainLimit)
         } else if let rescueAt = rescueCheck {
             if now >= rescueAt {
-                head.cancelRequested = true
+                head.rescues += 1
+                head.lastRescue = now
                 check.cancel = true
                 check.rescue = true
                 // The cancel may land after the row write finished, on a statement behind it.

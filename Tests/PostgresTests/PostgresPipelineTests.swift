@@ -24,15 +24,22 @@ import Testing
         #expect(pipeline.acceptsWork(now: Self.t0))
     }
 
-    @Test func readsArePipelinedWhileYoung() {
+    @Test func readsArePipelinedWhileTheConnectionAnswers() {
         var pipeline = PostgresPipeline(rules: .init(), now: Self.t0)
         pipeline.sent(Self.query(), now: Self.at(0))
+        pipeline.sent(Self.query(), now: Self.at(1))
         #expect(pipeline.acceptsWork(now: Self.at(9)))
-        // The oldest read unanswered for the stall threshold (10 ms): it may be blocked; new
-        // work goes elsewhere.
+        // No answer for the stall threshold (10 ms): the head may be blocked; new work goes
+        // elsewhere.
         #expect(!pipeline.acceptsWork(now: Self.at(10)))
         _ = pipeline.answered(now: Self.at(11))
         #expect(pipeline.acceptsWork(now: Self.at(11)))
+        // A deep pipeline that keeps answering stays open, though its head waited its turn
+        // longer than the threshold.
+        pipeline.sent(Self.query(), now: Self.at(12))
+        _ = pipeline.answered(now: Self.at(19))
+        #expect(pipeline.acceptsWork(now: Self.at(25)))
+        #expect(!pipeline.acceptsWork(now: Self.at(29)))
     }
 
     @Test func aRowWriteBlockingStatementsBehindItIsCancelledAndIsolated() {
@@ -49,11 +56,17 @@ import Testing
         #expect(!check.cancel && check.next == Self.at(30))
         check = pipeline.check(now: Self.at(30))
         #expect(check.cancel && check.rescue && !check.giveUp)
+        // A cancel that arrived between two statements was ignored by the server: another one
+        // after the grace, up to three in all.
+        #expect(pipeline.rescueCheck == Self.at(80))
+        #expect(pipeline.check(now: Self.at(80)).rescue)
+        #expect(pipeline.check(now: Self.at(130)).rescue)
+        #expect(pipeline.rescueCheck == nil)
         // Its 57014 is ours: it is sent again, isolated; the read behind it runs at once.
-        #expect(pipeline.mayBeOurCancel(now: Self.at(31)))
+        #expect(pipeline.mayBeOurCancel(now: Self.at(131)))
         let interrupted = PostgresError(.server, sqlState: "57014", message: "canceling statement due to user request")
-        #expect(pipeline.answered(now: Self.at(31)) === update)
-        #expect(update.wasInterruptedByUs(interrupted, ourCancelMayHaveLanded: pipeline.mayBeOurCancel(now: Self.at(31))))
+        #expect(pipeline.answered(now: Self.at(131)) === update)
+        #expect(update.wasInterruptedByUs(interrupted, ourCancelMayHaveLanded: pipeline.mayBeOurCancel(now: Self.at(131))))
         // Once only.
         update.resent = true
         #expect(!update.wasInterruptedByUs(interrupted, ourCancelMayHaveLanded: true))
@@ -123,7 +136,7 @@ import Testing
         check = pipeline.check(now: Self.at(3010))
         #expect(check.expired.isEmpty && !check.cancel)
         #expect(check.next == Self.at(3500))
-        #expect(pipeline.acceptsWork(now: Self.at(3010)) == false)  // the query behind is 3 s old
+        #expect(pipeline.acceptsWork(now: Self.at(3010)))  // answering again
     }
 
     @Test func abandonedStatementsBehindAreCancelledOnlyAfterAGrace() {

@@ -102,6 +102,9 @@ import TestSupport
         // None waited behind the lock: that would have taken the request deadline (2 s).
         let worst = others_.map { $0.latency }.max() ?? TimeSpan(nanoseconds: 0)
         #expect(worst < timeout)
+        for slow in others_ where slow.latency >= .milliseconds(500) {
+            print("row lock: slow unrelated \(slow.kind) \(slow.status) \(slow.latency.milliseconds) ms")
+        }
         #expect(contended.contains { $0.status == 503 }, "writes to the locked row end at their deadline")
         #expect(!contended.contains { $0.status == 500 || $0.status == 0 })
         print("row locked 6 s, 8 clients updating it: other rows \(FaultLoad.summary(others_)); the locked row \(FaultLoad.summary(contended))")
