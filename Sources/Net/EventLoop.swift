@@ -20,8 +20,23 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
     /// Run once at the end of the current iteration, after its events and work (loop thread only):
     /// for whatever is best done once per iteration, such as sending a batch of queries.
     private var iterationEnd: [() -> Void] = []
-    private let inbox = Mutex<[Work]>([])
+    /// Work handed over by other threads, and whether a wake-up is already pending for it. Both
+    /// change only under this lock (as in swift-nio's `_schedule0`): a submitter appends and sets
+    /// the flag in one step, and the loop takes the work and clears the flag in one step, so no
+    /// submission can see "a wake-up is pending" just before the loop clears the flag without
+    /// having taken its work (the lost wake-up: work then waited for unrelated I/O or a timer).
+    private let inbox = Mutex<Inbox>(Inbox())
+    /// A copy of `Inbox.wakePending` for the loop's lock-free check before it waits.
     private let wakePending = Atomic<Bool>(false)
+
+    private struct Inbox {
+        var work: [Work] = []
+        var wakePending = false
+    }
+
+    /// Tests only: runs on the loop right after it took the handed-over work (where the lost
+    /// wake-up happened, when the flag was still cleared after this point).
+    var afterTakingInbox: (() -> Void)?
     private let wakeFD: Int32
     /// The loop thread's id (pthread_t), 0 until it runs; set by the thread itself.
     private let threadID = Atomic<UInt>(0)
@@ -161,12 +176,14 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
 
     private func runWork() {
         if wakePending.load(ordering: .acquiring) {
-            let handedOver = inbox.withLock { queue -> [Work] in
-                let taken = queue
-                queue.removeAll(keepingCapacity: true)
+            let handedOver = inbox.withLock { inbox -> [Work] in
+                let taken = inbox.work
+                inbox.work.removeAll(keepingCapacity: true)
+                inbox.wakePending = false
+                wakePending.store(false, ordering: .releasing)
                 return taken
             }
-            wakePending.store(false, ordering: .releasing)
+            afterTakingInbox?()
             localWork.append(contentsOf: handedOver)
         }
         // Only the work present now: work it adds runs in the next iteration, after I/O, so a task
@@ -193,19 +210,32 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
         iterationEnd.append(body)
     }
 
+    /// Wakes the loop unless a wake-up is already pending (any thread).
     private func wake() {
-        if wakePending.exchange(true, ordering: .acquiringAndReleasing) == false {
-            var one: UInt64 = 1
-            _ = Glibc.write(wakeFD, &one, 8)
-        }
+        if inbox.withLock({ markWakePending(&$0) }) { writeWakeUp() }
+    }
+
+    private func writeWakeUp() {
+        var one: UInt64 = 1
+        _ = Glibc.write(wakeFD, &one, 8)
+    }
+
+    /// Sets the pending flag (under the inbox lock); true when the caller must write the eventfd.
+    private func markWakePending(_ inbox: inout Inbox) -> Bool {
+        guard !inbox.wakePending else { return false }
+        inbox.wakePending = true
+        wakePending.store(true, ordering: .releasing)
+        return true
     }
 
     private func submit(_ work: Work) {
         if inLoop {
             localWork.append(work)
-        } else {
-            inbox.withLock { $0.append(work) }
-            wake()
+        } else if inbox.withLock({ inbox -> Bool in
+            inbox.work.append(work)
+            return markWakePending(&inbox)
+        }) {
+            writeWakeUp()
         }
     }
 

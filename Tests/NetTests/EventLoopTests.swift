@@ -1,3 +1,4 @@
+import Dispatch
 import Glibc
 import Synchronization
 import Testing
@@ -44,5 +45,33 @@ import Testing
         }
         for _ in 0..<300 where order.withLock({ $0.count }) < 3 { usleep(10_000) }
         #expect(order.withLock { $0 } == [1, 2, 0])
+    }
+
+    /// The lost wake-up (issue "HTTP connections"): work handed over at the moment the loop takes
+    /// its inbox must still wake it. The hook forces that interleaving: another thread hands work
+    /// over right after the loop took the inbox, and waits until it is queued. With the flag
+    /// cleared after this point (the old code), that submitter saw "a wake-up is pending", wrote no
+    /// eventfd, and the work waited for unrelated I/O or a timer: here, forever.
+    @Test func workHandedOverWhileTheLoopTakesItsInboxIsNotLost() throws {
+        let loop = try EventLoop(index: 0)
+        let ran = Atomic<Bool>(false)
+        let hooked = Atomic<Bool>(false)
+        loop.afterTakingInbox = {
+            guard !hooked.exchange(true, ordering: .relaxed) else { return }
+            let queued = Atomic<Bool>(false)
+            DispatchQueue.global().async {
+                loop.execute { ran.store(true, ordering: .relaxed) }
+                queued.store(true, ordering: .relaxed)
+            }
+            while !queued.load(ordering: .relaxed) { usleep(100) }
+        }
+        try loop.start()
+        defer { loop.stop(); loop.join() }
+        loop.execute {}  // the first hand-over runs the hook
+        // No timer and no I/O: only the wake-up can run the work (given 5 s).
+        for _ in 0..<500 where !ran.load(ordering: .relaxed) { usleep(10_000) }
+        let hookRan = hooked.load(ordering: .relaxed), workRan = ran.load(ordering: .relaxed)
+        #expect(hookRan)
+        #expect(workRan)
     }
 }
