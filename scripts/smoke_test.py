@@ -80,6 +80,19 @@ busy.listen()
 result = run("serve", "--host", "127.0.0.1", "--port", str(busy.getsockname()[1]))
 check("port in use exits 1 with a message", result.returncode == 1 and "bind" in result.stderr, (result.returncode, result.stderr))
 busy.close()
+# Held with SO_REUSEPORT, as a second todo-api would hold it: the kernel would let both share the
+# port and split the connections between them; the service must refuse instead.
+shared = socket.socket()
+shared.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+shared.bind(("127.0.0.1", 0))
+shared.listen()
+result = run("serve", "--host", "127.0.0.1", "--port", str(shared.getsockname()[1]))
+check("port held with SO_REUSEPORT by another process exits 1", result.returncode == 1 and "in use" in result.stderr,
+      (result.returncode, result.stderr))
+shared.close()
+result = run(env={"DRAIN_TIMEOUT": "3000000h"})
+check("a duration that overflows exits 2 naming the setting", result.returncode == 2 and "DRAIN_TIMEOUT" in result.stderr,
+      (result.returncode, result.stderr))
 
 print("smoke: database")
 no_db = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DB_SECRET") and not k.startswith("PG")}

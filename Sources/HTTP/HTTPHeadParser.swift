@@ -36,6 +36,7 @@ enum HTTPHeadParser {
         while lineStart < head.count - 2 {
             guard let lf = HTTPParser.findLineFeed(head, from: lineStart, limit: head.count - lineStart) else { break }
             let line = UnsafeRawBufferPointer(rebasing: head[lineStart..<lf - 1])
+            guard line.count <= limits.maxFieldLineBytes else { return .failure(.headerFieldTooLarge) }
             if let error = HTTPParser.validateFieldLine(line) { return .failure(error) }
             guard entries.count < limits.maxHeaderFields else { return .failure(.tooManyHeaderFields) }
             let colon = line.firstIndex(of: ASCII.colon)!
@@ -116,6 +117,7 @@ struct Framing {
         switch name.count {
         case 4 where equalsLowercase(name, "host"):
             hostCount += 1
+            if !HostSyntax.isValid(value) { return .invalidHost }
         case 6 where equalsLowercase(name, "expect"):
             if equalsLowercase(value, "100-continue") { expectsContinue = true } else { unsupportedExpectation = true }
         case 10 where equalsLowercase(name, "connection"):

@@ -9,6 +9,10 @@ public struct HTTPLimits: Sendable, Equatable {
     public var maxRequestLineBytes = 8 * 1024
     /// Largest head (request line + fields + CRLFs). Over it: 431.
     public var maxHeaderBytes = 32 * 1024
+    /// Longest single field line (name, colon, value). Over it: 431. 16 KiB is the ALB's own
+    /// per-field limit: a longer field never comes from the ALB, and the request filter's size
+    /// rules must not see one first (they would answer 403, as if it were an attack).
+    public var maxFieldLineBytes = 16 * 1024
     /// Most header fields. Over it: 431.
     public var maxHeaderFields = 100
     /// Largest body, by Content-Length or by the sum of chunks. Over it: 413.

@@ -8,6 +8,7 @@ public enum HTTPParseError: Error, Equatable, Sendable {
     case unsupportedVersion
     case requestLineTooLong
     case headerSectionTooLarge
+    case headerFieldTooLarge
     case tooManyHeaderFields
     case bareLineFeed
     case obsoleteLineFolding
@@ -16,6 +17,7 @@ public enum HTTPParseError: Error, Equatable, Sendable {
     case invalidFieldValue
     case missingHost
     case repeatedHost
+    case invalidHost
     case invalidContentLength
     case conflictingContentLength
     case contentLengthWithTransferEncoding
@@ -31,7 +33,7 @@ public enum HTTPParseError: Error, Equatable, Sendable {
     public var status: HTTPStatus {
         switch self {
         case .requestLineTooLong: .uriTooLong
-        case .headerSectionTooLarge, .tooManyHeaderFields: .requestHeaderFieldsTooLarge
+        case .headerSectionTooLarge, .headerFieldTooLarge, .tooManyHeaderFields: .requestHeaderFieldsTooLarge
         case .bodyTooLarge: .contentTooLarge
         case .unsupportedVersion: .httpVersionNotSupported
         case .unsupportedExpectation: .expectationFailed
@@ -49,6 +51,7 @@ public enum HTTPParseError: Error, Equatable, Sendable {
         case .unsupportedVersion: "Only HTTP/1.0 and HTTP/1.1 are supported."
         case .requestLineTooLong: "The request line is too long."
         case .headerSectionTooLarge: "The header section is too large."
+        case .headerFieldTooLarge: "A header field is larger than 16 KiB."
         case .tooManyHeaderFields: "There are too many header fields."
         case .bareLineFeed: "Lines must end with CRLF."
         case .obsoleteLineFolding: "Obsolete line folding is not accepted."
@@ -57,6 +60,7 @@ public enum HTTPParseError: Error, Equatable, Sendable {
         case .invalidFieldValue: "A header field value contains an invalid character."
         case .missingHost: "HTTP/1.1 requests must carry a Host header."
         case .repeatedHost: "The Host header must appear once."
+        case .invalidHost: "The Host header is not a valid host[:port]."
         case .invalidContentLength: "Content-Length is not a valid number."
         case .conflictingContentLength: "Content-Length values differ."
         case .contentLengthWithTransferEncoding: "Content-Length and Transfer-Encoding must not both be present."

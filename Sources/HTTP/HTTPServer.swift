@@ -25,6 +25,7 @@ public final class HTTPServer: Sendable {
     /// address fails here, and hands each to its loop. Returns the bound port (useful with port 0).
     @discardableResult
     public func start() throws -> Int {
+        try Socket.ensurePortFree(host: configuration.host, port: configuration.port)
         let first = try Socket.listen(host: configuration.host, port: configuration.port, reusePort: true)
         var fds = [first.fd]
         do {

@@ -60,6 +60,9 @@ public struct TimeSpan: Comparable, Hashable, Sendable, CustomStringConvertible 
         }
         guard !digits.isEmpty, digits.count <= 9, digits.allSatisfy({ $0.isASCII && $0.isNumber }),
               let value = Int64(digits) else { return nil }
-        self.nanoseconds = value * scale
+        // 999,999,999 h does not fit in 64-bit nanoseconds (292 years do): refused, not a trap.
+        let (nanoseconds, overflow) = value.multipliedReportingOverflow(by: scale)
+        guard !overflow else { return nil }
+        self.nanoseconds = nanoseconds
     }
 }

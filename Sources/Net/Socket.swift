@@ -42,6 +42,16 @@ public enum Socket {
         return (fd, try localPort(fd))
     }
 
+    /// Fails with EADDRINUSE when anything listens on `host:port`, including a socket with
+    /// SO_REUSEPORT (which our own `listen(reusePort: true)` would silently share: a second
+    /// process on the same port would take half the connections). A probe without SO_REUSEPORT
+    /// cannot bind beside any listener; it is closed at once.
+    public static func ensurePortFree(host: String, port: Int) throws {
+        guard port != 0 else { return }
+        let probe = try listen(host: host, port: port, backlog: 1, reusePort: false)
+        Glibc.close(probe.fd)
+    }
+
     /// The port a socket is bound to (for `port: 0` in tests).
     public static func localPort(_ fd: Int32) throws -> Int {
         var storage = sockaddr_storage()

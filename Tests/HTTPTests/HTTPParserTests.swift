@@ -18,6 +18,10 @@ let validRequests: [(name: String, raw: String, requests: Int, lastBody: String)
     ("OPTIONS *", "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", 1, ""),
     ("expect 100-continue", "PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\nx", 1, "x"),
     ("empty header value", "GET / HTTP/1.1\r\nHost: a\r\nX-Empty:\r\n\r\n", 1, ""),
+    ("Host with port", "GET / HTTP/1.1\r\nHost: api.example.com:8000\r\n\r\n", 1, ""),
+    ("Host IPv6 literal", "GET / HTTP/1.1\r\nHost: [::1]:8000\r\n\r\n", 1, ""),
+    ("Host empty", "GET / HTTP/1.1\r\nHost:\r\n\r\n", 1, ""),
+    ("Host pct-encoded and sub-delims", "GET / HTTP/1.1\r\nHost: a%2Db!$&'()*+,;=~_\r\n\r\n", 1, ""),
 ]
 
 /// Requests the parser must refuse, with the error it must give.
@@ -42,6 +46,14 @@ let invalidRequests: [(name: String, raw: String, error: HTTPParseError)] = [
     ("empty name", "GET / HTTP/1.1\r\nHost: a\r\n: b\r\n\r\n", .invalidFieldName),
     ("missing Host", "GET / HTTP/1.1\r\n\r\n", .missingHost),
     ("repeated Host", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", .repeatedHost),
+    ("Host with a space", "GET / HTTP/1.1\r\nHost: bad host\r\n\r\n", .invalidHost),
+    ("Host with a path", "GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", .invalidHost),
+    ("Host with userinfo", "GET / HTTP/1.1\r\nHost: user@a\r\n\r\n", .invalidHost),
+    ("Host port not digits", "GET / HTTP/1.1\r\nHost: a:80x\r\n\r\n", .invalidHost),
+    ("Host two colons", "GET / HTTP/1.1\r\nHost: a:1:2\r\n\r\n", .invalidHost),
+    ("Host bad pct-encoding", "GET / HTTP/1.1\r\nHost: a%zz\r\n\r\n", .invalidHost),
+    ("Host unclosed IPv6", "GET / HTTP/1.1\r\nHost: [::1\r\n\r\n", .invalidHost),
+    ("Host junk after IPv6", "GET / HTTP/1.1\r\nHost: [::1]x\r\n\r\n", .invalidHost),
     ("bare LF", "GET / HTTP/1.1\nHost: a\n\n", .bareLineFeed),
     ("bare LF in fields", "GET / HTTP/1.1\r\nHost: a\n\r\n", .bareLineFeed),
     ("two spaces in request line", "GET  / HTTP/1.1\r\nHost: a\r\n\r\n", .invalidRequestLine),
@@ -135,6 +147,12 @@ let invalidRequests: [(name: String, raw: String, error: HTTPParseError)] = [
         #expect(parse(big, limits: limits).error == .headerSectionTooLarge)
         #expect(parse(String(big.prefix(280)), limits: limits).error == .headerSectionTooLarge)
 
+        // One field over 16 KiB (the ALB's per-field limit) within the section's 32 KiB: 431.
+        let field = "GET / HTTP/1.1\r\nHost: a\r\nX-Big: \(String(repeating: "b", count: 16 * 1024))\r\n\r\n"
+        #expect(parse(field).error == .headerFieldTooLarge)
+        let justUnder = "GET / HTTP/1.1\r\nHost: a\r\nX-Big: \(String(repeating: "b", count: 16 * 1024 - 7))\r\n\r\n"
+        #expect(parse(justUnder).requests.count == 1)
+
         let fields = (0..<101).map { "X-F\($0): v\r\n" }.joined()
         #expect(parse("GET / HTTP/1.1\r\nHost: a\r\n\(fields)\r\n").error == .tooManyHeaderFields)
         let hundred = (0..<99).map { "X-F\($0): v\r\n" }.joined()
@@ -179,6 +197,8 @@ let invalidRequests: [(name: String, raw: String, error: HTTPParseError)] = [
         #expect(HTTPParseError.requestLineTooLong.status.code == 414)
         #expect(HTTPParseError.headerSectionTooLarge.status.code == 431)
         #expect(HTTPParseError.tooManyHeaderFields.status.code == 431)
+        #expect(HTTPParseError.headerFieldTooLarge.status.code == 431)
+        #expect(HTTPParseError.invalidHost.status.code == 400)
         #expect(HTTPParseError.bodyTooLarge.status.code == 413)
         #expect(HTTPParseError.unsupportedVersion.status.code == 505)
         #expect(HTTPParseError.unsupportedExpectation.status.code == 417)

@@ -207,6 +207,8 @@ import TestSupport
         FramingCase("space before colon", "GET / HTTP/1.1\r\nHost : t\r\n\r\n", 400),
         FramingCase("missing Host", "GET / HTTP/1.1\r\n\r\n", 400),
         FramingCase("repeated Host", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+        FramingCase("invalid Host", "GET / HTTP/1.1\r\nHost: bad host\r\n\r\n", 400),
+        FramingCase("field over 16 KiB", "GET / HTTP/1.1\r\nHost: a\r\nCookie: \(String(repeating: "c", count: 17_000))\r\n\r\n", 431),
     ])
     func framingErrorsCloseTheConnection(_ framing: FramingCase) throws {
         let (request, status) = (framing.request, framing.status)

@@ -149,7 +149,9 @@ import Testing
         #expect(verdict(makeRequest(target: "/todos", host: "127.0.0.1:8000")).blocking?.rule == .hostLocalhost)
         #expect(verdict(makeRequest(target: "/todos", host: "api.example.com")).blocking == nil)
         #expect(verdict(makeRequest(target: "/todos", host: "api.example.com:8000")).blocking == nil)
-        #expect(verdict(makeRequest(target: "/todos", host: "x' or '1'='1")).blocking?.rule == .sqlInjection)  // the Host is a header like any other
+        // The Host is a header like any other for the content rules. (With spaces, "x' or '1'='1"
+        // is no longer a valid Host: the parser answers 400 before the filter sees it.)
+        #expect(verdict(makeRequest(target: "/todos", host: "x'or'1'='1")).blocking?.rule == .sqlInjection)
     }
 
     @Test func sizeLimits() {

@@ -1,0 +1,57 @@
+/// The Host field's grammar (RFC 9110 §7.2, RFC 3986 §3.2.2–3.2.3):
+/// `Host = uri-host [ ":" port ]`, `uri-host = IP-literal / IPv4address / reg-name`,
+/// `reg-name = *( unreserved / pct-encoded / sub-delims )`, `port = *DIGIT`.
+/// RFC 9112 §3.2: a server MUST answer 400 to a Host field with an invalid value. An empty value is
+/// valid (a target without an authority).
+enum HostSyntax {
+    static func isValid(_ value: UnsafeRawBufferPointer) -> Bool {
+        guard !value.isEmpty else { return true }
+        var hostEnd: Int
+        if value[0] == UInt8(ascii: "[") {
+            // IP-literal: IPv6address or IPvFuture, both within unreserved / sub-delims / ":".
+            guard let close = value.firstIndex(of: UInt8(ascii: "]")), close > 1 else { return false }
+            for byte in value[1..<close] where !(isUnreserved(byte) || isSubDelimiter(byte) || byte == UInt8(ascii: ":")) {
+                return false
+            }
+            hostEnd = close + 1
+            guard hostEnd == value.count || value[hostEnd] == UInt8(ascii: ":") else { return false }
+        } else {
+            hostEnd = value.lastIndex(of: UInt8(ascii: ":")) ?? value.count
+            var i = 0
+            while i < hostEnd {
+                let byte = value[i]
+                if byte == UInt8(ascii: "%") {
+                    guard i + 2 < hostEnd, isHexDigit(value[i + 1]), isHexDigit(value[i + 2]) else { return false }
+                    i += 3
+                    continue
+                }
+                guard isUnreserved(byte) || isSubDelimiter(byte) else { return false }
+                i += 1
+            }
+        }
+        guard hostEnd < value.count else { return true }
+        for byte in value[(hostEnd + 1)...] where !(byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")) { return false }
+        return true
+    }
+
+    /// ALPHA / DIGIT / "-" / "." / "_" / "~"
+    private static func isUnreserved(_ byte: UInt8) -> Bool {
+        (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
+            || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
+            || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "~")
+    }
+
+    /// "!" / "$" / "&" / "'" / "(" / ")" / "*" / "+" / "," / ";" / "="
+    private static func isSubDelimiter(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "!"), UInt8(ascii: "$"), UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "("), UInt8(ascii: ")"),
+             UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "="): true
+        default: false
+        }
+    }
+
+    private static func isHexDigit(_ byte: UInt8) -> Bool {
+        (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")) || (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "f"))
+            || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "F"))
+    }
+}
