@@ -187,9 +187,13 @@ final class HTTPConnection: Selectable {
                 body = []
                 dispatch(request)
             case .error(let error):
+                // Method and path for the access line: from the head when it was parsed (a body
+                // error), else from the request line when it is readable (a 413 by Content-Length).
+                let requestLine = head.map { ($0.method, $0.path) }
+                    ?? RequestLinePeek.methodAndPath(UnsafeRawBufferPointer(rebasing: bytes[base...]))
                 let requestID = RequestID.make()
-                exchange = Exchange(method: .other("-"), path: "-", route: nil, requestID: requestID,
-                                    startedAt: headStartedAt, bytesIn: offset, head: nil)
+                exchange = Exchange(method: requestLine?.0 ?? .other("-"), path: requestLine?.1 ?? "-", route: nil,
+                                    requestID: requestID, startedAt: headStartedAt, bytesIn: offset, head: head)
                 context.metrics.inFlight += 1
                 // Broken framing is how request smuggling and scanners look: a security event.
                 context.securityLog.warning("malformed request refused", metadata: [
@@ -450,8 +454,16 @@ final class HTTPConnection: Selectable {
         case .write:
             close(reset: true)
         case .head, .body:
-            // RFC 9110 §15.5.9: 408 tells the client we gave up waiting, then close.
-            respond(.problem(.requestTimeout, detail: "The request was not received in time."),
+            // RFC 9110 §15.5.9: 408 tells the client we gave up waiting, then close. Accounted as
+            // any response: a request id, an access line (with method and path once the head
+            // arrived), a count in http_requests_total.
+            let requestID = RequestID.make()
+            if exchange == nil {
+                exchange = Exchange(method: head?.method ?? .other("-"), path: head?.path ?? "-", route: nil,
+                                    requestID: requestID, startedAt: headStartedAt, bytesIn: body.count, head: head)
+                context.metrics.inFlight += 1
+            }
+            respond(.problem(.requestTimeout, detail: "The request was not received in time.", requestID: exchange?.requestID ?? requestID),
                     version: .http1_1, keepAlive: false, omitBody: false)
             afterEvent()
         case .none:
@@ -469,10 +481,11 @@ final class HTTPConnection: Selectable {
     func close(reset: Bool) {
         guard !closed else { return }
         closed = true
-        if exchange != nil {
-            // The client left before its answer: still counted, as nginx's 499.
-            context.metrics.inFlight -= 1
-            exchange = nil
+        if let exchange {
+            // The client left before its answer: an access line and a count with status 499, as
+            // nginx logs it (no response is sent).
+            self.exchange = nil
+            finished(exchange, status: 499, bytesOut: 0)
         }
         context.loop.deregister(fd: fd)
         context.loop.cancel(timer)

@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 import Testing
 @testable import HTTP
 import Net
@@ -230,7 +231,9 @@ import TestSupport
         try client.send("GET /health HTTP/1.1\r\nHost: t\r\n")  // never finished (slowloris)
         let response = try client.readResponse()
         #expect(response.status == 408)
+        #expect(response.header("X-Request-ID") != nil)
         #expect(client.isClosedByServer())
+        #expect(try server.requestCount(status: 408, method: "-") == 1)
     }
 
     @Test func headerTimeoutIsNotExtendedByTrickling() throws {
@@ -250,7 +253,36 @@ import TestSupport
         let server = try LiveServer { $0.bodyTimeout = .milliseconds(200) }
         let client = try TestClient(port: server.port)
         try client.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc")
-        #expect(try client.readResponse().status == 408)
+        let response = try client.readResponse()
+        #expect(response.status == 408)
+        #expect(response.header("X-Request-ID") != nil)
+        // Counted with its method: the head had arrived.
+        #expect(try server.requestCount(status: 408, method: "POST") == 1)
+    }
+
+    @Test func bodyTooLargeIsAnsweredAndCountedWithItsMethod() throws {
+        let server = try LiveServer { $0.limits.maxBodyBytes = 100 }
+        let client = try TestClient(port: server.port)
+        try client.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 101\r\n\r\n")
+        let response = try client.readResponse()
+        #expect(response.status == 413)
+        #expect(response.header("X-Request-ID") != nil)
+        #expect(try server.requestCount(status: 413, method: "POST") == 1)
+    }
+
+    @Test func aRequestTheClientAbandonedIsCountedAs499() throws {
+        let server = try LiveServer()
+        do {
+            let client = try TestClient(port: server.port)
+            try client.send("GET /slow?ms=300 HTTP/1.1\r\nHost: t\r\n\r\n")
+            usleep(50_000)
+        }  // closed before the answer
+        var count = 0
+        for _ in 0..<100 where count == 0 {
+            usleep(20_000)
+            count = try server.requestCount(status: 499, method: "GET")
+        }
+        #expect(count == 1)
     }
 
     @Test func idleKeepAliveConnectionIsClosed() throws {
@@ -349,4 +381,15 @@ struct FramingCase: Sendable, CustomTestStringConvertible {
     }
 
     var testDescription: String { name }
+}
+
+extension LiveServer {
+    /// `http_requests_total` for one status and method, summed over routes and loops.
+    func requestCount(status: Int, method: String) throws -> Int {
+        let result = Mutex<HTTPMetrics?>(nil)
+        server.metrics { metrics in result.withLock { $0 = metrics } }
+        for _ in 0..<200 where result.withLock({ $0 == nil }) { usleep(5_000) }
+        guard let metrics = result.withLock({ $0 }) else { throw TestSetupError.missing("no metrics") }
+        return metrics.requests.filter { $0.key.status == status && $0.key.method == method }.map(\.value).reduce(0, +)
+    }
 }
