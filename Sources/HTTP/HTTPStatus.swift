@@ -9,8 +9,6 @@ public struct HTTPStatus: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { "\(code) \(reason)" }
-
-    public static let `continue` = HTTPStatus(code: 100, reason: "Continue")
     public static let ok = HTTPStatus(code: 200, reason: "OK")
     public static let created = HTTPStatus(code: 201, reason: "Created")
     public static let noContent = HTTPStatus(code: 204, reason: "No Content")
@@ -30,7 +28,6 @@ public struct HTTPStatus: Hashable, Sendable, CustomStringConvertible {
     public static let tooManyRequests = HTTPStatus(code: 429, reason: "Too Many Requests")
     public static let requestHeaderFieldsTooLarge = HTTPStatus(code: 431, reason: "Request Header Fields Too Large")
     public static let internalServerError = HTTPStatus(code: 500, reason: "Internal Server Error")
-    public static let notImplemented = HTTPStatus(code: 501, reason: "Not Implemented")
     public static let serviceUnavailable = HTTPStatus(code: 503, reason: "Service Unavailable")
     public static let httpVersionNotSupported = HTTPStatus(code: 505, reason: "HTTP Version Not Supported")
 }

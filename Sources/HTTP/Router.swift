@@ -129,8 +129,6 @@ public struct RouteParameters: Sendable {
     mutating func append(_ name: String, _ value: String) { entries.append((name, value)) }
 
     public subscript(name: String) -> String? { entries.first { $0.name == name }?.value }
-
-    public var isEmpty: Bool { entries.isEmpty }
 }
 
 /// Percent-decoding of a path segment (RFC 3986 §2.1). Nil for a malformed escape or bytes that

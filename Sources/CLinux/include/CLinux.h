@@ -1,10 +1,9 @@
 #ifndef CLINUX_H
 #define CLINUX_H
 // Linux system interfaces that Swift's Glibc module does not export
-// (epoll, eventfd, signalfd, CPU affinity macros).
+// (epoll, eventfd, CPU affinity macros).
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
