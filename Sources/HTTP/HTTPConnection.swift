@@ -71,6 +71,10 @@ final class HTTPConnection: Selectable {
         !awaitingResponse && !outputPending && pending.isEmpty && parser.isAtRequestBoundary && !lingering
     }
 
+    /// Since when the connection has been idle (nil while it is not): the longest-idle ones make
+    /// room at the connection limit.
+    var idleSince: MonotonicTime? { isIdle && !closed ? lastProgress : nil }
+
     // MARK: Events
 
     func handleEvents(_ events: UInt32) {

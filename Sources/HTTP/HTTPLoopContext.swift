@@ -38,8 +38,12 @@ final class HTTPLoopContext {
     }
 
     func accepted(fd: Int32, peer: PeerAddress) {
-        // Bounded: past the limit a new connection is refused at once rather than queued.
-        guard counters.connectionOpened(limit: configuration.maxConnections) else {
+        // Bounded. At the limit, the longest-idle keep-alive connection of this loop is closed to
+        // make room (nginx does the same when it runs out of connections: an idle keep-alive
+        // connection costs its client only a reconnect, a refused one costs a failed request);
+        // with none idle, the new connection is refused at once rather than queued.
+        guard counters.connectionOpened(limit: configuration.maxConnections)
+                || (closeLongestIdle() && counters.connectionOpened(limit: configuration.maxConnections)) else {
             Socket.close(fd, reset: true)
             return
         }
@@ -54,6 +58,22 @@ final class HTTPLoopContext {
         connections[fd] = connection
         connection.start()
         if draining { connection.drain() }
+    }
+
+    /// Closes this loop's longest-idle connection; false when none is idle. A scan, but only at
+    /// the connection limit.
+    private func closeLongestIdle() -> Bool {
+        var oldest: HTTPConnection?
+        var oldestSince = MonotonicTime.distantFuture
+        for connection in connections.values {
+            if let since = connection.idleSince, since < oldestSince {
+                oldest = connection
+                oldestSince = since
+            }
+        }
+        guard let oldest else { return false }
+        oldest.close(reset: false)
+        return true
     }
 
     func connectionClosed(_ connection: HTTPConnection) {

@@ -331,17 +331,34 @@ import TestSupport
         #expect(server.server.openConnections == 2001)
     }
 
-    @Test func connectionLimitRefusesExtraConnections() throws {
-        let server = try LiveServer { $0.maxConnections = 3 }
+    @Test func atTheConnectionLimitTheLongestIdleMakesRoom() throws {
+        // One loop, so that all connections compete for the same table.
+        let group = try EventLoopGroup(count: 1)
+        let server = try LiveServer(group: group) { $0.maxConnections = 3 }
         let clients = try (0..<3).map { _ in try TestClient(port: server.port) }
         for client in clients {
             try client.send("GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
             #expect(try client.readResponse().status == 200)
+            usleep(20_000)  // distinct idle times: clients[0] is the longest idle
         }
+        let extra = try TestClient(port: server.port)
+        try extra.send("GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
+        #expect(try extra.readResponse().status == 200)
+        #expect(clients[0].isClosedByServer())
+        #expect(server.server.openConnections == 3)
+    }
+
+    @Test func atTheConnectionLimitWithNoneIdleANewConnectionIsRefused() throws {
+        let group = try EventLoopGroup(count: 1)
+        let server = try LiveServer(group: group) { $0.maxConnections = 2 }
+        let clients = try (0..<2).map { _ in try TestClient(port: server.port) }
+        for client in clients { try client.send("GET /slow?ms=1000 HTTP/1.1\r\nHost: t\r\n\r\n") }
+        #expect(server.waitForOpenConnections(2))
+        usleep(100_000)  // both requests reach their handler
         let extra = try TestClient(port: server.port)
         try? extra.send("GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
         #expect(extra.isClosedByServer())
-        #expect(server.server.openConnections == 3)
+        for client in clients { #expect(try client.readResponse().status == 200) }
     }
 
     @Test func gracefulDrainFinishesInFlightRequests() throws {
