@@ -72,6 +72,10 @@ final class PostgresConnection: Selectable {
     /// The head query was skipped because an earlier statement of its batch failed.
     private var headAborted = false
     private var prepareError: PostgresError?
+    /// A statement with its own sync whose result came: it is answered when the sync confirms
+    /// the commit. The sync's error, if the commit failed.
+    private var awaitingCommit: (PendingQuery, PostgresResult)?
+    private var syncError: PostgresError?
     /// Reads sent since the last sync, and whether the end-of-iteration sync is scheduled.
     private var unsyncedReads = 0
     private var syncScheduled = false
@@ -398,12 +402,9 @@ final class PostgresConnection: Selectable {
                     break
                 }
                 PQclear(result)
-            case .query(let pending, _):
+            case .query(let pending, let batched):
                 guard let result else {
                     expected.removeFirst()
-                    let answeredQuery = pipeline.answered(now: loop.now)
-                    assert(answeredQuery === pending, "results arrive in the order the queries were sent")
-                    answered = true
                     // Skipped because a neighbour in its batch failed, or its statement's Prepare
                     // failed (26000 invalid_sql_statement_name): run it again, alone, once. Neither
                     // ran, so this is safe for a write too.
@@ -420,17 +421,24 @@ final class PostgresConnection: Selectable {
                     headAborted = false
                     headResult = nil
                     headError = nil
-                    if retry {
-                        pending.resent = true
-                        send(pending, batch: false)
+                    // A statement with a sync of its own (every write) is committed when the server
+                    // processes that sync, after this result: an error can still come there (a
+                    // deferred constraint, a serialization failure, the backend dying). So success
+                    // is delivered only at the sync (`awaitingCommit`), never before the commit.
+                    if !batched, case .success(let value) = outcome {
+                        awaitingCommit = (pending, value)
                         continue
                     }
-                    if interrupted {
-                        // Our rescue cancel stopped it (a row write waiting on a lock, or what ran
-                        // when the cancel arrived): it did not commit; the pool sends it again,
-                        // a row write isolated.
+                    let answeredQuery = pipeline.answered(now: loop.now)
+                    assert(answeredQuery === pending, "results arrive in the order the queries were sent")
+                    answered = true
+                    if retry || interrupted {
+                        // Sent again through the pool (which keeps the isolation rule): after
+                        // 26000 or a batch abort it did not run; interrupted by our own rescue
+                        // cancel (a row write waiting on a lock, or what ran when the cancel
+                        // arrived) it did not commit. A row write goes isolated after a rescue.
                         pending.resent = true
-                        pending.isolated = pending.mayWaitOnRowLock
+                        if interrupted { pending.isolated = pending.mayWaitOnRowLock }
                         delegate.connection(self, resubmits: pending)
                         continue
                     }
@@ -455,12 +463,30 @@ final class PostgresConnection: Selectable {
                 }
             case .sync:
                 guard let result else {
+                    // The end of an error raised at the sync (the commit failed); the sync's own
+                    // result follows.
+                    if syncError != nil { continue }
                     broken(PostgresError(.connectionLost, message: "unexpected end of results"))
                     return
                 }
-                if PQresultStatus(result) == PGRES_PIPELINE_SYNC {
+                switch PQresultStatus(result) {
+                case PGRES_PIPELINE_SYNC:
                     expected.removeFirst()
                     prepareError = nil
+                    if let (pending, value) = awaitingCommit {
+                        awaitingCommit = nil
+                        let answeredQuery = pipeline.answered(now: loop.now)
+                        assert(answeredQuery === pending, "a write is answered at its own sync")
+                        answered = true
+                        // Committed, or the commit failed (then it did not happen).
+                        if let error = syncError, error.isReadOnlyTransaction { delegate.connectionSawReadOnly(self, error: error) }
+                        pending.finish(syncError.map { .failure($0) } ?? .success(value))
+                    }
+                    syncError = nil
+                case PGRES_FATAL_ERROR:
+                    syncError = Self.serverError(result)
+                default:
+                    break
                 }
                 PQclear(result)
             }
@@ -506,6 +532,8 @@ final class PostgresConnection: Selectable {
         state = .closed
         unsyncedReads = 0
         expected = FIFO()
+        awaitingCommit = nil  // still in the pipeline: it fails with the others (outcome unknown)
+        syncError = nil
         return pipeline.removeAll()
     }
 

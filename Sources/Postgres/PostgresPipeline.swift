@@ -191,6 +191,8 @@ struct PostgresPipeline {
                 check.rescue = true
                 // The cancel may land after the row write finished, on a statement behind it.
                 rescueCancelWindowEnd = now + .seconds(1)
+                // Another try if this cancel reaches the server between two statements (ignored).
+                if let again = rescueCheck { earliest = min(earliest, again) }
             } else {
                 earliest = min(earliest, rescueAt)
             }

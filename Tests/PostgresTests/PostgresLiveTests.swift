@@ -192,6 +192,27 @@ import TestSupport
         #expect(Set([writerPID, readOnlyPID, finalPID]).count == 3)
     }
 
+    /// A write is committed when the server processes its sync, after its result: an error can
+    /// still come then. A deferred unique constraint is checked exactly there.
+    @Test func aWriteIsAcknowledgedOnlyAfterItsCommit() async throws {
+        let admin = try TestDatabase.admin()
+        let table = TestDatabase.uniqueName("deferred")
+        try admin.execute(script: """
+            CREATE TABLE \(table) (x int, CONSTRAINT \(table)_x UNIQUE (x) DEFERRABLE INITIALLY DEFERRED);
+            GRANT SELECT, INSERT ON \(table) TO todo
+            """)
+        let db = try LoopDatabase(settings: TestDatabase.settings()) { $0.maxConnections = 1 }
+        _ = try await db.run { try await $0.query(PostgresQuery(stringLiteral: "INSERT INTO \(table) VALUES (1)")) }
+        // The duplicate passes its statement and fails at COMMIT: not a success.
+        let error = try await db.run { database -> PostgresError? in
+            do { _ = try await database.query(PostgresQuery(stringLiteral: "INSERT INTO \(table) VALUES (1)")); return nil } catch let error as PostgresError { return error }
+        }
+        #expect(error?.sqlState == "23505")
+        // The connection goes on, and the failed write left nothing.
+        let count = try await db.run { try await $0.query(PostgresQuery(stringLiteral: "SELECT count(*) FROM \(table)")).int(0, 0) }
+        #expect(count == 1)
+    }
+
     @Test func unreachableDatabaseFailsFastAndExplicitly() async throws {
         // A port nothing listens on: connection refused.
         let settings = try TestDatabase.settings("postgres://todo@127.0.0.1:1/todo")

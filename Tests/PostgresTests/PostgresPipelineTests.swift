@@ -56,6 +56,8 @@ import Testing
         #expect(!check.cancel && check.next == Self.at(30))
         check = pipeline.check(now: Self.at(30))
         #expect(check.cancel && check.rescue && !check.giveUp)
+        // The next try is armed (nothing else would wake a stalled connection before the deadline).
+        #expect(check.next == Self.at(80))
         // A cancel that arrived between two statements was ignored by the server: another one
         // after the grace, up to three in all.
         #expect(pipeline.rescueCheck == Self.at(80))
