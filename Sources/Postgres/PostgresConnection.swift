@@ -223,12 +223,11 @@ final class PostgresConnection: Selectable {
 
     // MARK: Queries
 
-    /// Sends `query`; it is finished on this loop with its result. Only on a ready connection.
-    func send(_ query: PendingQuery) {
-        send(query, batch: query.query.readOnly)
-    }
-
-    private func send(_ pending: PendingQuery, batch: Bool) {
+    /// Sends `pending`; it is finished on this loop with its result. Only on a ready connection.
+    /// A read shares its iteration's sync with the other reads, unless it is sent again after its
+    /// batch failed: then it goes alone, so that a neighbour cannot abort it twice.
+    func send(_ pending: PendingQuery) {
+        let batch = pending.query.readOnly && !pending.resent
         guard state == .ready, let pg else {
             pending.finish(.failure(PostgresError(.connectionLost, message: "connection is not open")))
             return
@@ -305,9 +304,7 @@ final class PostgresConnection: Selectable {
             query.finish(.failure(PostgresError(.timedOut, message: "no answer from the database before the request deadline")))
         }
         if check.giveUp {
-            delegate.connection(self, reports: .connectionGivenUp,
-                                message: "no answer for \(pipeline.rules.drainLimit) with \(pipeline.count) statement(s) in flight")
-            broken(PostgresError(.connectionLost, message: "the connection stopped answering; closed"), logged: true)
+            giveUp("no answer for \(pipeline.rules.drainLimit) with \(pipeline.count) statement(s) in flight")
             return
         }
         if check.rescue {
@@ -320,12 +317,17 @@ final class PostgresConnection: Selectable {
             if canceller.cancel(pg) {
                 delegate.connection(self, reports: .cancelSent, message: "statement running past its deadline")
             } else {
-                delegate.connection(self, reports: .connectionGivenUp, message: "no cancel request could be sent (all in flight)")
-                broken(PostgresError(.connectionLost, message: "the connection stopped answering; closed"), logged: true)
+                giveUp("no cancel request could be sent (all in flight)")
                 return
             }
         }
         if let next = check.next { loop.schedule(pipelineTimer, at: next) }
+    }
+
+    /// Closes a connection that stopped answering; its in-flight queries fail as connection lost.
+    private func giveUp(_ reason: String) {
+        delegate.connection(self, reports: .connectionGivenUp, message: reason)
+        broken(PostgresError(.connectionLost, message: "the connection stopped answering; closed"), logged: true)
     }
 
     /// Ends the current batch of reads with one sync, which also sends them.

@@ -12,8 +12,8 @@ import Net
 /// - a write with a row key waits behind a write of the same row in flight on this loop
 ///   (`RowWriteQueues`);
 /// - then to the ready connection with the fewest queries in flight among those the isolation
-///   rule lets take work (`PostgresPipeline.acceptsWork`: nothing behind a write, nothing behind
-///   a statement older than the stall threshold);
+///   rule lets take work (`PostgresPipeline.acceptsWork`: one that keeps answering, with nothing
+///   isolated or abandoned in flight);
 /// - when none can, it waits in the pool's queue (bounded) while another connection opens, up to
 ///   the maximum, until one can, its acquire timeout, or its deadline.
 /// Every query ends by its deadline: in a queue its timer fires, in flight its connection's.
@@ -100,7 +100,7 @@ final class PostgresPool: PostgresConnectionDelegate {
         connections.removeAll()
         let error = PostgresError(.shutdown, message: "the database pool is shutting down")
         failAllWaiters(error)
-        for query in rowWrites.removeAll() { finishWaiting(query, .failure(error)) }
+        for query in rowWrites.removeAll() { query.finish(.failure(error)) }
     }
 
     /// Replace every connection: idle ones close now, busy ones after their queries.
@@ -199,19 +199,15 @@ final class PostgresPool: PostgresConnectionDelegate {
         pending.finish(.failure(PostgresError(.acquireTimeout, message: "no database connection within \(configuration.acquireTimeout)\(reason)")))
     }
 
-    /// Finishes a query that never reached a connection.
-    private func finishWaiting(_ pending: PendingQuery, _ result: Result<PostgresResult, PostgresError>) {
+    /// Disarms `pending`'s wait timer: it leaves a queue (for a connection, or for its row).
+    private func stopWaiting(_ pending: PendingQuery) {
         if let timer = pending.waitTimer { loop.cancel(timer) }
         pending.waitTimer = nil
-        pending.finish(result)
     }
 
     /// Every query ends here (by its result, its deadline, or a failure) before its caller hears.
     func finished(_ pending: PendingQuery, _ result: Result<PostgresResult, PostgresError>) {
-        if let timer = pending.waitTimer {
-            loop.cancel(timer)
-            pending.waitTimer = nil
-        }
+        stopWaiting(pending)
         timings.recordQuery(seconds: (loop.now - pending.submitted).seconds, result: result)
         if case .failure(let error) = result {
             endpoint.faults.report(error, host: endpoint.host, now: loop.now)
@@ -219,8 +215,7 @@ final class PostgresPool: PostgresConnectionDelegate {
         if pending.holdsRowKey, let key = pending.query.rowKey {
             pending.holdsRowKey = false
             if let next = rowWrites.finished(key) {
-                if let timer = next.waitTimer { loop.cancel(timer) }
-                next.waitTimer = nil
+                stopWaiting(next)
                 next.holdsRowKey = true
                 start(next)
             }
@@ -249,8 +244,7 @@ final class PostgresPool: PostgresConnectionDelegate {
             if waiter.isFinished { waiters.removeFirst(); continue }
             guard let connection = leastBusy(now: now) else { return }
             waiters.removeFirst()
-            if let timer = waiter.waitTimer { loop.cancel(timer) }
-            waiter.waitTimer = nil
+            stopWaiting(waiter)
             timings.recordAcquire(seconds: (now - waiter.submitted).seconds)
             connection.send(waiter)
         }
@@ -259,8 +253,7 @@ final class PostgresPool: PostgresConnectionDelegate {
     private func failAllWaiters(_ error: PostgresError) {
         while !waiters.isEmpty {
             let waiter = waiters.removeFirst()
-            guard !waiter.isFinished else { continue }
-            finishWaiting(waiter, .failure(error))
+            waiter.finish(.failure(error))  // no-op for one that already timed out
         }
     }
 
@@ -335,8 +328,6 @@ final class PostgresPool: PostgresConnectionDelegate {
         connections.removeAll { $0 === connection }
         if let error, !isShutdown {
             endpoint.faults.report(.connectionLost, sqlState: error.sqlState, message: error.message, host: endpoint.host, now: loop.now)
-        }
-        if !isShutdown && error != nil {
             // A lost connection may mean a failover or restart: the others are suspect too (once
             // per event, WriterFailover decides).
             endpoint.connectionLost(now: loop.now)

@@ -15,12 +15,15 @@ struct TodoRoutes: Sendable {
         let routes = TodoRoutes(repository: TodoRepository(database: database))
         // One deadline (DB_REQUEST_TIMEOUT) for all the database work of a request, however many
         // statements it takes; the callback route has one statement, which gets it by default.
-        router.add(.get, "/todos", .async { request in await database.withRequestDeadline { await routes.list(request) } })
-        router.add(.post, "/todos", .async { request in await database.withRequestDeadline { await routes.create(request) } })
+        func withDeadline(_ handler: @escaping @Sendable (HTTPRequest) async -> HTTPResponse) -> RouteHandler {
+            .async { request in await database.withRequestDeadline { await handler(request) } }
+        }
+        router.add(.get, "/todos", withDeadline(routes.list))
+        router.add(.post, "/todos", withDeadline(routes.create))
         router.add(.get, "/todos/:id", .callback(routes.get))
-        router.add(.put, "/todos/:id", .async { request in await database.withRequestDeadline { await routes.update(request, replace: true) } })
-        router.add(.patch, "/todos/:id", .async { request in await database.withRequestDeadline { await routes.update(request, replace: false) } })
-        router.add(.delete, "/todos/:id", .async { request in await database.withRequestDeadline { await routes.delete(request) } })
+        router.add(.put, "/todos/:id", withDeadline { await routes.update($0, replace: true) })
+        router.add(.patch, "/todos/:id", withDeadline { await routes.update($0, replace: false) })
+        router.add(.delete, "/todos/:id", withDeadline(routes.delete))
     }
 
     // MARK: Reads
