@@ -1,7 +1,9 @@
 import Net
 import Observability
 
-/// One client connection on one loop: reads, parses, dispatches, writes, times out.
+/// One client connection on one loop: reads, parses, dispatches, writes. When to read, write,
+/// time out and close is decided by its `ConnectionLifecycle` (pure, unit-tested with a manual
+/// clock); this class carries those decisions out on the socket.
 ///
 /// Loop-owned: every method runs on `context.loop`'s thread. Requests are answered strictly in
 /// order (pipelining, RFC 9112 §9.3.2): the next request is not parsed until the current one has
@@ -11,6 +13,8 @@ final class HTTPConnection: Selectable {
     let peer: PeerAddress
     unowned let context: HTTPLoopContext
     var generation: UInt32 = 0
+    /// Counted against `maxConnectionsPerAddress` (released at close).
+    var countedAgainstAddress = false
 
     private var parser: HTTPParser
     /// Input received but not yet consumed by the parser (a partial head, or pipelined requests
@@ -19,7 +23,8 @@ final class HTTPConnection: Selectable {
     private var pending: [UInt8] = []
     private var output: [UInt8] = []
     private var outputOffset = 0
-    private var interest: Interest = .read
+    private var interest = ConnectionLifecycle.Interest.read
+    private var lifecycle: ConnectionLifecycle
 
     private var head: HTTPRequestHead?
     private var body: [UInt8] = []
@@ -35,20 +40,12 @@ final class HTTPConnection: Selectable {
         var bytesIn: Int
         var head: HTTPRequestHead?
         var clientIP: String?
+        /// Fields the request filter adds to the response (rate-limit state).
+        var responseFields: [UInt8] = []
     }
-    private var awaitingResponse = false
     /// True while a callback handler's start runs inside `dispatch`.
     private var dispatching = false
-    private var closeAfterFlush = false
-    private var lingering = false
-    private(set) var closed = false
-
-    // Deadlines (see `updateDeadline`).
-    private enum Deadline { case idle, head, body, write, linger, none }
-    private var deadlineKind = Deadline.idle
-    private var deadline = MonotonicTime.distantFuture
-    private var headStartedAt = MonotonicTime.distantFuture
-    private var lastProgress: MonotonicTime
+    var closed: Bool { lifecycle.isClosed }
     private lazy var timer = LoopTimer { [unowned self] in self.timerFired() }
 
     init(fd: Int32, peer: PeerAddress, context: HTTPLoopContext) {
@@ -56,7 +53,7 @@ final class HTTPConnection: Selectable {
         self.peer = peer
         self.context = context
         self.parser = HTTPParser(limits: context.configuration.limits)
-        self.lastProgress = context.loop.now
+        self.lifecycle = ConnectionLifecycle(timeouts: context.timeouts, now: context.loop.now)
     }
 
     /// Called once registered.
@@ -65,15 +62,11 @@ final class HTTPConnection: Selectable {
     }
 
     private var outputPending: Bool { outputOffset < output.count }
-
-    /// Between requests with nothing buffered: safe to close without losing anything.
-    var isIdle: Bool {
-        !awaitingResponse && !outputPending && pending.isEmpty && parser.isAtRequestBoundary && !lingering
-    }
+    private var handling: Bool { lifecycle.input == .handling }
 
     /// Since when the connection has been idle (nil while it is not): the longest-idle ones make
     /// room at the connection limit.
-    var idleSince: MonotonicTime? { isIdle && !closed ? lastProgress : nil }
+    var idleSince: MonotonicTime? { pending.isEmpty ? lifecycle.idleSince : nil }
 
     // MARK: Events
 
@@ -86,7 +79,7 @@ final class HTTPConnection: Selectable {
             flush()
         }
         if !closed && events & (EventBits.readable | EventBits.hangup) != 0 {
-            if interest.contains(.read) {
+            if interest == .read {
                 readAvailable()
             } else if events & EventBits.hangup != 0 && !outputPending {
                 // The peer is gone while we were not reading (awaiting a handler): nobody is left
@@ -99,47 +92,46 @@ final class HTTPConnection: Selectable {
     }
 
     private func readAvailable() {
-        let buffer = context.loop.readBuffer
-        // A few reads per wake-up at most, so one fast sender cannot starve the loop's other sockets.
-        for _ in 0..<4 {
-            let count: Int
-            do {
-                count = try Socket.read(fd, into: buffer)
-            } catch .wouldBlock {
-                return
-            } catch {
-                close(reset: true)
-                return
+        context.loop.withReadBuffer { buffer in
+            // A few reads per wake-up at most, so one fast sender cannot starve the loop's other sockets.
+            for _ in 0..<4 {
+                let count: Int
+                do throws(SocketError) {
+                    count = try Socket.read(fd, into: buffer)
+                } catch .wouldBlock {
+                    return
+                } catch {
+                    close(reset: true)
+                    return
+                }
+                if count == 0 {
+                    peerFinishedSending()
+                    return
+                }
+                // While lingering, what arrives is discarded: the answer is already out.
+                if !lifecycle.isLingering {
+                    consume(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+                }
+                if closed || interest != .read || count < buffer.count { return }
+                if handling && pending.count >= context.configuration.limits.maxHeaderBytes { return }
             }
-            if count == 0 {
-                peerFinishedSending()
-                return
-            }
-            if !lingering {
-                lastProgress = context.loop.now
-                consume(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
-            }
-            if closed || !interest.contains(.read) || count < buffer.count { return }
-            if outputPending && !closeAfterFlush { return }
-            if awaitingResponse && pending.count >= context.configuration.limits.maxHeaderBytes { return }
         }
     }
 
     private func peerFinishedSending() {
-        if lingering || isIdle || (!awaitingResponse && !outputPending) {
+        if lifecycle.peerFinishedSending() {
             close(reset: false)
             return
         }
         // A half-close after a complete request: answer it, then close.
-        closeAfterFlush = true
         pending.removeAll()
-        setInterest(outputPending ? .write : [])
+        setInterest(lifecycle.interest(pendingBytes: 0, pendingLimit: 1))
     }
 
     private func consume(_ bytes: UnsafeRawBufferPointer) {
         if pending.isEmpty {
             let used = process(bytes)
-            if used < bytes.count && !closed && !closeAfterFlush {
+            if used < bytes.count && !closed && !lifecycle.isClosingAfterOutput {
                 pending.append(contentsOf: bytes[used...])
             }
         } else {
@@ -152,7 +144,7 @@ final class HTTPConnection: Selectable {
         guard !pending.isEmpty else { return }
         let used = pending.withUnsafeBytes { process($0) }
         if closed { return }
-        if closeAfterFlush {
+        if lifecycle.isClosingAfterOutput {
             pending.removeAll()
         } else {
             pending.removeFirst(used)
@@ -160,7 +152,7 @@ final class HTTPConnection: Selectable {
     }
 
     private var canProcess: Bool {
-        !awaitingResponse && !closeAfterFlush && !closed && output.count - outputOffset < context.configuration.outputHighWater
+        lifecycle.closing == .open && !handling && output.count - outputOffset < context.configuration.outputHighWater
     }
 
     /// Parses and answers as many requests as `bytes` holds; returns the bytes consumed.
@@ -169,7 +161,7 @@ final class HTTPConnection: Selectable {
         while canProcess {
             if parser.isAtRequestBoundary {
                 guard offset < bytes.count else { return offset }
-                headStartedAt = context.loop.now
+                lifecycle.requestBytesArrived(now: context.loop.now)
             }
             let base = offset
             let (event, used) = parser.parse(UnsafeRawBufferPointer(rebasing: bytes[offset...]))
@@ -179,16 +171,20 @@ final class HTTPConnection: Selectable {
                 return offset
             case .head(let requestHead):
                 head = requestHead
+                lifecycle.headReceived(hasBody: requestHead.hasBody, now: context.loop.now)
                 if requestHead.expectsContinue && requestHead.hasBody {
                     // RFC 9110 §10.1.1: tell the client to send the body it is holding back.
                     output.append(contentsOf: ResponseEncoder.continueResponse)
+                    lifecycle.outputQueued(now: context.loop.now)
                 }
             case .body(let range):
                 body.append(contentsOf: bytes[(base + range.lowerBound)..<(base + range.upperBound)])
+                lifecycle.bodyReceived(range.count, now: context.loop.now)
             case .end:
                 let request = HTTPRequest(head: head!, body: body)
                 head = nil
                 body = []
+                lifecycle.requestReceived()
                 dispatch(request)
             case .error(let error):
                 // Method and path for the access line: from the head when it was parsed (a body
@@ -197,7 +193,7 @@ final class HTTPConnection: Selectable {
                     ?? RequestLinePeek.methodAndPath(UnsafeRawBufferPointer(rebasing: bytes[base...]))
                 let requestID = RequestID.make()
                 exchange = Exchange(method: requestLine?.0 ?? .other("-"), path: requestLine?.1 ?? "-", route: nil,
-                                    requestID: requestID, startedAt: headStartedAt, bytesIn: offset, head: head)
+                                    requestID: requestID, startedAt: requestStartedAt, bytesIn: offset, head: head)
                 context.metrics.inFlight += 1
                 // Broken framing is how request smuggling and scanners look: a security event.
                 context.securityLog.warning("malformed request refused", metadata: [
@@ -225,6 +221,7 @@ final class HTTPConnection: Selectable {
         if let filter = context.configuration.requestFilter {
             let refusal = filter.inspect(&request, peer)
             exchange?.clientIP = request.clientIP
+            exchange?.responseFields = request.responseFields
             if let refusal {
                 respond(refusal, version: head.version, keepAlive: head.keepAlive, omitBody: omitBody)
                 return
@@ -241,7 +238,6 @@ final class HTTPConnection: Selectable {
             case .async(let respond):
                 startAsync(respond, request: request, omitBody: omitBody)
             case .callback(let start):
-                awaitingResponse = true
                 dispatching = true
                 start(request, HTTPResponder(connection: self, head: head, omitBody: omitBody, requestID: requestID))
                 dispatching = false
@@ -268,8 +264,7 @@ final class HTTPConnection: Selectable {
 
     private func startAsync(_ handler: @escaping @Sendable (HTTPRequest) async -> HTTPResponse,
                             request: HTTPRequest, omitBody: Bool) {
-        awaitingResponse = true
-        let me = LoopBound(self)
+        let me = LoopBound(self, loop: context.loop)
         let loop = context.loop
         Task(executorPreference: loop) {
             let response = await handler(request)
@@ -280,7 +275,6 @@ final class HTTPConnection: Selectable {
 
     func asyncResponseReady(_ response: HTTPResponse, head: HTTPRequestHead, omitBody: Bool) {
         context.loop.assertInLoop()
-        awaitingResponse = false
         guard !closed else { return }  // the client left; nothing to answer
         respond(response, version: head.version, keepAlive: head.keepAlive, omitBody: omitBody)
         // Answered inside `dispatch` (a callback handler that answers at once, or drops its
@@ -294,21 +288,29 @@ final class HTTPConnection: Selectable {
 
     private func respond(_ response: HTTPResponse, version: HTTPVersion, keepAlive: Bool, omitBody: Bool) {
         // While draining, finish this exchange and close (RFC 9112 §9.6).
-        let keepOpen = keepAlive && !context.draining && !closeAfterFlush
+        let keepOpen = keepAlive && !lifecycle.isDraining && lifecycle.closing == .open
         let connectionHeader: StaticString? = !keepOpen ? "close" : (version == .http1_0 ? "keep-alive" : nil)
         context.dateCache.refresh()
         let before = output.count
         ResponseEncoder.encode(response, into: &output, date: context.dateCache.headerLine,
                                connectionHeader: connectionHeader, omitBody: omitBody,
-                               extraHeaders: context.configuration.responseHeaders.bytes, requestID: exchange?.requestID)
+                               extraHeaders: context.configuration.responseHeaders.bytes,
+                               exchangeHeaders: exchange?.responseFields ?? [], requestID: exchange?.requestID)
         if let exchange {
             self.exchange = nil
             finished(exchange, status: response.status.code, bytesOut: output.count - before)
         }
-        if !keepOpen {
-            // Whatever follows this request is never read (`canProcess` is now false); the caller
-            // of `process` drops it.
-            closeAfterFlush = true
+        // Not keeping the connection open: whatever follows this request is never read
+        // (`canProcess` is now false); the caller of `process` drops it.
+        lifecycle.responseQueued(keepOpen: keepOpen, now: context.loop.now)
+        lifecycle.outputQueued(now: context.loop.now)
+    }
+
+    /// When the request being read began: the first byte of its request line.
+    private var requestStartedAt: MonotonicTime {
+        switch lifecycle.input {
+        case .head(let since), .body(let since, _, _): since
+        default: context.loop.now
         }
     }
 
@@ -348,23 +350,8 @@ final class HTTPConnection: Selectable {
     private func afterEvent() {
         if outputPending { flush() }
         if closed { return }
-        if !outputPending && closeAfterFlush && !lingering {
-            startLingeringClose()
-            if closed { return }
-        }
-        setInterest(desiredInterest)
+        setInterest(lifecycle.interest(pendingBytes: pending.count, pendingLimit: context.configuration.limits.maxHeaderBytes))
         updateDeadline()
-    }
-
-    private var desiredInterest: Interest {
-        if lingering { return .read }
-        if outputPending { return .write }
-        if closeAfterFlush { return [] }
-        // While a handler runs we keep reading (no epoll_ctl per request): clients that do not
-        // pipeline send nothing meanwhile; one that does fills `pending` up to this bound, then
-        // is not read until the response is out (back-pressure).
-        if awaitingResponse && pending.count >= context.configuration.limits.maxHeaderBytes { return [] }
-        return .read
     }
 
     private func flush() {
@@ -377,13 +364,13 @@ final class HTTPConnection: Selectable {
             switch result {
             case .success(let written):
                 outputOffset += written
+                lifecycle.outputWritten(written, now: context.loop.now)
             case .failure(.wouldBlock):
                 return
             case .failure:
                 close(reset: true)
                 return
             }
-            lastProgress = context.loop.now
         }
         // Keep the buffer for the next response unless one response made it unusually large.
         if output.capacity > 256 * 1024 {
@@ -392,26 +379,30 @@ final class HTTPConnection: Selectable {
             output.removeAll(keepingCapacity: true)
         }
         outputOffset = 0
+        if lifecycle.outputFlushed(now: context.loop.now) {
+            // The last response is out. Stop writing, keep reading until the client closes or
+            // the linger ends: the client then reads our response instead of a reset caused by
+            // its unread request bytes.
+            Socket.shutdownWrite(fd)
+            return
+        }
         // Back-pressure released: handle pipelined requests that were held back.
-        if !closeAfterFlush && !awaitingResponse && !pending.isEmpty {
+        if !handling && !pending.isEmpty {
             processPending()
             if outputPending && !closed { flush() }
         }
     }
 
-    /// Stop writing, keep reading until the client closes or `lingerTimeout`: the client then reads
-    /// our final response instead of a connection reset caused by its unread request bytes.
-    private func startLingeringClose() {
-        lingering = true
-        Socket.shutdownWrite(fd)
-        lastProgress = context.loop.now
-    }
-
-    private func setInterest(_ wanted: Interest) {
+    private func setInterest(_ wanted: ConnectionLifecycle.Interest) {
         guard wanted != interest, !closed else { return }
         interest = wanted
+        let events: Interest = switch wanted {
+        case .read: .read
+        case .write: .write
+        case .none: []
+        }
         do {
-            try context.loop.reregister(fd: fd, generation: generation, interest: wanted)
+            try context.loop.reregister(fd: fd, generation: generation, interest: events)
         } catch {
             close(reset: true)
         }
@@ -420,71 +411,64 @@ final class HTTPConnection: Selectable {
     // MARK: Deadlines
 
     /// One timer per connection. Its deadline only moves in the heap when it gets earlier; a later
-    /// deadline is noted here and the timer re-arms itself when it fires (so a keep-alive request
-    /// costs no heap operation).
+    /// deadline is left to `timerFired`, which re-arms for whatever the lifecycle says then (so a
+    /// keep-alive request costs no heap operation).
     private func updateDeadline() {
-        let (kind, at): (Deadline, MonotonicTime)
-        // Fields read one by one: binding the configuration to a local copied the whole struct
-        // (a dozen references retained and released) on every event.
-        if lingering {
-            (kind, at) = (.linger, lastProgress + context.configuration.lingerTimeout)
-        } else if outputPending {
-            (kind, at) = (.write, lastProgress + context.configuration.writeTimeout)
-        } else if awaitingResponse {
-            (kind, at) = (.none, .distantFuture)
-        } else if parser.isInBody {
-            (kind, at) = (.body, lastProgress + context.configuration.bodyTimeout)
-        } else if !parser.isAtRequestBoundary || !pending.isEmpty {
-            (kind, at) = (.head, headStartedAt + context.configuration.headerTimeout)
-        } else {
-            (kind, at) = (.idle, context.loop.now + context.configuration.idleTimeout)
-        }
-        deadlineKind = kind
-        deadline = at
-        if at < timer.deadline {
+        if let (at, _) = lifecycle.deadline(), at < timer.deadline {
             context.loop.schedule(timer, at: at)
         }
     }
 
     private func timerFired() {
-        guard !closed else { return }
-        if context.loop.now < deadline {
-            context.loop.schedule(timer, at: deadline)
+        guard !closed, let (at, expiry) = lifecycle.deadline() else { return }
+        if context.loop.now < at {
+            context.loop.schedule(timer, at: at)
             return
         }
-        switch deadlineKind {
-        case .idle, .linger:
+        switch expiry {
+        case .closeIdle:
+            // Read once more before closing: a request that reached the socket after the last
+            // wake-up is answered (with `Connection: close` when draining), not reset.
+            readAvailable()
+            if closed { return }
+            if lifecycle.isIdle && pending.isEmpty {
+                close(reset: false)
+            } else {
+                afterEvent()
+            }
+        case .lingerOver:
             close(reset: false)
-        case .write:
+        case .sendTimeout:
             close(reset: true)
-        case .head, .body:
+        case .requestTimeout:
             // RFC 9110 §15.5.9: 408 tells the client we gave up waiting, then close. Accounted as
             // any response: a request id, an access line (with method and path once the head
             // arrived), a count in http_requests_total.
-            let requestID = RequestID.make()
             if exchange == nil {
                 exchange = Exchange(method: head?.method ?? .other("-"), path: head?.path ?? "-", route: nil,
-                                    requestID: requestID, startedAt: headStartedAt, bytesIn: body.count, head: head)
+                                    requestID: RequestID.make(), startedAt: requestStartedAt, bytesIn: body.count, head: head)
                 context.metrics.inFlight += 1
             }
-            respond(.problem(.requestTimeout, detail: "The request was not received in time.", requestID: exchange?.requestID ?? requestID),
+            pending.removeAll()
+            respond(.problem(.requestTimeout, detail: "The request was not received in time.", requestID: exchange?.requestID),
                     version: .http1_1, keepAlive: false, omitBody: false)
             afterEvent()
-        case .none:
-            break
         }
     }
 
     // MARK: Closing
 
-    /// Graceful shutdown: an idle connection closes now; a busy one closes after its response.
+    /// Graceful shutdown: every response from now on closes its connection; an idle one closes
+    /// after the drain grace (see `ConnectionLifecycle.drain`).
     func drain() {
-        if isIdle { close(reset: false) }
+        guard !closed else { return }
+        lifecycle.drain(now: context.loop.now)
+        updateDeadline()
     }
 
     func close(reset: Bool) {
         guard !closed else { return }
-        closed = true
+        lifecycle.closed()
         if let exchange {
             // The client left before its answer: an access line and a count with status 499, as
             // nginx logs it (no response is sent).

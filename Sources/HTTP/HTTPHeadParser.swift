@@ -62,7 +62,7 @@ enum HTTPHeadParser {
             if framing.contentLength != nil { return .failure(.contentLengthWithTransferEncoding) }
             if framing.transferEncoding != .chunked || version == .http1_0 { return .failure(.unsupportedTransferEncoding) }
         }
-        if let length = framing.contentLength, length > limits.maxBodyBytes { return .failure(.bodyTooLarge) }
+        if let length = framing.contentLength, length > limits.maxBodyBytes { return .failure(.bodyTooLarge(limit: limits.maxBodyBytes)) }
         if framing.unsupportedExpectation && version == .http1_1 { return .failure(.unsupportedExpectation) }
 
         let keepAlive: Bool

@@ -13,6 +13,10 @@ final class HTTPLoopContext {
     /// Security events (component `security`), e.g. refused malformed requests.
     let securityLog = Logger(label: "security")
     private(set) var draining = false
+    /// The connection deadlines, built once (not per connection).
+    let timeouts: ConnectionTimeouts
+    private var refusedForAddressCount = 0
+    private var nextAddressRefusalLog = MonotonicTime(nanoseconds: 0)
     private var connections: [Int32: HTTPConnection] = [:]
     private var listener: Listener?
 
@@ -23,6 +27,7 @@ final class HTTPLoopContext {
         self.router = router
         self.counters = counters
         self.logger = logger
+        self.timeouts = configuration.connectionTimeouts
     }
 
     func startListening(fd: Int32) {
@@ -38,20 +43,35 @@ final class HTTPLoopContext {
     }
 
     func accepted(fd: Int32, peer: PeerAddress) {
+        // One address may not take the whole table (a client behind a trusted proxy is counted
+        // by the proxy's address, so proxies are exempt). Checked first: a refused client must not
+        // cost another client its idle connection.
+        let capsAddress = configuration.maxConnectionsPerAddress > 0 && !(configuration.isExemptFromAddressLimit?(peer) ?? false)
+        if capsAddress && !counters.addressOpened(peer.bytes, limit: configuration.maxConnectionsPerAddress) {
+            refusedForAddress(peer)
+            Socket.close(fd, reset: true)
+            return
+        }
         // Bounded. At the limit, the longest-idle keep-alive connection of this loop is closed to
         // make room (nginx does the same when it runs out of connections: an idle keep-alive
         // connection costs its client only a reconnect, a refused one costs a failed request);
         // with none idle, the new connection is refused at once rather than queued.
         guard counters.connectionOpened(limit: configuration.maxConnections)
                 || (closeLongestIdle() && counters.connectionOpened(limit: configuration.maxConnections)) else {
+            if capsAddress { counters.addressClosed(peer.bytes) }
             Socket.close(fd, reset: true)
             return
         }
+        if configuration.sendBufferBytes > 0 {
+            Socket.setSendBuffer(fd, bytes: configuration.sendBufferBytes)
+        }
         let connection = HTTPConnection(fd: fd, peer: peer, context: self)
+        connection.countedAgainstAddress = capsAddress
         do {
             connection.generation = try loop.register(fd: fd, interest: .read, handler: connection)
         } catch {
             counters.connectionClosed()
+            if capsAddress { counters.addressClosed(peer.bytes) }
             Socket.close(fd, reset: true)
             return
         }
@@ -81,6 +101,20 @@ final class HTTPLoopContext {
             connections[connection.fd] = nil
         }
         counters.connectionClosed()
+        if connection.countedAgainstAddress { counters.addressClosed(connection.peer.bytes) }
+    }
+
+    /// A security event, at most once per second per loop: a flood of refusals must not flood
+    /// the log too.
+    private func refusedForAddress(_ peer: PeerAddress) {
+        refusedForAddressCount += 1
+        guard loop.now >= nextAddressRefusalLog else { return }
+        nextAddressRefusalLog = loop.now + .seconds(1)
+        securityLog.warning("connection refused: too many from one address", metadata: [
+            "event": "connection_limit_per_address", "clientIp": .string(peer.description),
+            "limit": .stringConvertible(configuration.maxConnectionsPerAddress),
+            "refusedSoFar": .stringConvertible(refusedForAddressCount),
+        ])
     }
 
     /// Stop accepting, close idle connections, let busy ones finish with `Connection: close`.

@@ -26,7 +26,8 @@ public enum HTTPParseError: Error, Equatable, Sendable {
     case invalidChunkExtension
     case invalidChunkTerminator
     case invalidTrailer
-    case bodyTooLarge
+    /// `limit`: the configured maximum, named in the answer.
+    case bodyTooLarge(limit: Int)
     case unsupportedExpectation
 
     /// The status the connection answers with (RFC 9110 §15, RFC 9112).
@@ -69,7 +70,7 @@ public enum HTTPParseError: Error, Equatable, Sendable {
         case .invalidChunkExtension: "A chunk extension is malformed or too long."
         case .invalidChunkTerminator: "Chunk data must be followed by CRLF."
         case .invalidTrailer: "The trailer section is malformed."
-        case .bodyTooLarge: "The request body is larger than allowed."
+        case .bodyTooLarge(let limit): "The request body is larger than the limit of \(limit) bytes (MAX_BODY_SIZE)."
         case .unsupportedExpectation: "Only the 100-continue expectation is supported."
         }
     }

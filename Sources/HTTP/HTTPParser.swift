@@ -1,4 +1,5 @@
 import Glibc
+import Net
 
 /// Incremental HTTP/1.1 request parser (RFC 9112): a pure state machine over bytes, no I/O.
 ///
@@ -83,7 +84,7 @@ public struct HTTPParser: Sendable {
                     if size == 0 {
                         state = .trailers(bytes: 0)
                     } else {
-                        guard size <= limits.maxBodyBytes - chunkedBodyBytes else { return fail(.bodyTooLarge, consumed) }
+                        guard size <= limits.maxBodyBytes - chunkedBodyBytes else { return fail(.bodyTooLarge(limit: limits.maxBodyBytes), consumed) }
                         chunkedBodyBytes += size
                         state = .chunkData(remaining: size)
                     }
@@ -221,9 +222,9 @@ public struct HTTPParser: Sendable {
     static func parseChunkSize(_ line: UnsafeRawBufferPointer) -> Result<Int, HTTPParseError> {
         var size = 0
         var index = 0
-        while index < line.count, let digit = hexValue(line[index]) {
+        while index < line.count, let digit = ASCIIDigits.hexValue(line[index]) {
             guard index < 15 else { return .failure(.invalidChunkSize) }  // 15 hex digits fit in Int
-            size = size << 4 | digit
+            size = size << 4 | Int(digit)
             index += 1
         }
         guard index > 0 else { return .failure(.invalidChunkSize) }
@@ -234,16 +235,6 @@ public struct HTTPParser: Sendable {
         guard rest < line.count, line[rest] == UInt8(ascii: ";") else { return .failure(.invalidChunkSize) }
         for b in line[rest...] where !ASCII.isFieldValueByte(b) { return .failure(.invalidChunkExtension) }
         return .success(size)
-    }
-
-    @inline(__always)
-    static func hexValue(_ b: UInt8) -> Int? {
-        switch b {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): Int(b - UInt8(ascii: "0"))
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): Int(b - UInt8(ascii: "a") + 10)
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): Int(b - UInt8(ascii: "A") + 10)
-        default: nil
-        }
     }
 
     /// Checks one `name: value` line (no CRLF). Returns the error or nil.

@@ -12,6 +12,9 @@ public struct HTTPRequest: Sendable {
     /// The client's address as a request filter resolved it (e.g. from `X-Forwarded-For` behind a
     /// trusted proxy); nil means the TCP peer. Used by the access log.
     public var clientIP: String?
+    /// Header field lines (`Name: value\r\n`, already valid) that a request filter adds to this
+    /// request's response, whatever answers it (e.g. `RateLimit`). Empty for most requests.
+    public var responseFields: [UInt8] = []
 
     public init(head: HTTPRequestHead, body: [UInt8], requestID: String? = nil) {
         self.head = head

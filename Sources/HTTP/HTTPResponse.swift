@@ -1,3 +1,5 @@
+import Observability
+
 /// A response before encoding. The body is complete bytes: every response is framed with
 /// Content-Length (the API's bodies are small and built in memory).
 public struct HTTPResponse: Sendable {
@@ -18,39 +20,27 @@ public struct HTTPResponse: Sendable {
         HTTPResponse(status: status, contentType: "application/json", headers: headers, body: body)
     }
 
-    /// An RFC 9457 problem document: `{"type":"about:blank","title":...,"status":...,"detail":...}`.
-    public static func problem(_ status: HTTPStatus, detail: String, requestID: String? = nil,
-                               headers: [(name: String, value: String)] = []) -> HTTPResponse {
-        var body = #"{"type":"about:blank","title":"#
-        JSONString.append(status.reason, to: &body)
-        body += #","status":\#(status.code),"detail":"#
-        JSONString.append(detail, to: &body)
+    /// An RFC 9457 problem document: `{"type":...,"title":...,"status":...,"detail":...,"requestId":...}`
+    /// and whatever `members` appends (each starting with a comma). The one renderer of problem
+    /// documents: the HTTP layer's own errors and the API's use it alike.
+    public static func problem(_ status: HTTPStatus, detail: String, requestID: String? = nil, type: StaticString = "about:blank",
+                               headers: [(name: String, value: String)] = [],
+                               members: (inout JSONWriter) -> Void = { _ in }) -> HTTPResponse {
+        var json = JSONWriter(capacity: 256)
+        json.raw("{\"type\":")
+        json.string(type.description)
+        json.raw(",\"title\":")
+        json.string(status.reason)
+        json.raw(",\"status\":")
+        json.integer(status.code)
+        json.raw(",\"detail\":")
+        json.string(detail)
         if let requestID {
-            body += #","requestId":"#
-            JSONString.append(requestID, to: &body)
+            json.raw(",\"requestId\":")
+            json.string(requestID)
         }
-        body += "}"
-        return HTTPResponse(status: status, contentType: "application/problem+json", headers: headers, body: Array(body.utf8))
-    }
-}
-
-/// JSON string escaping (RFC 8259 §7) for the few JSON bodies the HTTP layer writes itself.
-public enum JSONString {
-    public static func append(_ text: String, to output: inout String) {
-        output += "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": output += "\\\""
-            case "\\": output += "\\\\"
-            case "\n": output += "\\n"
-            case "\r": output += "\\r"
-            case "\t": output += "\\t"
-            case _ where scalar.value < 0x20 || scalar.value == 0x7F || scalar.value == 0x2028 || scalar.value == 0x2029:
-                let hex = String(scalar.value, radix: 16)
-                output += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: output.unicodeScalars.append(scalar)
-            }
-        }
-        output += "\""
+        members(&json)
+        json.raw("}")
+        return HTTPResponse(status: status, contentType: "application/problem+json", headers: headers, body: json.bytes)
     }
 }

@@ -17,7 +17,7 @@ public final class HTTPServer: Sendable {
         self.logger = logger
         let counters = self.counters
         self.contexts = group.loops.map {
-            LoopBound(HTTPLoopContext(loop: $0, configuration: configuration, router: router, counters: counters, logger: logger))
+            LoopBound(HTTPLoopContext(loop: $0, configuration: configuration, router: router, counters: counters, logger: logger), loop: $0)
         }
     }
 
@@ -37,7 +37,7 @@ public final class HTTPServer: Sendable {
             throw error
         }
         for (context, fd) in zip(contexts, fds) {
-            context.value.loop.execute { context.value.startListening(fd: fd) }
+            context.loop.execute { context.value.startListening(fd: fd) }
         }
         return first.port
     }
@@ -48,7 +48,7 @@ public final class HTTPServer: Sendable {
     /// connections, finish in-flight requests with `Connection: close`.
     public func beginDrain() {
         for context in contexts {
-            context.value.loop.execute { context.value.beginDrain() }
+            context.loop.execute { context.value.beginDrain() }
         }
     }
 
@@ -67,14 +67,14 @@ public final class HTTPServer: Sendable {
     public func metrics(_ completion: @escaping @Sendable (HTTPMetrics) -> Void) {
         let box = MetricsGathering(remaining: contexts.count, completion: completion)
         for context in contexts {
-            context.value.loop.execute { box.add(context.value.metrics) }
+            context.loop.execute { box.add(context.value.metrics) }
         }
     }
 
     /// Closes every connection at once.
     public func closeAll() {
         for context in contexts {
-            context.value.loop.execute { context.value.closeAll() }
+            context.loop.execute { context.value.closeAll() }
         }
     }
 }

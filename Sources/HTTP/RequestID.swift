@@ -1,4 +1,5 @@
 import Synchronization
+import Net
 
 /// The id that ties a request's response, logs and errors together: a well-formed incoming
 /// `X-Request-ID` (≤ 128 of `[A-Za-z0-9._:-]`, what the ALB and most proxies pass) or a new one.
@@ -7,8 +8,7 @@ public enum RequestID {
     /// number per request.
     private static let prefix: String = {
         let value = UInt64.random(in: 0...UInt64.max)
-        let hex = String(value, radix: 16)
-        return String(repeating: "0", count: 16 - hex.count) + hex
+        return ASCIIDigits.hex(value, width: 16)
     }()
     private static let counter = Atomic<UInt64>(0)
 

@@ -1,3 +1,5 @@
+import Net
+
 /// Writes responses as HTTP/1.1 bytes into a connection's output buffer.
 enum ResponseEncoder {
     /// The status line; the frequent ones are static bytes, not formatted per response.
@@ -19,17 +21,20 @@ enum ResponseEncoder {
     ///   - connectionHeader: `close`, `keep-alive` (HTTP/1.0 keep-alive must be confirmed,
     ///     RFC 9112 §9.3), or nil.
     ///   - omitBody: true for HEAD (RFC 9110 §9.3.2: same headers, no content) and 204/304.
+    ///   - extraHeaders: fields of every response (security headers).
+    ///   - exchangeHeaders: fields the request filter added for this request.
     ///   - requestID: written as `X-Request-ID` (straight into the output: appending it to the
     ///     response's header array reallocated that array on every request).
     static func encode(_ response: HTTPResponse, into output: inout [UInt8], date: [UInt8],
-                       connectionHeader: StaticString?, omitBody: Bool, extraHeaders: [UInt8] = [], requestID: String? = nil) {
+                       connectionHeader: StaticString?, omitBody: Bool, extraHeaders: [UInt8] = [],
+                       exchangeHeaders: [UInt8] = [], requestID: String? = nil) {
         appendStatusLine(response.status, to: &output)
         output.append(contentsOf: date)
         let status = response.status.code
         // RFC 9110 §8.6: no Content-Length in 1xx and 204 responses; 304 may omit it.
         if status != 204 && status != 304 {
             output.append(contentsOf: "Content-Length: ".utf8)
-            appendDecimal(response.body.count, to: &output)
+            ASCIIDigits.appendDecimal(response.body.count, to: &output)
             output.append(contentsOf: "\r\n".utf8)
         }
         if let contentType = response.contentType {
@@ -49,6 +54,7 @@ enum ResponseEncoder {
             output.append(contentsOf: "\r\n".utf8)
         }
         output.append(contentsOf: extraHeaders)
+        if !exchangeHeaders.isEmpty { output.append(contentsOf: exchangeHeaders) }
         if let connectionHeader {
             output.append(contentsOf: "Connection: ".utf8)
             connectionHeader.withUTF8Buffer { output.append(contentsOf: $0) }
@@ -57,26 +63,6 @@ enum ResponseEncoder {
         output.append(contentsOf: "\r\n".utf8)
         if !omitBody && status != 204 && status != 304 {
             output.append(contentsOf: response.body)
-        }
-    }
-
-    static func appendDecimal(_ value: Int, to output: inout [UInt8]) {
-        if value < 10 {
-            output.append(UInt8(ascii: "0") + UInt8(value))
-            return
-        }
-        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                      UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        var count = 0
-        var rest = value
-        withUnsafeMutableBytes(of: &digits) { buffer in
-            while rest > 0 {
-                buffer[19 - count] = UInt8(ascii: "0") + UInt8(rest % 10)
-                rest /= 10
-                count += 1
-            }
-            output.append(contentsOf: buffer[(20 - count)...])
         }
     }
 

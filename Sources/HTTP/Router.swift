@@ -1,3 +1,4 @@
+import Net
 /// What runs for a route. Synchronous handlers answer on the loop at once (no task, no allocation
 /// beyond the response); asynchronous ones run as a task on the connection's loop (its
 /// `TaskExecutor`), for work that waits on I/O such as the database. Callback handlers wait on I/O
@@ -146,7 +147,7 @@ public enum PercentDecoding {
         var i = 0
         while i < bytes.count {
             if bytes[i] == UInt8(ascii: "%") {
-                guard i + 2 < bytes.count, let high = HTTPParser.hexValue(bytes[i + 1]), let low = HTTPParser.hexValue(bytes[i + 2]) else { return nil }
+                guard i + 2 < bytes.count, let high = ASCIIDigits.hexValue(bytes[i + 1]), let low = ASCIIDigits.hexValue(bytes[i + 2]) else { return nil }
                 decoded.append(UInt8(high << 4 | low))
                 i += 3
             } else {

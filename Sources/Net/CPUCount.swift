@@ -18,13 +18,13 @@ public enum CPUCount {
     /// CPUs granted by the cgroup quota, nil when unlimited or unknown.
     static func cgroupQuota() -> Double? {
         // cgroup v2: "max 100000" or "<quota> <period>".
-        if let text = readSmallFile("/sys/fs/cgroup/cpu.max") {
+        if let text = FileBytes.text("/sys/fs/cgroup/cpu.max") {
             return parseCgroupV2(text)
         }
         // cgroup v1.
-        if let quotaText = readSmallFile("/sys/fs/cgroup/cpu/cpu.cfs_quota_us"),
-           let periodText = readSmallFile("/sys/fs/cgroup/cpu/cpu.cfs_period_us"),
-           let quota = Double(quotaText.trimmingSpaces), let period = Double(periodText.trimmingSpaces),
+        if let quotaText = FileBytes.text("/sys/fs/cgroup/cpu/cpu.cfs_quota_us"),
+           let periodText = FileBytes.text("/sys/fs/cgroup/cpu/cpu.cfs_period_us"),
+           let quota = Double(quotaText.trimmingWhitespace), let period = Double(periodText.trimmingWhitespace),
            quota > 0, period > 0 {
             return quota / period
         }
@@ -32,25 +32,10 @@ public enum CPUCount {
     }
 
     static func parseCgroupV2(_ text: String) -> Double? {
-        let parts = text.trimmingSpaces.split(separator: " ")
+        let parts = text.trimmingWhitespace.split(separator: " ")
         guard parts.count == 2, parts[0] != "max", let quota = Double(parts[0]), let period = Double(parts[1]),
               quota > 0, period > 0 else { return nil }
         return quota / period
     }
-
-    static func readSmallFile(_ path: String) -> String? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var buffer = [UInt8](repeating: 0, count: 256)
-        let n = read(fd, &buffer, buffer.count)
-        guard n > 0 else { return nil }
-        return String(decoding: buffer[0..<n], as: UTF8.self)
-    }
 }
 
-extension String {
-    var trimmingSpaces: String {
-        String(self.drop(while: { $0 == " " || $0 == "\n" }).reversed().drop(while: { $0 == " " || $0 == "\n" }).reversed())
-    }
-}

@@ -48,8 +48,12 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
     public private(set) var now = MonotonicTime.now()
 
     /// One read buffer per loop, reused by every connection of the loop: an idle connection then
-    /// holds no read buffer at all (2,000 idle keep-alive connections cost no 64 KiB each).
-    public let readBuffer: UnsafeMutableRawBufferPointer
+    /// holds no read buffer at all (2,000 idle keep-alive connections cost no 64 KiB each). Lent
+    /// out only through `withReadBuffer`, on the loop's thread, to one reader at a time.
+    private let readBuffer: UnsafeMutableRawBufferPointer
+    #if DEBUG
+    private var readBufferLent = false
+    #endif
 
     private struct Registration {
         let handler: Selectable
@@ -83,6 +87,19 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
     }
 
     public var description: String { "EventLoop(\(index))" }
+
+    /// Lends the loop's read buffer to `body`. What `body` reads is valid only inside it: the next
+    /// reader overwrites it.
+    @inline(__always)
+    public func withReadBuffer<R>(_ body: (UnsafeMutableRawBufferPointer) throws -> R) rethrows -> R {
+        assertInLoop()
+        #if DEBUG
+        precondition(!readBufferLent, "the read buffer is already lent out")
+        readBufferLent = true
+        defer { readBufferLent = false }
+        #endif
+        return try body(readBuffer)
+    }
 
     // MARK: Threads
 

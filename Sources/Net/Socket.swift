@@ -79,6 +79,13 @@ public enum Socket {
         return (fd, PeerAddress(storage))
     }
 
+    /// Fixes the kernel send buffer (SO_SNDBUF; Linux reserves twice `bytes` and stops
+    /// auto-tuning it): bounds what a client that does not read holds in kernel memory.
+    public static func setSendBuffer(_ fd: Int32, bytes: Int) {
+        var size = Int32(clamping: bytes)
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+    }
+
     /// Reads into `buffer`; returns 0 at end of stream.
     @inline(__always)
     public static func read(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer) throws(SocketError) -> Int {

@@ -1,3 +1,5 @@
+import Net
+
 /// Appends JSON to a byte buffer. Strings are escaped per RFC 8259 §7: quote, backslash and the
 /// control characters; everything else is written as UTF-8.
 public struct JSONWriter: Sendable {
@@ -46,7 +48,7 @@ public struct JSONWriter: Sendable {
     }
 
     public mutating func integer(_ value: Int) {
-        bytes.append(contentsOf: String(value).utf8)
+        ASCIIDigits.appendDecimal(value, to: &bytes)
     }
 
     static let hex: [UInt8] = Array("0123456789abcdef".utf8)

@@ -1,6 +1,7 @@
 import COpenSSL
 import Glibc
 import Logging
+import Net
 
 /// One numbered SQL file of `Migrations/`.
 public struct Migration: Sendable, Equatable {
@@ -99,24 +100,16 @@ public struct Migrator {
     }
 
     static func readFile(_ path: String) throws(MigrationError) -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw MigrationError(message: "cannot read \(path): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = read(fd, &chunk, chunk.count)
-            if n < 0 && errno == EINTR { continue }
-            guard n >= 0 else { throw MigrationError(message: "cannot read \(path): \(String(cString: strerror(errno)))") }
-            if n == 0 { break }
-            bytes += chunk[0..<n]
+        do throws(FileReadError) {
+            return try FileBytes.contents(path)
+        } catch {
+            throw MigrationError(message: error.description)
         }
-        return bytes
     }
 
     public static func sha256Hex(_ bytes: [UInt8]) -> String {
         var digest = [UInt8](repeating: 0, count: Int(SHA256_DIGEST_LENGTH))
         bytes.withUnsafeBufferPointer { _ = SHA256($0.baseAddress, $0.count, &digest) }
-        return digest.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+        return digest.map { ASCIIDigits.hex(UInt64($0), width: 2) }.joined()
     }
 }

@@ -124,7 +124,7 @@ final class PostgresConnection: Selectable {
             startConnecting(settings)
             return
         }
-        let me = LoopBound(self)
+        let me = LoopBound(self, loop: self.loop)
         let loop = self.loop
         HostResolver.queue.async {
             var addresses: [String] = []

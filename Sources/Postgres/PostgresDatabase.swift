@@ -23,7 +23,7 @@ public final class PostgresDatabase: Sendable {
         requestTimeout = configuration.requestTimeout
         let faults = PostgresFaultLog(logger: logger)
         func makePools(_ endpoint: PostgresEndpoint) -> [LoopBound<PostgresPool>] {
-            let pools = loops.map { LoopBound(PostgresPool(loop: $0, endpoint: endpoint, configuration: configuration, loops: loops.count)) }
+            let pools = loops.map { LoopBound(PostgresPool(loop: $0, endpoint: endpoint, configuration: configuration, loops: loops.count), loop: $0) }
             endpoint.attach(pools)
             return pools
         }
@@ -44,14 +44,14 @@ public final class PostgresDatabase: Sendable {
     /// Opens the minimum connections on every loop (asynchronously; callable from any thread).
     public func start() {
         for pool in writers + (readers ?? []) {
-            pool.value.loop.execute { pool.value.start() }
+            pool.loop.execute { pool.value.start() }
         }
     }
 
     /// Closes every connection; queries still waiting fail with `.shutdown`.
     public func shutdown() {
         for pool in writers + (readers ?? []) {
-            pool.value.loop.execute { pool.value.shutdown() }
+            pool.loop.execute { pool.value.shutdown() }
         }
     }
 
@@ -114,7 +114,7 @@ public final class PostgresDatabase: Sendable {
         var total = PostgresPoolStatistics()
         for pool in writers {
             let stats = await withCheckedContinuation { (continuation: CheckedContinuation<PostgresPoolStatistics, Never>) in
-                pool.value.loop.execute { continuation.resume(returning: pool.value.statistics) }
+                pool.loop.execute { continuation.resume(returning: pool.value.statistics) }
             }
             total.idle += stats.idle
             total.busy += stats.busy
@@ -135,7 +135,7 @@ public final class PostgresDatabase: Sendable {
     public func ping(timeout: TimeSpan) async -> String? {
         guard let loop = EventLoop.current else { return "not on an event loop" }
         final class Race { var decided = false }
-        let race = LoopBound(Race())
+        let race = LoopBound(Race(), loop: loop)
         return await withCheckedContinuation { (continuation: CheckedContinuation<String?, Never>) in
             let timer = LoopTimer {
                 guard !race.value.decided else { return }
@@ -143,7 +143,7 @@ public final class PostgresDatabase: Sendable {
                 continuation.resume(returning: "database: no answer within \(timeout)")
             }
             loop.schedule(timer, at: loop.now + timeout)
-            let timerBox = LoopBound(timer)
+            let timerBox = LoopBound(timer, loop: loop)
             Task(executorPreference: loop) {
                 var reason: String?
                 do {

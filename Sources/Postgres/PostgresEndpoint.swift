@@ -82,11 +82,11 @@ final class PostgresEndpoint: Sendable {
                 faults.report(.readOnly, sqlState: error?.sqlState ?? "25006", message: error?.message ?? "read-only", host: host, now: now)
             case .probe(let at):
                 guard let first = pools.first else { continue }
-                first.value.loop.execute { first.value.scheduleProbe(at: at) }
+                first.loop.execute { first.value.scheduleProbe(at: at) }
             case .recycle:
                 faults.report(.connectionsReplaced, message: "replacing the connections of \(pools.count) loop\(pools.count == 1 ? "" : "s")",
                               host: host, now: now)
-                for pool in pools { pool.value.loop.execute { pool.value.recycle() } }
+                for pool in pools { pool.loop.execute { pool.value.recycle() } }
             case .recovered(let after):
                 faults.report(.writerRecovered, message: "read-only for \(after)", host: host, now: now)
             }

@@ -71,7 +71,7 @@ public struct IPNetwork: Sendable, Hashable, CustomStringConvertible {
     public let description: String
 
     public init?(_ text: some StringProtocol) {
-        let text = String(text).trimmingSpaces
+        let text = text.trimmingWhitespace
         let parts = text.split(separator: "/", maxSplits: 1)
         guard let first = parts.first, let address = IPAddress(first) else { return nil }
         let maxBits = address.isIPv4 ? 32 : 128
@@ -111,8 +111,3 @@ public struct IPNetwork: Sendable, Hashable, CustomStringConvertible {
     public struct ListError: Error { public let entry: String }
 }
 
-extension String {
-    var trimmingSpaces: String {
-        String(drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
-    }
-}

@@ -42,5 +42,6 @@ public struct RateLimitPolicy: Sendable, Equatable {
 
     /// `RateLimit-Policy` (draft-ietf-httpapi-ratelimit-headers): quota and window.
     public var policyHeader: String { "\"\(name)\";q=\(limit);w=\(windowSeconds)" }
-    var name: String { "default" }
+    /// The policy's name in `RateLimit-Policy` and `RateLimit` (`default`, `writes`).
+    public var name = "default"
 }

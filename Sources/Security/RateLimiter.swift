@@ -13,8 +13,11 @@ import Synchronization
 /// price of a bounded table under a flood of distinct addresses.
 public final class RateLimiter: Sendable {
     public enum Decision: Equatable, Sendable {
-        /// `remaining`: requests still allowed at once.
-        case allowed(remaining: Int)
+        public var remaining: Int? { if case .allowed(let remaining, _) = self { remaining } else { nil } }
+
+        /// `remaining`: requests still allowed at once; `resetSeconds`: until the full burst is
+        /// back (rounded up), the `t` of the `RateLimit` field.
+        case allowed(remaining: Int, resetSeconds: Int)
         /// `retryAfterSeconds`: when the next request will be allowed (rounded up).
         case limited(retryAfterSeconds: Int)
     }
@@ -66,7 +69,7 @@ public final class RateLimiter: Sendable {
             }
             shard.entries[client] = newTAT
             let remaining = Int((tolerance - (newTAT - t - now)) / t)
-            return .allowed(remaining: max(0, remaining))
+            return .allowed(remaining: max(0, remaining), resetSeconds: Int((newTAT - now + 999_999_999) / 1_000_000_000))
         }
     }
 

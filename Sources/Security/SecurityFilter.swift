@@ -20,19 +20,34 @@ public final class SecurityFilter: Sendable {
     /// `waf_matches_total{rule,action}`: [rule][0 = block, 1 = count].
     let matchCounts: [Counter]
     let limitedCount = Atomic<Int>(0)
+    /// `RateLimit-Policy` lines, rendered once: for reads, and for writes (both policies).
+    let policyField: [UInt8]
+    let writePolicyField: [UInt8]
 
     public init(configuration: SecurityConfiguration) {
         self.configuration = configuration
         identity = ClientIdentity(trustedProxies: configuration.trustedProxies)
         inspector = RequestInspector(configuration: configuration.waf)
         limiter = configuration.rateLimit.map { RateLimiter(policy: $0, maxClients: configuration.maxTrackedClients) }
-        writeLimiter = configuration.writeRateLimit.map { RateLimiter(policy: $0, maxClients: configuration.maxTrackedClients) }
+        writeLimiter = configuration.writeRateLimit.map {
+            var policy = $0
+            policy.name = "writes"
+            return RateLimiter(policy: policy, maxClients: configuration.maxTrackedClients)
+        }
         matchCounts = (0..<(WAFRule.allCases.count * 2)).map { _ in Counter() }
+        policyField = Self.policyField([limiter?.policy].compactMap { $0 })
+        writePolicyField = Self.policyField([limiter?.policy, writeLimiter?.policy].compactMap { $0 })
     }
 
     /// The hook the HTTP server calls for every request.
     public var requestFilter: RequestFilter {
         RequestFilter { [self] request, peer in self.filter(&request, peer: peer, now: MonotonicTime.now().nanoseconds) }
+    }
+
+    /// A peer in `TRUSTED_PROXIES` (the ALB): exempt from the per-address connection cap, its
+    /// connections carry many clients.
+    public func isTrustedProxy(_ peer: PeerAddress) -> Bool {
+        IPAddress(peer).map(identity.isTrusted) ?? false
     }
 
     public var responseHeaders: StaticResponseHeaders {
@@ -65,14 +80,47 @@ public final class SecurityFilter: Sendable {
 
         // /health and /health/ready are exempt: the ALB and container checks must never be limited.
         if request.head.path.utf8.starts(with: "/health".utf8) { return nil }
-        if let limiter, let refusal = limit(limiter, client, request: request, now: now) { return refusal }
-        if let writeLimiter, [.post, .put, .patch, .delete].contains(request.head.method),
-           let refusal = limit(writeLimiter, client, request: request, now: now) { return refusal }
+        // draft-ietf-httpapi-ratelimit-headers: every response the policies cover says what is
+        // left, so a client can slow down before it is refused. One buffer per request.
+        let isWrite = [.post, .put, .patch, .delete].contains(request.head.method)
+        let writes = isWrite ? writeLimiter : nil
+        guard limiter != nil || writes != nil else { return nil }
+        var fields = writes != nil ? writePolicyField : policyField
+        fields.reserveCapacity(fields.count + 96)
+        fields.append(contentsOf: "RateLimit: ".utf8)
+        for (index, limiter) in [limiter, writes].enumerated() {
+            guard let limiter else { continue }
+            switch limit(limiter, client, request: request, now: now) {
+            case .failure(let refusal):
+                return refusal.response
+            case .success(let allowed):
+                if index > 0 && self.limiter != nil { fields.append(contentsOf: ", ".utf8) }
+                fields.append(UInt8(ascii: "\""))
+                fields.append(contentsOf: limiter.policy.name.utf8)
+                fields.append(contentsOf: "\";r=".utf8)
+                ASCIIDigits.appendDecimal(allowed.remaining, to: &fields)
+                fields.append(contentsOf: ";t=".utf8)
+                ASCIIDigits.appendDecimal(allowed.reset, to: &fields)
+            }
+        }
+        fields.append(contentsOf: "\r\n".utf8)
+        request.responseFields = fields
         return nil
     }
 
-    private func limit(_ limiter: RateLimiter, _ client: IPAddress, request: HTTPRequest, now: Int64) -> HTTPResponse? {
-        guard case .limited(let retryAfter) = limiter.check(client, now: now) else { return nil }
+    /// `RateLimit-Policy: "default";q=5000;w=300, "writes";q=600;w=300` and its CRLF.
+    static func policyField(_ policies: [RateLimitPolicy]) -> [UInt8] {
+        guard !policies.isEmpty else { return [] }
+        return Array("RateLimit-Policy: \(policies.map(\.policyHeader).joined(separator: ", "))\r\n".utf8)
+    }
+
+    struct Refusal: Error { let response: HTTPResponse }
+
+    private func limit(_ limiter: RateLimiter, _ client: IPAddress, request: HTTPRequest, now: Int64)
+        -> Result<(remaining: Int, reset: Int), Refusal> {
+        let decision = limiter.check(client, now: now)
+        if case .allowed(let remaining, let reset) = decision { return .success((remaining, reset)) }
+        guard case .limited(let retryAfter) = decision else { return .success((0, 0)) }
         limitedCount.add(1, ordering: .relaxed)
         let policy = limiter.policy
         logger.info("rate limited", metadata: [
@@ -80,12 +128,13 @@ public final class SecurityFilter: Sendable {
             "retryAfter": .stringConvertible(retryAfter),
         ])
         // draft-ietf-httpapi-ratelimit-headers: the policy, and what is left (none) and when.
-        return .problem(.tooManyRequests, detail: "Too many requests from this client; retry after \(retryAfter) s.",
-                        requestID: request.requestID, headers: [
-                            ("Retry-After", String(retryAfter)),
-                            ("RateLimit-Policy", policy.policyHeader),
-                            ("RateLimit", "\"\(policy.name)\";r=0;t=\(retryAfter)"),
-                        ])
+        return .failure(Refusal(response: .problem(
+            .tooManyRequests, detail: "Too many requests from this client; retry after \(retryAfter) s.",
+            requestID: request.requestID, headers: [
+                ("Retry-After", String(retryAfter)),
+                ("RateLimit-Policy", policy.policyHeader),
+                ("RateLimit", "\"\(policy.name)\";r=0;t=\(retryAfter)"),
+            ])))
     }
 
     private func forwardedFor(_ head: HTTPRequestHead) -> [ArraySlice<UInt8>] {

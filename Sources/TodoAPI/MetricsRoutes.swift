@@ -1,3 +1,4 @@
+import Net
 import Glibc
 import HTTP
 import Observability
@@ -84,12 +85,10 @@ public enum MetricsRoutes {
         text.family("process_cpu_seconds_total", "counter", "User and system CPU time.")
         text.sample("process_cpu_seconds_total", [], cpu)
         var resident = 0.0
-        if let file = fopen("/proc/self/statm", "r") {
-            var size = 0, pages = 0
-            if withUnsafeMutablePointer(to: &size, { s in withUnsafeMutablePointer(to: &pages) { p in readTwo(file, s, p) } }) {
-                resident = Double(pages * Int(sysconf(Int32(_SC_PAGESIZE))))
-            }
-            fclose(file)
+        // statm: size and resident pages first.
+        if let statm = FileBytes.text("/proc/self/statm", limit: 256) {
+            let parts = statm.split(separator: " ")
+            if parts.count >= 2, let pages = Int(parts[1]) { resident = Double(pages * Int(sysconf(Int32(_SC_PAGESIZE)))) }
         }
         text.family("process_resident_memory_bytes", "gauge", "Resident memory.")
         text.sample("process_resident_memory_bytes", [], resident)
@@ -103,16 +102,6 @@ public enum MetricsRoutes {
         text.sample("process_open_fds", [], Double(fds))
         text.family("process_start_time_seconds", "gauge", "Start time since the Unix epoch.")
         text.sample("process_start_time_seconds", [], startTime)
-    }
-
-    private static func readTwo(_ file: UnsafeMutablePointer<FILE>, _ a: UnsafeMutablePointer<Int>, _ b: UnsafeMutablePointer<Int>) -> Bool {
-        var line = [CChar](repeating: 0, count: 128)
-        guard fgets(&line, 128, file) != nil else { return false }
-        let parts = String(cString: line).split(separator: " ")
-        guard parts.count >= 2, let first = Int(parts[0]), let second = Int(parts[1]) else { return false }
-        a.pointee = first
-        b.pointee = second
-        return true
     }
 }
 

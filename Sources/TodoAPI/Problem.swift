@@ -7,18 +7,8 @@ import Observability
 enum Problem {
     static func response(_ status: HTTPStatus, detail: String, requestID: String, type: StaticString = "about:blank",
                          errors: [TodoInput.FieldError] = [], headers: [(name: String, value: String)] = []) -> HTTPResponse {
-        var json = JSONWriter(capacity: 256)
-        json.raw("{\"type\":")
-        json.string(type.description)
-        json.raw(",\"title\":")
-        json.string(status.reason)
-        json.raw(",\"status\":")
-        json.integer(status.code)
-        json.raw(",\"detail\":")
-        json.string(detail)
-        json.raw(",\"requestId\":")
-        json.string(requestID)
-        if !errors.isEmpty {
+        .problem(status, detail: detail, requestID: requestID, type: type, headers: headers) { json in
+            guard !errors.isEmpty else { return }
             json.raw(",\"errors\":[")
             for (i, error) in errors.enumerated() {
                 if i > 0 { json.raw(",") }
@@ -30,9 +20,6 @@ enum Problem {
             }
             json.raw("]")
         }
-        json.raw("}")
-        return HTTPResponse(status: status, contentType: "application/problem+json",
-                            headers: headers, body: json.bytes)
     }
 
     static func validation(_ errors: [TodoInput.FieldError], requestID: String) -> HTTPResponse {

@@ -6,7 +6,14 @@ import Security
 /// The service's configuration: env vars, overridden by command-line flags, validated once at
 /// start-up. An invalid value is a `ConfigurationError` naming the setting (exit code 2).
 public struct ServiceConfiguration: Sendable {
-    public var http = HTTPServerConfiguration()
+    public var http: HTTPServerConfiguration = {
+        var http = HTTPServerConfiguration()
+        // One address may hold at most this many connections (MAX_CONNECTIONS_PER_IP); the ALB
+        // and other trusted proxies are exempt. 256: far above what one browser or API client
+        // opens (6–16), far below the 10,000 of the whole table.
+        http.maxConnectionsPerAddress = 256
+        return http
+    }()
     /// Event-loop threads; default: the CPUs this process may use (affinity and cgroup quota).
     public var threads = CPUCount.available()
     /// Graceful-shutdown budget; under ECS's default 30 s stopTimeout so we exit before SIGKILL.
@@ -53,36 +60,37 @@ public struct ServiceConfiguration: Sendable {
             c.http.port = port
             return true
         },
-        Setting(environment: "THREADS", flag: "threads", help: "Event-loop threads (default: usable CPUs).") { c, v in
-            guard let n = Int(v), (1...256).contains(n) else { return false }
-            c.threads = n
-            return true
-        },
-        Setting(environment: "MAX_BODY_SIZE", flag: "max-body-size", help: "Largest request body in bytes (default 1048576).") { c, v in
+        integer("THREADS", "threads", 1...256,
+                "Event-loop threads (default: usable CPUs).") { $0.threads = $1 },
+        Setting(environment: "MAX_BODY_SIZE", flag: "max-body-size",
+                help: "Largest request body in bytes (default 32768); larger gets 413. The request filter inspects every byte up to it.") { c, v in
             guard let n = Int(v), (0...(64 << 20)).contains(n) else { return false }
             c.http.limits.maxBodyBytes = n
             return true
         },
-        Setting(environment: "MAX_CONNECTIONS", flag: "max-connections", help: "Open connections per process (default 10000).") { c, v in
-            guard let n = Int(v), (1...1_000_000).contains(n) else { return false }
-            c.http.maxConnections = n
+        integer("MAX_CONNECTIONS", "max-connections", 1...1_000_000,
+                "Open connections per process (default 10000).") { $0.http.maxConnections = $1 },
+        integer("MAX_CONNECTIONS_PER_IP", "max-connections-per-ip", 0...1_000_000,
+                "Open connections per client address, trusted proxies exempt (default 256; 0: no cap).") { $0.http.maxConnectionsPerAddress = $1 },
+        timeout("HEADER_TIMEOUT", "header-timeout", "Time to receive a request head, from its first byte (default 10s).") { $0.http.headerTimeout = $1 },
+        timeout("BODY_TIMEOUT", "body-timeout", "Longest pause inside a request body (default 15s).") { $0.http.bodyTimeout = $1 },
+        integer("BODY_MIN_RATE", "body-min-rate", 0...1_000_000_000,
+                "Bytes/s a request body must average after its first 10 s, else 408 (default 500; 0: off).") { $0.http.bodyMinRate = $1 },
+        timeout("WRITE_TIMEOUT", "write-timeout", "Longest stall writing a response (default 15s).") { $0.http.writeTimeout = $1 },
+        integer("SEND_MIN_RATE", "send-min-rate", 0...1_000_000_000,
+                "Bytes/s a client must take a response at, on average after its first 10 s, else the connection is reset (default 1024; 0: off).") { $0.http.sendMinRate = $1 },
+        Setting(environment: "SEND_BUFFER_SIZE", flag: "send-buffer-size",
+                help: "Kernel send buffer per connection in bytes (default 65536; 0: the kernel's auto-tuning).") { c, v in
+            guard let n = Int(v), n == 0 || (4096...(64 << 20)).contains(n) else { return false }
+            c.http.sendBufferBytes = n
             return true
         },
-        timeout("HEADER_TIMEOUT", "header-timeout", "Time to receive a request head (default 10s).") { $0.http.headerTimeout = $1 },
-        timeout("BODY_TIMEOUT", "body-timeout", "Longest pause inside a request body (default 15s).") { $0.http.bodyTimeout = $1 },
-        timeout("WRITE_TIMEOUT", "write-timeout", "Longest stall writing a response (default 15s).") { $0.http.writeTimeout = $1 },
         timeout("IDLE_TIMEOUT", "idle-timeout", "Idle keep-alive connections close after this (default 75s).") { $0.http.idleTimeout = $1 },
         timeout("DRAIN_TIMEOUT", "drain-timeout", "Graceful shutdown budget (default 25s).") { $0.drainTimeout = $1 },
-        Setting(environment: "DB_POOL_MIN", flag: "db-pool-min", help: "Database connections kept open per process (default 2).") { c, v in
-            guard let n = Int(v), (0...1000).contains(n) else { return false }
-            c.pool.minConnections = n
-            return true
-        },
-        Setting(environment: "DB_POOL_MAX", flag: "db-pool-max", help: "Database connections at most per process (default 8; at least 1 per thread).") { c, v in
-            guard let n = Int(v), (1...1000).contains(n) else { return false }
-            c.pool.maxConnections = n
-            return true
-        },
+        integer("DB_POOL_MIN", "db-pool-min", 0...1000,
+                "Database connections kept open per process (default 2).") { $0.pool.minConnections = $1 },
+        integer("DB_POOL_MAX", "db-pool-max", 1...1000,
+                "Database connections at most per process (default 8; at least 1 per thread).") { $0.pool.maxConnections = $1 },
         timeout("DB_ACQUIRE_TIMEOUT", "db-acquire-timeout", "Longest wait for a database connection before 503 (default 2s).") { $0.pool.acquireTimeout = $1 },
         timeout("DB_REQUEST_TIMEOUT", "db-request-timeout",
                 "A request's database work ends by this, with 503 and the statement cancelled (default 3s; DB_ACQUIRE_TIMEOUT bounds the wait for a connection within it).") { $0.pool.requestTimeout = $1 },
@@ -131,11 +139,8 @@ public struct ServiceConfiguration: Sendable {
             return true
         },
         rateLimit("RATE_LIMIT_WRITES", "rate-limit-writes", "Stricter limit for POST/PUT/PATCH/DELETE, e.g. 600/5m (default off).") { $0.security.writeRateLimit = $1 },
-        Setting(environment: "RATE_LIMIT_MAX_CLIENTS", flag: "rate-limit-max-clients", help: "Client IPs tracked at most (default 100000; about 60 bytes each).") { c, v in
-            guard let n = Int(v), (64...10_000_000).contains(n) else { return false }
-            c.security.maxTrackedClients = n
-            return true
-        },
+        integer("RATE_LIMIT_MAX_CLIENTS", "rate-limit-max-clients", 64...10_000_000,
+                "Client IPs tracked at most (default 100000; about 60 bytes each).") { $0.security.maxTrackedClients = $1 },
         Setting(environment: "WAF", flag: "waf", help: "Request filter on (default) or off.") { c, v in
             switch v.lowercased() {
             case "on", "true", "1": c.security.waf.enabled = true
@@ -179,6 +184,15 @@ public struct ServiceConfiguration: Sendable {
         }
     }
 
+    private static func integer(_ environment: String, _ flag: String, _ range: ClosedRange<Int>, _ help: String,
+                                _ set: @escaping @Sendable (inout ServiceConfiguration, Int) -> Void) -> Setting {
+        Setting(environment: environment, flag: flag, help: help) { c, v in
+            guard let n = Int(v), range.contains(n) else { return false }
+            set(&c, n)
+            return true
+        }
+    }
+
     private static func timeout(_ environment: String, _ flag: String, _ help: String,
                                 _ set: @escaping @Sendable (inout ServiceConfiguration, TimeSpan) -> Void) -> Setting {
         Setting(environment: environment, flag: flag, help: help + " Units: ms, s, m, h.") { c, v in
@@ -207,6 +221,9 @@ public struct ServiceConfiguration: Sendable {
             throw ConfigurationError(setting: "DB_POOL_MIN", value: String(configuration.pool.minConnections),
                                      help: "must not exceed DB_POOL_MAX (\(configuration.pool.maxConnections)).")
         }
+        // One body limit: the parser answers 413 above it, and the request filter inspects every
+        // byte it lets through (its own size rule can then never see a larger body).
+        configuration.security.waf.maxBodyBytes = configuration.http.limits.maxBodyBytes
         return configuration
     }
 

@@ -31,6 +31,7 @@ struct ServeCommand {
         http.recordMetrics = configuration.metricsPort != 0
         let security = SecurityFilter(configuration: configuration.security)
         http.requestFilter = security.requestFilter
+        http.isExemptFromAddressLimit = { [security] peer in security.isTrustedProxy(peer) }
         http.responseHeaders = security.responseHeaders
 
         if configuration.migrateOnStart {

@@ -179,11 +179,11 @@ let invalidRequests: [(name: String, raw: String, error: HTTPParseError)] = [
         var limits = HTTPLimits()
         limits.maxBodyBytes = 10
         // Refused at the head: nothing of the body is needed.
-        #expect(parse("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\n", limits: limits).error == .bodyTooLarge)
+        #expect(parse("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\n", limits: limits).error == .bodyTooLarge(limit: limits.maxBodyBytes))
         #expect(parse("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n0123456789", limits: limits).requests.count == 1)
         // Chunked: refused when the sum of chunk sizes passes the limit.
         let chunked = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nabcdef\r\n6\r\n"
-        #expect(parse(chunked, limits: limits).error == .bodyTooLarge)
+        #expect(parse(chunked, limits: limits).error == .bodyTooLarge(limit: limits.maxBodyBytes))
     }
 
     @Test func partialInputIsNotAnError() {
@@ -199,7 +199,7 @@ let invalidRequests: [(name: String, raw: String, error: HTTPParseError)] = [
         #expect(HTTPParseError.tooManyHeaderFields.status.code == 431)
         #expect(HTTPParseError.headerFieldTooLarge.status.code == 431)
         #expect(HTTPParseError.invalidHost.status.code == 400)
-        #expect(HTTPParseError.bodyTooLarge.status.code == 413)
+        #expect(HTTPParseError.bodyTooLarge(limit: 1).status.code == 413)
         #expect(HTTPParseError.unsupportedVersion.status.code == 505)
         #expect(HTTPParseError.unsupportedExpectation.status.code == 417)
         #expect(HTTPParseError.obsoleteLineFolding.status.code == 400)

@@ -13,24 +13,24 @@ import Testing
         let limiter = RateLimiter(policy: RateLimitPolicy(limit: 10, windowSeconds: 10, burst: 5))
         let t0: Int64 = 1_000 * second
         for expected in (0..<5).reversed() {
-            #expect(limiter.check(client, now: t0) == .allowed(remaining: expected))
+            #expect(limiter.check(client, now: t0).remaining == expected)
         }
         #expect(limiter.check(client, now: t0) == .limited(retryAfterSeconds: 1))
         // Half a second later: still limited, and Retry-After rounds the half second up.
         #expect(limiter.check(client, now: t0 + second / 2) == .limited(retryAfterSeconds: 1))
         // One emission interval later exactly one more is allowed.
-        #expect(limiter.check(client, now: t0 + second) == .allowed(remaining: 0))
+        #expect(limiter.check(client, now: t0 + second).remaining == 0)
         #expect(limiter.check(client, now: t0 + second) == .limited(retryAfterSeconds: 1))
         // After a long pause the whole burst is back, not more.
-        #expect(limiter.check(client, now: t0 + 100 * second) == .allowed(remaining: 4))
+        #expect(limiter.check(client, now: t0 + 100 * second).remaining == 4)
         // Another client has its own budget.
-        #expect(limiter.check(IPAddress("198.51.100.2")!, now: t0) == .allowed(remaining: 4))
+        #expect(limiter.check(IPAddress("198.51.100.2")!, now: t0).remaining == 4)
     }
 
     @Test func retryAfterIsAccurate() {
         // 5000 per 5 min (T = 60 ms), burst 1: after one request the next is 60 ms away → 1 s.
         let limiter = RateLimiter(policy: RateLimitPolicy(limit: 5000, windowSeconds: 300, burst: 1))
-        #expect(limiter.check(client, now: 0) == .allowed(remaining: 0))
+        #expect(limiter.check(client, now: 0).remaining == 0)
         #expect(limiter.check(client, now: 0) == .limited(retryAfterSeconds: 1))
         // 1 per minute, burst 2: the third request waits the full minute, less the time passed.
         let slow = RateLimiter(policy: RateLimitPolicy(limit: 1, windowSeconds: 60, burst: 2))
@@ -38,7 +38,7 @@ import Testing
         _ = slow.check(client, now: 0)
         #expect(slow.check(client, now: 0) == .limited(retryAfterSeconds: 60))
         #expect(slow.check(client, now: 15 * second) == .limited(retryAfterSeconds: 45))
-        #expect(slow.check(client, now: 60 * second) == .allowed(remaining: 0))
+        #expect(slow.check(client, now: 60 * second).remaining == 0)
     }
 
     @Test func policyParsing() {

@@ -1,4 +1,5 @@
 import Glibc
+import Net
 
 extension AttackPatterns {
     static let internalSchemes = MarkerSet(["gopher://", "dict://", "ldap://", "tftp://", "jar:http", "netdoc:"])
@@ -60,7 +61,7 @@ enum IPv4Forms {
             guard length > 0, length <= 12, count < 4 else { return nil }
             var value: UInt64 = 0
             if length > 2 && text[i] == 0x30 && text[i + 1] | 0x20 == 0x78 {
-                for b in text[(i + 2)..<end] { guard let h = TextTransform.hex(b) else { return nil }; value = value * 16 + UInt64(h) }
+                for b in text[(i + 2)..<end] { guard let h = ASCIIDigits.hexValue(b) else { return nil }; value = value * 16 + UInt64(h) }
             } else if length > 1 && text[i] == 0x30 {
                 for b in text[(i + 1)..<end] { guard b >= 0x30 && b <= 0x37 else { return nil }; value = value * 8 + UInt64(b - 0x30) }
             } else {

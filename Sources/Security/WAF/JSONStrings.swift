@@ -1,3 +1,4 @@
+import Net
 /// Every string (keys and values) in a JSON text, decoded, without building a document: the
 /// filter needs to see what the application will see, not to validate (the API's own parser
 /// does that and answers 400 for bad JSON). Bounded by the body size rule.
@@ -68,7 +69,7 @@ enum JSONStrings {
     static func hex4(_ s: [UInt8], _ i: Int) -> UInt32? {
         var v: UInt32 = 0
         for k in 0..<4 {
-            guard let h = TextTransform.hex(s[i + k]) else { return nil }
+            guard let h = ASCIIDigits.hexValue(s[i + k]) else { return nil }
             v = v << 4 | UInt32(h)
         }
         return v

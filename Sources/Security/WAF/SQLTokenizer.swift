@@ -1,3 +1,4 @@
+import Net
 /// A SQL lexer in the manner of libinjection: input is read as SQL would read it, every token
 /// reduced to a one-letter type, and the resulting fingerprint (not keywords on their own) decides.
 /// It runs on normalized (lower-cased) text, three times: as is, and as if the input began inside
@@ -141,7 +142,7 @@ enum SQLTokenizer {
         var j = start
         if j + 1 < text.count && text[j] == 0x30 && text[j + 1] | 0x20 == 0x78 {  // 0x…
             j += 2
-            while j < text.count && TextTransform.hex(text[j]) != nil { j += 1 }
+            while j < text.count && ASCIIDigits.hexValue(text[j]) != nil { j += 1 }
             return j
         }
         while j < text.count && ((text[j] >= 0x30 && text[j] <= 0x39) || text[j] == 0x2E) { j += 1 }

@@ -1,3 +1,4 @@
+import Net
 /// The text transformations AWS WAF applies before matching (URL_DECODE, HTML_ENTITY_DECODE,
 /// LOWERCASE, COMPRESS_WHITE_SPACE, REMOVE_NULLS, NORMALIZE_PATH), on bytes. Inputs are bounded by
 /// the size rules, and every transformation is a single pass, so the cost is linear.
@@ -11,13 +12,13 @@ enum TextTransform {
         while i < end {
             let b = input[i]
             if b == 0x25 {  // %
-                if i + 2 < end, let h = hex(input[i + 1]), let l = hex(input[i + 2]) {
+                if i + 2 < end, let h = ASCIIDigits.hexValue(input[i + 1]), let l = ASCIIDigits.hexValue(input[i + 2]) {
                     out.append(h << 4 | l)
                     i += 3
                     continue
                 }
                 if i + 5 < end, input[i + 1] | 0x20 == 0x75,
-                   let a = hex(input[i + 2]), let b2 = hex(input[i + 3]), let c = hex(input[i + 4]), let d = hex(input[i + 5]) {
+                   let a = ASCIIDigits.hexValue(input[i + 2]), let b2 = ASCIIDigits.hexValue(input[i + 3]), let c = ASCIIDigits.hexValue(input[i + 4]), let d = ASCIIDigits.hexValue(input[i + 5]) {
                     appendUTF8(UInt32(a) << 12 | UInt32(b2) << 8 | UInt32(c) << 4 | UInt32(d), to: &out)
                     i += 6
                     continue
@@ -135,7 +136,7 @@ enum TextTransform {
                 let isHex = j < input.count && input[j] | 0x20 == 0x78
                 if isHex { j += 1 }
                 while j < input.count, digits < 8 {
-                    if isHex, let h = hex(input[j]) { value = value << 4 | UInt32(h) }
+                    if isHex, let h = ASCIIDigits.hexValue(input[j]) { value = value << 4 | UInt32(h) }
                     else if !isHex, input[j] >= 0x30 && input[j] <= 0x39 { value = value * 10 + UInt32(input[j] - 0x30) }
                     else { break }
                     digits += 1
@@ -179,14 +180,6 @@ enum TextTransform {
         return result
     }()
 
-    @inline(__always) static func hex(_ b: UInt8) -> UInt8? {
-        switch b {
-        case 0x30...0x39: return b - 0x30
-        case 0x41...0x46: return b - 0x41 + 10
-        case 0x61...0x66: return b - 0x61 + 10
-        default: return nil
-        }
-    }
 
     static func appendUTF8(_ value: UInt32, to out: inout [UInt8]) {
         guard let scalar = Unicode.Scalar(value) else { return }

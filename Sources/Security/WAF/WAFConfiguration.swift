@@ -34,7 +34,7 @@ public struct WAFConfiguration: Sendable {
     public mutating func apply(rules text: String) -> String? {
         for item in text.split(whereSeparator: { $0 == "," || $0 == "\n" }) {
             var line = item.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
-            line = line.trimmingSpaces
+            line = line.trimmingWhitespace
             guard !line.isEmpty else { continue }
             let parts = line.split(whereSeparator: { $0 == "=" || $0 == " " || $0 == "\t" }).map(String.init)
             guard parts.count == 2, let action = WAFAction(rawValue: parts[1].lowercased()) else {

@@ -1,0 +1,51 @@
+/// Digits and whitespace as bytes: the one copy of helpers every layer needs (the HTTP parser's
+/// chunk sizes and percent-decoding, the request filter's decoders, response encoding, ids).
+public enum ASCIIDigits {
+    /// The value of one hexadecimal digit, either case; nil for any other byte.
+    @inline(__always)
+    public static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte &- UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte &- UInt8(ascii: "a") &+ 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte &- UInt8(ascii: "A") &+ 10
+        default: nil
+        }
+    }
+
+    /// Appends `value` in decimal without building a String (on every response's
+    /// Content-Length). Negative values get a minus sign.
+    public static func appendDecimal(_ value: Int, to output: inout [UInt8]) {
+        if value >= 0 && value < 10 {
+            output.append(UInt8(ascii: "0") &+ UInt8(value))
+            return
+        }
+        if value < 0 { output.append(UInt8(ascii: "-")) }
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: Int.min has 19 digits
+        var count = 0
+        var rest = value.magnitude
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            while rest > 0 {
+                buffer[23 - count] = UInt8(ascii: "0") &+ UInt8(rest % 10)
+                rest /= 10
+                count += 1
+            }
+            output.append(contentsOf: buffer[(24 - count)...])
+        }
+    }
+
+    /// `value` as `width` lowercase hexadecimal digits, zero-padded (ids, digests, `\uXXXX`).
+    public static func hex(_ value: UInt64, width: Int) -> String {
+        let digits = String(value, radix: 16)
+        return digits.count >= width ? digits : String(repeating: "0", count: width - digits.count) + digits
+    }
+}
+
+extension StringProtocol {
+    /// Without leading and trailing spaces, tabs, CRs and LFs (configuration values, lists in
+    /// environment variables, files from /proc and /sys).
+    public var trimmingWhitespace: String {
+        let isWhitespace: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" || $0 == "\r\n" }
+        guard let first = firstIndex(where: { !isWhitespace($0) }), let last = lastIndex(where: { !isWhitespace($0) }) else { return "" }
+        return String(self[first...last])
+    }
+}
