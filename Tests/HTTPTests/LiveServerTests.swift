@@ -249,6 +249,38 @@ import TestSupport
         #expect(answered?.status == 408)
     }
 
+    @Test func theHeadDeadlineCountsFromTheRequestLinesFirstByte() throws {
+        let server = try LiveServer { $0.headerTimeout = .milliseconds(300) }
+        let client = try TestClient(port: server.port)
+        // Slowloris on the request line itself: a byte every 50 ms never completes it in time.
+        var answered: TestResponse?
+        for byte in "GET /health?padding=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa HTTP/1.1\r\n".utf8 {
+            if (try? client.send([byte])) == nil { break }
+            usleep(50_000)
+            if let response = try? TestClient.peek(client) { answered = response; break }
+        }
+        #expect(answered?.status == 408)
+        #expect(answered?.header("X-Request-ID") != nil)
+    }
+
+    @Test func aBodyBelowTheMinimumRateIsCutOff() throws {
+        let server = try LiveServer {
+            $0.bodyTimeout = .seconds(15)  // no pause is ever this long
+            $0.minRateGrace = .milliseconds(300)
+            $0.bodyMinRate = 500
+        }
+        let client = try TestClient(port: server.port)
+        try client.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n")
+        var answered: TestResponse?
+        for _ in 0..<200 {
+            if (try? client.send("x")) == nil { break }
+            usleep(20_000)  // 50 bytes/s
+            if let response = try? TestClient.peek(client) { answered = response; break }
+        }
+        #expect(answered?.status == 408)
+        #expect(try server.requestCount(status: 408, method: "POST") == 1)
+    }
+
     @Test func bodyTimeoutAnswers408() throws {
         let server = try LiveServer { $0.bodyTimeout = .milliseconds(200) }
         let client = try TestClient(port: server.port)
@@ -359,6 +391,53 @@ import TestSupport
         try? extra.send("GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
         #expect(extra.isClosedByServer())
         for client in clients { #expect(try client.readResponse().status == 200) }
+    }
+
+    @Test func aRequestSentJustAfterTheDrainBeganIsAnswered() throws {
+        let server = try LiveServer()
+        let client = try TestClient(port: server.port)
+        try client.send("GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
+        #expect(try client.readResponse().status == 200)
+        // The connection is idle when the drain begins; a request the client sends before it
+        // could see a FIN is answered, not reset (the SIGTERM drill's lost requests).
+        server.server.beginDrain()
+        try client.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nok")
+        let response = try client.readResponse()
+        #expect(response.status == 200)
+        #expect(response.header("Connection") == "close")
+        #expect(client.isClosedByServer())
+        #expect(server.server.waitUntilDrained(timeout: .seconds(5)))
+    }
+
+    @Test func oneAddressCannotTakeMoreThanItsShareOfConnections() throws {
+        let server = try LiveServer { $0.maxConnectionsPerAddress = 3 }
+        var clients = try (0..<3).map { _ in try TestClient(port: server.port) }
+        #expect(server.waitForOpenConnections(3))
+        // The fourth from the same address is refused at once...
+        let refused = try TestClient(port: server.port)
+        #expect(refused.isClosedByServer())
+        // ...while the three are served, and a closed one frees its place.
+        for client in clients {
+            try client.send("GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
+            #expect(try client.readResponse().status == 200)
+        }
+        clients.removeFirst()
+        for _ in 0..<100 where server.server.openConnections > 2 { usleep(10_000) }
+        let next = try TestClient(port: server.port)
+        try next.send("GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
+        #expect(try next.readResponse().status == 200)
+    }
+
+    @Test func anExemptAddressHasNoPerAddressCap() throws {
+        let server = try LiveServer {
+            $0.maxConnectionsPerAddress = 1
+            $0.isExemptFromAddressLimit = { $0.description == "127.0.0.1" }
+        }
+        let clients = try (0..<3).map { _ in try TestClient(port: server.port) }
+        for client in clients {
+            try client.send("GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
+            #expect(try client.readResponse().status == 200)
+        }
     }
 
     @Test func gracefulDrainFinishesInFlightRequests() throws {

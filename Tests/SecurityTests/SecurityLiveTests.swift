@@ -73,6 +73,29 @@ import TestSupport
         #expect(filter.counts().rateLimited == 1)
     }
 
+    @Test func everyCoveredResponseSaysWhatIsLeft() throws {
+        let (server, _) = try server {
+            $0.rateLimit = RateLimitPolicy(limit: 5, windowSeconds: 3600, burst: 5)
+            $0.writeRateLimit = RateLimitPolicy(limit: 2, windowSeconds: 3600, burst: 2)
+        }
+        let client = try TestClient(port: server.port)
+        let first = try get(client, "/items/1")
+        #expect(first.header("RateLimit-Policy") == "\"default\";q=5;w=3600")
+        // GCRA: one request uses one emission interval (720 s), back in full after it.
+        #expect(first.header("RateLimit") == "\"default\";r=4;t=720")
+        let second = try get(client, "/no/such/route")  // a 404 is covered too
+        #expect(second.status == 404)
+        #expect(second.header("RateLimit") == "\"default\";r=3;t=1440")
+        // A write meets both policies and says so for both.
+        try client.send("POST /echo HTTP/1.1\r\nHost: t\r\nUser-Agent: test\r\nContent-Length: 2\r\n\r\nok")
+        let write = try client.readResponse()
+        #expect(write.status == 200)
+        #expect(write.header("RateLimit-Policy") == "\"default\";q=5;w=3600, \"writes\";q=2;w=3600")
+        #expect(write.header("RateLimit") == "\"default\";r=2;t=2160, \"writes\";r=1;t=1800")
+        // /health is outside every policy.
+        #expect(try get(client, "/health").header("RateLimit") == nil)
+    }
+
     // Windows of an hour: a token refills every 30 min at most, so no timing can change the counts.
     @Test func forwardedForFromAnUntrustedPeerIsIgnored() throws {
         // The test client's peer is 127.0.0.1; with no trusted proxies its X-Forwarded-For is a lie.
