@@ -8,6 +8,7 @@ Prints one line per check and `drills: N passed` at the end; exits 1 on any fail
 Durations are checked against the deadline rules they drill (with the slack each names), never
 against speed.
 """
+import atexit
 import json
 import os
 import random
@@ -42,11 +43,23 @@ def free_port():
         return s.getsockname()[1]
 
 
+servers = []
+
+
+@atexit.register
+def stop_servers():
+    """A drill that fails half-way must not leave its server running (it would hold its port)."""
+    for proc in servers:
+        if proc.poll() is None:
+            proc.kill()
+
+
 def start(port, **env):
     environment = dict(os.environ, DATABASE_URL=DATABASE_URL, RATE_LIMIT="off", LOG_LEVEL="warning",
                        METRICS_PORT="0", **env)
     proc = subprocess.Popen([BINARY, "serve", "--host", "127.0.0.1", "--port", str(port)], env=environment,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    servers.append(proc)
     for _ in range(300):
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as r:

@@ -119,6 +119,19 @@ import Testing
         #expect(abs(at - 13) < 0.001 && expiry == .sendTimeout)
     }
 
+    @Test func aStalledResponseIsCutByTheWriteTimeout() {
+        var lifecycle = fresh()
+        lifecycle.requestBytesArrived(now: Self.at(0))
+        lifecycle.requestReceived()
+        lifecycle.responseQueued(keepOpen: true, now: Self.at(0))
+        lifecycle.outputQueued(now: Self.at(0))
+        // 1 MB taken at once earns far more than 15 s at the minimum rate: the stall rules.
+        lifecycle.outputWritten(1_000_000, now: Self.at(2))
+        #expect(deadline(lifecycle)! == (17, .sendTimeout))
+        lifecycle.outputWritten(10, now: Self.at(16))
+        #expect(deadline(lifecycle)! == (31, .sendTimeout))
+    }
+
     @Test func theLastResponseIsFollowedByALingeringClose() {
         var lifecycle = fresh()
         lifecycle.requestBytesArrived(now: Self.at(0))

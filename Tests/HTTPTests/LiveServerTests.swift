@@ -401,6 +401,11 @@ import TestSupport
         // The connection is idle when the drain begins; a request the client sends before it
         // could see a FIN is answered, not reset (the SIGTERM drill's lost requests).
         server.server.beginDrain()
+        // The drain reaches the loops asynchronously: once a new connection is refused, it has.
+        for _ in 0..<200 {
+            guard (try? TestClient(port: server.port)) != nil else { break }
+            usleep(5_000)
+        }
         try client.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nok")
         let response = try client.readResponse()
         #expect(response.status == 200)

@@ -11,10 +11,31 @@ import Testing
         #expect(configuration.http.host == "0.0.0.0")
         #expect(configuration.http.idleTimeout == .seconds(75))
         #expect(configuration.http.headerTimeout == .seconds(10))
-        #expect(configuration.http.limits.maxBodyBytes == 1 << 20)
+        #expect(configuration.http.limits.maxBodyBytes == 32 * 1024)
+        // One body limit: the request filter inspects exactly what the parser lets through.
+        #expect(configuration.security.waf.maxBodyBytes == 32 * 1024)
+        #expect(configuration.http.maxConnectionsPerAddress == 256)
+        #expect(configuration.http.bodyMinRate == 500)
+        #expect(configuration.http.sendMinRate == 1024)
+        #expect(configuration.http.sendBufferBytes == 64 * 1024)
         #expect(configuration.drainTimeout == .seconds(25))
         #expect(configuration.threads >= 1)
         #expect(configuration.pool.requestTimeout == .seconds(3))
+    }
+
+    @Test func slowClientSettings() throws {
+        let configuration = try ServiceConfiguration.resolve(environment: [
+            "MAX_BODY_SIZE": "65536", "MAX_CONNECTIONS_PER_IP": "0", "BODY_MIN_RATE": "0", "SEND_MIN_RATE": "2048",
+            "SEND_BUFFER_SIZE": "0",
+        ], flags: [:])
+        #expect(configuration.http.limits.maxBodyBytes == 65536)
+        #expect(configuration.security.waf.maxBodyBytes == 65536)
+        #expect(configuration.http.maxConnectionsPerAddress == 0)
+        #expect(configuration.http.bodyMinRate == 0)
+        #expect(configuration.http.sendMinRate == 2048)
+        #expect(configuration.http.sendBufferBytes == 0)
+        #expect(throws: ConfigurationError.self) { try ServiceConfiguration.resolve(environment: ["SEND_BUFFER_SIZE": "100"], flags: [:]) }
+        #expect(throws: ConfigurationError.self) { try ServiceConfiguration.resolve(environment: ["BODY_MIN_RATE": "-1"], flags: [:]) }
     }
 
     @Test func databaseRequestTimeout() throws {
