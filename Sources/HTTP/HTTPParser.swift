@@ -1,5 +1,8 @@
 import Glibc
+// scripts/fuzz compiles the parser's files and Net's ASCIIText.swift as one module.
+#if canImport(Net)
 import Net
+#endif
 
 /// Incremental HTTP/1.1 request parser (RFC 9112): a pure state machine over bytes, no I/O.
 ///
