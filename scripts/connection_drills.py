@@ -159,7 +159,7 @@ def sigterm_drill(rounds=5, clients=64):
         total_done += counts["done"]
         if counts["failed"]:
             print(f"     round {round_number}: {counts['failed']} failed, e.g. {errors[:3]}")
-    check(f"SIGTERM x{rounds} under {clients} keep-alive clients: 0 of {total_done + total_failed} requests failed",
+    check(f"SIGTERM x{rounds} under {clients} keep-alive clients: {total_failed} of {total_done + total_failed} requests failed",
           total_failed == 0, total_failed)
     check("each SIGTERM exits 0", exits == [0] * rounds, exits)
 
