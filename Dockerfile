@@ -3,9 +3,10 @@
 # and OpenSSL linked statically) on debian:bookworm-slim with only ca-certificates added.
 #   docker build -t todo-api .                                  (what `docker compose up` does)
 #   docker buildx build --platform linux/amd64 -t todo-api .    (from an arm64 laptop, for X86_64 Fargate)
-# scripts/container-check repeats the runtime stage's steps outside Docker and checks them (the
-# packages below cover the binary's libraries, the binary serves and stops cleanly as a non-root
-# user, and this file agrees with docker-compose.yml and deploy/).
+# Builds with BuildKit (Docker 23+'s default) and with the classic builder alike (no --chmod, no
+# RUN --mount); docker-compose.yml needs Compose v2 (its top-level `name:`). scripts/image-test
+# builds and runs both with a real engine (Docker 20.10.24 with BuildKit, Compose 2.40.3);
+# scripts/container-check checks that this file agrees with docker-compose.yml and deploy/.
 #
 # Runtime image, layer by layer (approximate; measured from the files, not from a Docker engine):
 #   debian:bookworm-slim                               ~75 MB   (~28 MB compressed)
@@ -40,7 +41,10 @@ WORKDIR /src
 # an OpenSSL or libpq security fix needs `docker build --pull --no-cache`; the service logs both
 # versions at start).
 COPY scripts/libpq-static ./scripts/libpq-static
-RUN scripts/libpq-static
+# The pkg-config directory is kept in a file: the build step below reads it instead of running the
+# script again (which, with no libpq-dev in this stage, would consult the live Debian index and
+# could silently rebuild libpq inside the Swift layer when a newer postgresql-15 appears).
+RUN pc="$(scripts/libpq-static)" && echo "$pc" > /src/.build-deps/pkgconfig-dir
 # Dependencies first, in their own layer: re-resolved only when Package.swift or Package.resolved
 # change, not on every source edit. Package.resolved is optional (Package.* matches it if present;
 # with it, the pinned versions are used).
@@ -50,10 +54,18 @@ RUN if [ -f Package.resolved ]; then swift package resolve --force-resolved-vers
 # load, even though only the todo-api product is built.
 COPY Sources ./Sources
 COPY Tests ./Tests
-RUN pc="$(scripts/libpq-static)" \
+RUN pc="$(cat /src/.build-deps/pkgconfig-dir)" \
  && PKG_CONFIG_PATH="$pc" swift build -c release --static-swift-stdlib --product todo-api \
  && install -D -m 0755 .build/release/todo-api /out/todo-api \
  && strip /out/todo-api
+# The CA bundle of Amazon RDS / Aurora, so that PGSSLMODE=verify-full works with
+# PGSSLROOTCERT=/etc/ssl/certs/rds-global-bundle.pem (deploy/ sets both). libpq 15 cannot use the
+# system store (sslrootcert=system arrived in libpq 16), and RDS certificates are not in it anyway.
+# Fetched here and made world-readable with chmod, not `ADD --chmod`: Docker 20.10's built-in
+# Dockerfile frontend (used when the `syntax` image cannot be pulled) ignores --chmod on a URL
+# and leaves the file 0600 root, unreadable by the runtime user (scripts/image-test checks it).
+ADD https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem /out/rds-global-bundle.pem
+RUN chmod 0644 /out/rds-global-bundle.pem
 
 # ---- runtime ---------------------------------------------------------------------------------
 FROM ${RUNTIME_IMAGE}
@@ -61,16 +73,17 @@ FROM ${RUNTIME_IMAGE}
 # are linked in. ca-certificates for TLS trust roots. scripts/container-check parses this line
 # and checks it against `ldd` of the built binary.
 # hadolint ignore=DL3008
+# apt's and dpkg's logs and caches go too: nothing in the image should be a leftover of building it.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ca-certificates \
- && rm -rf /var/lib/apt/lists/*
-RUN groupadd --system --gid 10001 todo-api \
- && useradd --system --uid 10001 --gid 10001 --home-dir /nonexistent --no-create-home \
-      --shell /usr/sbin/nologin todo-api
-# The CA bundle of Amazon RDS / Aurora, so that PGSSLMODE=verify-full works with
-# PGSSLROOTCERT=/etc/ssl/certs/rds-global-bundle.pem (deploy/ sets both). libpq 15 cannot use the
-# system store (sslrootcert=system arrived in libpq 16), and RDS certificates are not in it anyway.
-ADD --chmod=0644 https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem /etc/ssl/certs/rds-global-bundle.pem
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log /var/log/alternatives.log
+# A fixed uid outside the system range (not --system: useradd warns that 10001 is above
+# SYS_UID_MAX), no home, no login shell.
+RUN groupadd --gid 10001 todo-api \
+ && useradd --uid 10001 --gid 10001 --home-dir /nonexistent --no-create-home \
+      --shell /usr/sbin/nologin todo-api \
+ && rm -f /var/log/faillog /var/log/lastlog
+COPY --from=build /out/rds-global-bundle.pem /etc/ssl/certs/rds-global-bundle.pem
 # The binary finds its migrations and the OpenAPI document relative to the working directory
 # (MIGRATIONS_DIR default `Migrations`, OPENAPI_FILE default `docs/openapi.yaml`); the absolute
 # paths below also hold when a task definition sets another working directory.

@@ -541,9 +541,12 @@ def stage_image(dockerfile, binary, root):
         if options["instruction"] == "ADD" and all(re.match(r"https?://", s) for s in sources):
             notes.append(f"ADD {sources[0].rsplit('/', 1)[-1]} not fetched")
             continue
+        if "from" in options and len(sources) == 1 and sources[0].endswith(".pem"):
+            notes.append(f"{os.path.basename(sources[0])} (fetched by the build stage) not fetched")
+            continue
         if "from" in options:
             require(len(sources) == 1 and os.path.basename(sources[0]) == "todo-api",
-                    f"COPY --from={options['from']} {' '.join(sources)}: only the binary is expected from the build stage")
+                    f"COPY --from={options['from']} {' '.join(sources)}: only the binary and the CA bundle are expected from the build stage")
             sources = [binary]
         else:
             sources = [os.path.join(ROOT, s) for s in sources]
@@ -857,8 +860,8 @@ def check_dockerfile(dockerfile, taskdef, template):
     manifest = index(lambda k, a: k == "COPY" and "Package." in a and "Sources" not in a)
     resolve = index(lambda k, a: k == "RUN" and "swift package resolve" in a)
     sources = index(lambda k, a: k == "COPY" and "Sources" in a)
-    libpq = index(lambda k, a: k == "RUN" and a.strip() == "scripts/libpq-static")
-    compile_ = index(lambda k, a: k == "RUN" and 'pc="$(scripts/libpq-static)"' in a
+    libpq = index(lambda k, a: k == "RUN" and 'pc="$(scripts/libpq-static)"' in a and "/src/.build-deps/pkgconfig-dir" in a)
+    compile_ = index(lambda k, a: k == "RUN" and 'pc="$(cat /src/.build-deps/pkgconfig-dir)"' in a
                      and 'PKG_CONFIG_PATH="$pc" swift build -c release --static-swift-stdlib --product todo-api' in a)
     require(None not in (manifest, resolve, libpq, sources, compile_) and manifest < resolve < sources < compile_ and libpq < compile_,
             "the build stage must copy Package.*, resolve, build libpq (scripts/libpq-static), then copy Sources, "

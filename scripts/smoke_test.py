@@ -61,6 +61,11 @@ def run(*args, env=None):
 
 
 print("smoke: command line and configuration")
+result = run("--version")
+check("--version prints the version and the linked libraries", result.returncode == 0
+      and result.stdout.startswith("todo-api ") and "libpq" in result.stdout, (result.returncode, result.stdout))
+result = run("healthcheck", env={"PORT": "abc"})
+check("healthcheck refuses a bad PORT (exit 2, named)", result.returncode == 2 and "PORT" in result.stderr, (result.returncode, result.stderr))
 result = run("serve", "--port", "eighty")
 check("invalid flag value exits 2", result.returncode == 2, result.returncode)
 check("the message names the flag", "--port" in result.stderr, result.stderr)
@@ -106,6 +111,8 @@ if database_url:
     check("migrate exits 0", result.returncode == 0, result.stderr + result.stdout)
     result = run("migrate", "--migrations-dir", migrations, env={"DATABASE_URL": database_url})
     check("migrate again applies nothing", result.returncode == 0 and '"applied":"0"' in result.stdout, result.stdout)
+    result = run("migrate", "--migrations-dir", migrations, env={"DATABASE_URL": database_url, "PORT": "abc"})
+    check("migrate ignores a PORT it does not use", result.returncode == 0, (result.returncode, result.stderr))
     result = run("migrate", env={"DATABASE_URL": "postgres://todo:secret-pw@127.0.0.1:1/todo"})
     check("unreachable database: exit 1, reason given, password not shown",
           result.returncode == 1 and "refused" in result.stderr and "secret-pw" not in result.stderr + result.stdout,

@@ -51,6 +51,19 @@ public struct IPAddress: Hashable, Sendable, CustomStringConvertible {
         isIPv4 ? (low >> 24) & 0xFF == 127 : (high == 0 && low == 1)
     }
 
+    /// Not reachable from the internet: loopback, unspecified, RFC 1918 private, RFC 6598 shared
+    /// (carrier-grade NAT), link-local, IPv6 unique-local (fc00::/7) and link-local (fe80::/10).
+    /// Docker's bridge gateways (172.17.0.0/16 and up) and VPC addresses are among them.
+    public var isInternal: Bool {
+        if isIPv4 {
+            let a = (low >> 24) & 0xFF, b = (low >> 16) & 0xFF
+            return a == 127 || a == 0 || a == 10 || (a == 172 && (16...31).contains(b)) || (a == 192 && b == 168)
+                || (a == 100 && (64...127).contains(b)) || (a == 169 && b == 254)
+        }
+        let top = high >> 48
+        return (high == 0 && (low == 1 || low == 0)) || top & 0xFE00 == 0xFC00 || top & 0xFFC0 == 0xFE80
+    }
+
     public var description: String {
         if isIPv4 {
             return "\((low >> 24) & 0xFF).\((low >> 16) & 0xFF).\((low >> 8) & 0xFF).\(low & 0xFF)"

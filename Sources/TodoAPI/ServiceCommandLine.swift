@@ -27,12 +27,16 @@ public struct ServiceCommandLine: Equatable, Sendable {
     public var wantsHelp: Bool
     /// `help` or `--help` before any command: the overview rather than serve's options.
     public var helpIsGeneral: Bool
+    /// `--version` (anywhere, like `--help`) or the `version` command.
+    public var wantsVersion: Bool
 
-    public init(command: Command, options: [String: String] = [:], wantsHelp: Bool = false, helpIsGeneral: Bool = false) {
+    public init(command: Command, options: [String: String] = [:], wantsHelp: Bool = false, helpIsGeneral: Bool = false,
+                wantsVersion: Bool = false) {
         self.command = command
         self.options = options
         self.wantsHelp = wantsHelp
         self.helpIsGeneral = helpIsGeneral
+        self.wantsVersion = wantsVersion
     }
 
     public static let commandSummaries: [(Command, String)] = [
@@ -87,11 +91,18 @@ public struct ServiceCommandLine: Equatable, Sendable {
                 result.wantsHelp = true
                 result.helpIsGeneral = true
                 return result
+            } else if first == "version" {
+                result.wantsVersion = true
+                return result
             }
         }
         // Help wins over every mistake around it, as in most tools: `serve --bogus --help` helps.
         if rest.contains("-h") || rest.contains("--help") {
             result.wantsHelp = true
+            return result
+        }
+        if rest.contains("--version") {
+            result.wantsVersion = true
             return result
         }
         let known = options(for: result.command)

@@ -202,18 +202,20 @@ public struct ServiceConfiguration: Sendable {
         }
     }
 
-    /// Environment first, then flags (`flag name → value`) on top.
-    public static func resolve(environment: [String: String], flags: [String: String]) throws(ConfigurationError) -> ServiceConfiguration {
+    /// A flag (`flag name → value`) wins over its variable, which is then not read at all
+    /// (`PORT=abc todo-api --port 0` serves on a free port). `only`: the settings a command uses
+    /// (`migrate` does not read `PORT`, so a bad one must not stop it); nil for all.
+    public static func resolve(environment: [String: String], flags: [String: String],
+                               only: ((Setting) -> Bool)? = nil) throws(ConfigurationError) -> ServiceConfiguration {
         var configuration = ServiceConfiguration()
-        for setting in settings {
-            if let value = environment[setting.environment] {
-                guard setting.apply(&configuration, value) else {
-                    throw ConfigurationError(setting: setting.environment, value: value, help: setting.help)
-                }
-            }
+        for setting in settings where only?(setting) ?? true {
             if let value = flags[setting.flag] {
                 guard setting.apply(&configuration, value) else {
                     throw ConfigurationError(setting: "--\(setting.flag)", value: value, help: setting.help)
+                }
+            } else if let value = environment[setting.environment] {
+                guard setting.apply(&configuration, value) else {
+                    throw ConfigurationError(setting: setting.environment, value: value, help: setting.help)
                 }
             }
         }

@@ -11,9 +11,18 @@ struct HealthcheckCommand {
     let options: [String: String]
 
     func run() throws {
-        // The container's PORT, so a task that moves the service needs no --url of its own.
-        let port = getenv("PORT").map { String(cString: $0) }.flatMap { Int($0) } ?? 8000
-        let url = options["url"] ?? "http://127.0.0.1:\(port)/health"
+        // The container's PORT, so a task that moves the service needs no --url of its own; a bad
+        // one is refused as `serve` refuses it (not silently replaced by 8000).
+        let url: String
+        if let given = options["url"] {
+            url = given
+        } else {
+            let text = getenv("PORT").map { String(cString: $0) } ?? "8000"
+            guard let port = Int(text), (1...65535).contains(port) else {
+                throw ConfigurationError(setting: "PORT", value: text, help: "a TCP port from 1 to 65535 (or give --url).")
+            }
+            url = "http://127.0.0.1:\(port)/health"
+        }
         let timeout = options["timeout"] ?? "2s"
         guard let budget = TimeSpan(parsing: timeout), budget.nanoseconds > 0 else {
             throw ConfigurationError(setting: "--timeout", value: timeout, help: "a duration such as 2s or 500ms.")

@@ -10,7 +10,10 @@ struct MigrateCommand {
 
     func run() throws {
         let environment = ServeCommand.environment()
-        let configuration = try ServiceConfiguration.resolve(environment: environment, flags: options)
+        // Only what migrating uses: the database's settings and the log's (a bad PORT is not its business).
+        let configuration = try ServiceConfiguration.resolve(environment: environment, flags: options) { setting in
+            setting.environment.hasPrefix("DB_") || ["MIGRATIONS_DIR", "LOG_LEVEL", "LOG_FORMAT", "SERVICE_NAME"].contains(setting.environment)
+        }
         guard let settings = try configuration.databaseSettings(environment: environment) else {
             throw ConfigurationError(setting: "DATABASE_URL", value: "", help: "no database configured (DATABASE_URL, PG* or DB_SECRET).")
         }

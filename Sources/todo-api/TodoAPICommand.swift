@@ -1,4 +1,5 @@
 import Glibc
+import Postgres
 import TodoAPI
 
 /// `todo-api [serve | migrate | healthcheck | help]`: the one executable. Exit codes: 0 clean stop
@@ -11,6 +12,10 @@ enum TodoAPICommand {
             let commandLine = try ServiceCommandLine.parse(Array(CommandLine.arguments.dropFirst()))
             if commandLine.wantsHelp {
                 print(ServiceCommandLine.usage(commandLine.helpIsGeneral ? nil : commandLine.command))
+                return
+            }
+            if commandLine.wantsVersion {
+                print("todo-api \(ServiceVersion.current) (libpq \(LinkedLibraries.libpq), \(LinkedLibraries.openSSL))")
                 return
             }
             switch commandLine.command {

@@ -80,7 +80,7 @@ import TestSupport
     @Test func batchedReadsFailAloneAndWritesStayApart() async throws {
         let db = try LoopDatabase(settings: TestDatabase.settings()) { $0.maxConnections = 1 }
         let outcomes = try await db.run { database -> [Int: Result<Int, PostgresError>] in
-            try await database.query("CREATE TEMP TABLE IF NOT EXISTS batch_t (n int)")
+            _ = try await database.query("CREATE TEMP TABLE IF NOT EXISTS batch_t (n int)")
             return await withTaskGroup(of: (Int, Result<Int, PostgresError>).self) { group in
                 for i in 0..<60 {
                     group.addTask {

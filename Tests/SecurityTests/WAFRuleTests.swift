@@ -142,10 +142,18 @@ import Testing
         }
     }
 
-    @Test func hostLocalhostOnlyFromRemotePeers() {
+    @Test func hostLocalhostOnlyFromInternetClients() {
         let probe = makeRequest(target: "/todos", host: "localhost")
         #expect(verdict(probe).blocking?.rule == .hostLocalhost)
         #expect(verdict(probe, peer: IPAddress("127.0.0.1")!).blocking == nil)
+        // `docker compose up` + `curl localhost:8000`: the peer is the bridge network's gateway.
+        #expect(verdict(probe, peer: IPAddress("172.18.0.1")!).blocking == nil)
+        for address in ["10.1.2.3", "192.168.1.10", "100.64.0.1", "169.254.1.1", "fd00::1", "fe80::1", "::1"] {
+            #expect(verdict(probe, peer: IPAddress(address)!).blocking == nil, "\(address)")
+        }
+        for external in ["203.0.113.7", "172.32.0.1", "8.8.8.8", "2001:db8::1", "100.128.0.1"] {
+            #expect(verdict(probe, peer: IPAddress(external)!).blocking?.rule == .hostLocalhost, "\(external)")
+        }
         #expect(verdict(makeRequest(target: "/todos", host: "127.0.0.1:8000")).blocking?.rule == .hostLocalhost)
         #expect(verdict(makeRequest(target: "/todos", host: "api.example.com")).blocking == nil)
         #expect(verdict(makeRequest(target: "/todos", host: "api.example.com:8000")).blocking == nil)

@@ -72,6 +72,13 @@ import TodoAPI
         #expect(usageError("help", "serve", "extra") == UsageError(command: .serve, message: "unexpected argument 'extra'"))
     }
 
+    @Test func versionInEveryForm() throws {
+        #expect(try parse("--version").wantsVersion)
+        #expect(try parse("version").wantsVersion)
+        #expect(try parse("serve", "--port", "1", "--version").wantsVersion)
+        #expect(try !parse("serve").wantsVersion)
+    }
+
     @Test func usageListsCommandsAndEveryOptionWithItsVariable() {
         let overview = ServiceCommandLine.usage(nil)
         for command in ServiceCommandLine.Command.allCases {

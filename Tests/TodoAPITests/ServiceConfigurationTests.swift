@@ -54,6 +54,14 @@ import Testing
         #expect(configuration.http.port == 9100)
         #expect(configuration.threads == 3)
         #expect(configuration.http.idleTimeout == .seconds(90))
+        // A flag wins without its variable being read: `PORT=abc todo-api --port 0` serves.
+        let flagged = try ServiceConfiguration.resolve(environment: ["PORT": "abc"], flags: ["port": "0"])
+        #expect(flagged.http.port == 0)
+        // A command reads only its own settings (`migrate` never reads PORT).
+        let migrating = try ServiceConfiguration.resolve(environment: ["PORT": "abc", "DB_POOL_MAX": "7"], flags: [:]) {
+            $0.environment.hasPrefix("DB_")
+        }
+        #expect(migrating.pool.maxConnections == 7)
     }
 
     @Test(arguments: [("PORT", "eighty"), ("PORT", "70000"), ("THREADS", "0"), ("IDLE_TIMEOUT", "soon"),

@@ -77,8 +77,9 @@ enum BadBots {
     }
 }
 
-/// `Host: localhost` from a remote peer is a probe for what the service trusts locally (AWS
-/// `Host_localhost_HEADER`); from a loopback peer it is how local clients address us.
+/// `Host: localhost` from an internet client is a probe for what the service trusts locally (AWS
+/// `Host_localhost_HEADER`); from an internal one (loopback, Docker's bridge gateway when a port
+/// is published, a private network) it is how local users address us (docs/SECURITY.md).
 enum HostProbe {
     static func isLoopbackName(_ host: [UInt8]) -> Bool {
         var h = host.map { $0 &- 65 < 26 ? $0 | 0x20 : $0 }

@@ -91,12 +91,13 @@ public struct RequestInspector: Sendable {
                 }) { stop = true }
             case .host:
                 // A service sees the same one or two Host values on every request, so they are
-                // remembered like the other headers. The loopback-name rule depends on the peer too,
-                // so the key says whether the peer is loopback (places 6 and 7).
-                if unlessKnownClean(CleanValueCache.key(value, place: peer.isLoopback ? 6 : 7), &verdict, { verdict in
+                // remembered like the other headers. The loopback-name rule depends on the client
+                // too, so the key says whether the client is public (places 6 and 7).
+                let fromInternet = !client.isInternal
+                if unlessKnownClean(CleanValueCache.key(value, place: fromInternet ? 7 : 6), &verdict, { verdict in
                     let host = Array(value)
-                    if !peer.isLoopback, HostProbe.isLoopbackName(host),
-                       record(.hostLocalhost, "header:host", "loopback host from a remote peer", host, into: &verdict) { return true }
+                    if fromInternet, HostProbe.isLoopbackName(host),
+                       record(.hostLocalhost, "header:host", "loopback host from an internet client", host, into: &verdict) { return true }
                     // A host name is letters, digits, dots, a port: the cheap tier unless something else is in it.
                     return check(TextTransform.normalize(host), raw: host, place: .header, location: "header:host", into: &verdict)
                 }) { stop = true }
