@@ -247,7 +247,7 @@ request = function() return wrk.format("GET", "/todos?limit=20") end
     "POST /todos": """
 wrk.method = "POST"
 wrk.path = "/todos"
-wrk.body = '{"title":"bench todo","description":"created by the benchmark"}'
+wrk.body = '{"title":"bench todo","description":"created by the benchmark","priority":"medium"}'
 wrk.headers["Content-Type"] = "application/json"
 """,
     "PUT /todos/{id}": """
@@ -354,11 +354,8 @@ def waf():
             flags=["--log-level", "error", "--metrics-port", "0"])
 
 
-def compare(variants, endpoints, baseline, env=None, flags=None):
-    """Two or more configurations of the same release binary side by side (CPU 0), measured
-    alternately with wrk (CPU 1) on each endpoint; the table is each one's median round."""
-    connections = int(os.environ.get("BENCH_CONNECTIONS", "4"))
-    cluster = BenchCluster()
+def seeded_ids(cluster):
+    """Seeds the service's database on `cluster`; returns a file of the 10,000 seeded ids."""
     psql = [os.path.join(os.path.dirname(cluster.env["PG_CTL"]), "psql"), cluster.env["PG_ADMIN_URL"], "-q", "-v", "ON_ERROR_STOP=1"]
     subprocess.run(psql + ["-c", SEED_SQL], check=True)
     ids = subprocess.run(psql + ["-tAc", "SELECT md5(n::text)::uuid FROM generate_series(1, 10000) AS n"],
@@ -366,8 +363,54 @@ def compare(variants, endpoints, baseline, env=None, flags=None):
     ids_file = tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False)
     ids_file.write("\n".join(ids) + "\n")
     ids_file.close()
+    return ids_file.name
+
+
+def interleave(servers, endpoints, ids_path):
+    """servers: name → (process, port). Per endpoint a warm-up each, then ROUNDS rounds in
+    alternating order; returns (endpoint, name) → [round results]."""
+    rounds = {(endpoint, name): [] for endpoint in endpoints for name in servers}
+    for endpoint in endpoints:
+        script = WRK_SCRIPTS[endpoint] % {"ids": ids_path}
+        for name, (proc, port) in servers.items():
+            wrk_script(f"http://127.0.0.1:{port}", script)  # warm-up
+        for i in range(ROUNDS):
+            order = list(servers.items()) if i % 2 == 0 else list(reversed(list(servers.items())))
+            for name, (proc, port) in order:
+                before = cpu_seconds(proc.pid)
+                rps, requests, p50, p99 = wrk_script(f"http://127.0.0.1:{port}", script)
+                rounds[(endpoint, name)].append({"rps": rps, "p50": p50, "p99": p99,
+                                                 "cpu_us": (cpu_seconds(proc.pid) - before) / requests * 1e6})
+                print(f"{endpoint} round {i + 1}: {name} {rps:.0f}/s", file=sys.stderr)
+    return rounds
+
+
+def print_rounds(rounds, endpoints, names, baseline, rss=None):
+    rss_header = " peak RSS MB |" if rss else ""
+    print(f"| endpoint | configuration | req/s (median of {ROUNDS}) | vs {baseline} | p50 ms | p99 ms | server CPU µs/req |{rss_header}")
+    print("|---|---|---|---|---|---|---|" + ("---|" if rss else ""))
+    for endpoint in endpoints:
+        base = median_round(rounds[(endpoint, baseline)])
+        for name in names:
+            row = median_round(rounds[(endpoint, name)])
+            print(f"| {endpoint} | {name} | {row['rps']:.0f} | {row['rps'] / base['rps']:.2f} | {row['p50']:.2f} | {row['p99']:.2f} | "
+                  f"{row['cpu_us']:.1f} |" + (f" {rss[name]:.1f} |" if rss else ""))
+    print("\nall rounds (req/s): " + "; ".join("%s, %s: %s" % (e, n, ", ".join("%.0f" % r["rps"] for r in rs)) for (e, n), rs in rounds.items()))
+
+
+def stop_all(servers):
+    for proc, _ in servers.values():
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def compare(variants, endpoints, baseline, env=None, flags=None):
+    """Two or more configurations of the same release binary side by side (CPU 0), measured
+    alternately with wrk (CPU 1) on each endpoint; the table is each one's median round."""
+    connections = int(os.environ.get("BENCH_CONNECTIONS", "4"))
+    cluster = BenchCluster()
+    ids_path = seeded_ids(cluster)
     servers = {}
-    rounds = {(endpoint, name): [] for endpoint in endpoints for name in variants}
     try:
         for name, variant in variants.items():
             variant_flags, variant_env = variant[0], variant[1]
@@ -380,32 +423,88 @@ def compare(variants, endpoints, baseline, env=None, flags=None):
                                     stdout=subprocess.DEVNULL, cwd=ROOT)
             wait_port(port)
             servers[name] = (proc, port)
-        for endpoint in endpoints:
-            script = WRK_SCRIPTS[endpoint] % {"ids": ids_file.name}
-            for name, (proc, port) in servers.items():
-                wrk_script(f"http://127.0.0.1:{port}", script)  # warm-up
-            for i in range(ROUNDS):
-                order = list(servers.items()) if i % 2 == 0 else list(reversed(list(servers.items())))
-                for name, (proc, port) in order:
-                    before = cpu_seconds(proc.pid)
-                    rps, requests, p50, p99 = wrk_script(f"http://127.0.0.1:{port}", script)
-                    rounds[(endpoint, name)].append({"rps": rps, "p50": p50, "p99": p99,
-                                                     "cpu_us": (cpu_seconds(proc.pid) - before) / requests * 1e6})
-                    print(f"{endpoint} round {i + 1}: {name} {rps:.0f}/s", file=sys.stderr)
+        rounds = interleave(servers, endpoints, ids_path)
     finally:
-        for proc, _ in servers.values():
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=30)
-        os.unlink(ids_file.name)
+        stop_all(servers)
+        os.unlink(ids_path)
         cluster.stop()
-    print(f"| endpoint | configuration | req/s (median of {ROUNDS}) | vs {baseline} | p50 ms | p99 ms | server CPU µs/req |")
-    print("|---|---|---|---|---|---|---|")
-    for endpoint in endpoints:
-        base = median_round(rounds[(endpoint, baseline)])
-        for name in variants:
-            row = median_round(rounds[(endpoint, name)])
-            print(f"| {endpoint} | {name} | {row['rps']:.0f} | {row['rps'] / base['rps']:.2f} | {row['p50']:.2f} | {row['p99']:.2f} | {row['cpu_us']:.1f} |")
-    print("\nall rounds (req/s): " + "; ".join("%s, %s: %s" % (e, n, ", ".join("%.0f" % r["rps"] for r in rs)) for (e, n), rs in rounds.items()))
+    print_rounds(rounds, endpoints, list(variants), baseline)
+
+
+# The anchors' own table (../shared/anchors/README.md), in a database of their own on the same
+# cluster, seeded with the same ids and texts as the service's.
+ANCHOR_SQL = """CREATE TABLE todos (
+  id uuid PRIMARY KEY DEFAULT gen_random_uuid(), title text NOT NULL, description text,
+  priority text NOT NULL DEFAULT 'medium', completed boolean NOT NULL DEFAULT false, completed_at timestamptz,
+  created_at timestamptz NOT NULL DEFAULT now(), updated_at timestamptz NOT NULL DEFAULT now());
+CREATE INDEX todos_created_at_id_idx ON todos (created_at DESC, id DESC);
+ALTER TABLE todos OWNER TO todo;
+""" + SEED_SQL + ";"
+
+
+def build_anchor(name):
+    """Builds ../shared/anchors/NAME (read-only there) in a writable copy under .build-anchors/;
+    returns its binary, or None when the anchors are not beside the repository."""
+    source = os.path.join(os.path.dirname(ROOT), "shared", "anchors", name)
+    if not os.path.isdir(source):
+        return None
+    copy = os.path.join(ROOT, ".build-anchors", name)
+    os.makedirs(copy, exist_ok=True)
+    subprocess.run(["cp", "-a", "-T", source, copy + ".new"], check=True)  # fresh sources, the old target/ kept
+    subprocess.run(["chmod", "-R", "u+w", copy + ".new"], check=True)
+    for entry in os.listdir(copy + ".new"):
+        target = os.path.join(copy, entry)
+        if os.path.isdir(target) and not os.path.islink(target):
+            shutil.rmtree(target)
+        elif os.path.exists(target):
+            os.unlink(target)
+        os.rename(os.path.join(copy + ".new", entry), target)
+    os.rmdir(copy + ".new")
+    subprocess.run(["bash", os.path.join(copy, "build.sh")], check=True, stdout=sys.stderr)
+    binaries = {"rust": "target/release/todo-rust", "go": "todo-go"}
+    return os.path.join(copy, binaries[name])
+
+
+def anchors():
+    """The service beside the Rust anchor (hyper + tokio-postgres, ../shared/anchors/rust), each
+    on CPU 0 with 8 database connections, wrk and PostgreSQL on CPU 1, the service with what it
+    always does on (request filter, rate limiter with a quota no run reaches, access log, metrics).
+    Ratios are to the anchor; peak RSS is each process's VmHWM after every round."""
+    names = [n for n in os.environ.get("BENCH_ANCHORS", "rust").split(",") if n]
+    binaries = {n: build_anchor(n) for n in names}
+    missing = [n for n, b in binaries.items() if b is None]
+    if missing:
+        raise SystemExit(f"no ../shared/anchors/{missing[0]} beside the repository")
+    cluster = BenchCluster()
+    ids_path = seeded_ids(cluster)
+    psql = [os.path.join(os.path.dirname(cluster.env["PG_CTL"]), "psql"), "-q", "-v", "ON_ERROR_STOP=1"]
+    subprocess.run(psql + [cluster.env["PG_ADMIN_URL"], "-c", "CREATE DATABASE anchor OWNER todo"], check=True)
+    subprocess.run(psql + [cluster.env["PG_ADMIN_URL"].replace("/todo?", "/anchor?"), "-c", ANCHOR_SQL], check=True)
+    anchor_url = cluster.url.rsplit("/", 1)[0] + "/anchor"
+    endpoints = os.environ.get("BENCH_ENDPOINTS", "GET /health,GET /todos/{id},GET /todos?limit=20,POST /todos").split(",")
+    servers = {}
+    try:
+        port = free_port()
+        metrics_port = free_port()
+        proc = subprocess.Popen(["taskset", "-c", "0", os.path.join(ROOT, ".build/release/todo-api"), "serve", "--host", "127.0.0.1",
+                                 "--port", str(port), "--db-pool-min", "8", "--db-pool-max", "8", "--metrics-port", str(metrics_port)],
+                                env=dict(os.environ, DATABASE_URL=cluster.url, RATE_LIMIT="100000000/1s"),
+                                stdout=subprocess.DEVNULL, cwd=ROOT)
+        wait_port(port)
+        servers["todo-api"] = (proc, port)
+        for name, binary in binaries.items():
+            port = free_port()
+            proc = subprocess.Popen(["taskset", "-c", "0", binary], env=dict(os.environ, PORT=str(port), DATABASE_URL=anchor_url,
+                                    POOL_SIZE="8", WORKERS="1", GOMAXPROCS="1"), stdout=subprocess.DEVNULL)
+            wait_port(port)
+            servers[name] = (proc, port)
+        rounds = interleave(servers, endpoints, ids_path)
+        rss = {name: peak_rss_mb(proc.pid) for name, (proc, _) in servers.items()}
+    finally:
+        stop_all(servers)
+        os.unlink(ids_path)
+        cluster.stop()
+    print_rounds(rounds, endpoints, list(servers), names[0], rss)
 
 
 def versus():
@@ -452,5 +551,7 @@ if __name__ == "__main__":
         waf()
     elif which == "versus":
         versus()
+    elif which == "anchors":
+        anchors()
     else:
         raise SystemExit(f"unknown benchmark {which}")
