@@ -107,8 +107,16 @@ public final class LogSink: Sendable {
                 batch.append(0x0A)
             }
             writeAll(batch)
+            // Let lines gather before the next batch: a writer that went back to waiting after
+            // every line was woken (futex, a context switch onto the loop's core) once per
+            // request, 11 % of the service's CPU on GET /todos/{id} (perf). Pausing here, the
+            // loops find it not waiting and signal nobody; a line waits at most this long.
+            if !stop { usleep(Self.gatherMicroseconds) }
         }
     }
+
+    /// 5 ms: at 40,000 requests/s about 200 lines (80 KB) per write(2), far from `capacity`.
+    static let gatherMicroseconds: UInt32 = 5_000
 
     private func writeAll(_ bytes: [UInt8]) {
         var offset = 0

@@ -162,6 +162,18 @@ import Testing
         #expect(verdict(makeRequest(target: "/todos", host: "x'or'1'='1")).blocking?.rule == .sqlInjection)
     }
 
+    @Test func mediaTypesAreMatchedIgnoringCase() {
+        #expect(TextTransform.containsCaseInsensitive("Application/JSON; charset=utf-8".utf8, "json"))
+        #expect(TextTransform.containsCaseInsensitive("application/x-www-form-urlencoded".utf8, "x-www-form-urlencoded"))
+        #expect(!TextTransform.containsCaseInsensitive("text/plain".utf8, "json"))
+    }
+
+    @Test func aJSONBodyIsInspectedWhateverTheCaseOfItsMediaType() {
+        let request = makeRequest(method: "POST", target: "/todos", headers: [("User-Agent", "t"), ("Content-Type", "APPLICATION/JSON")],
+                                  body: #"{"title":"<script>alert(1)</script>"}"#)
+        #expect(verdict(request).blocking?.rule == .crossSiteScripting)
+    }
+
     @Test func sizeLimits() {
         var configuration = WAFConfiguration()
         configuration.maxQueryStringBytes = 100

@@ -3,6 +3,24 @@ import Net
 /// LOWERCASE, COMPRESS_WHITE_SPACE, REMOVE_NULLS, NORMALIZE_PATH), on bytes. Inputs are bounded by
 /// the size rules, and every transformation is a single pass, so the cost is linear.
 enum TextTransform {
+    /// Whether `text` contains the lowercase ASCII `needle`, ignoring ASCII case (media types).
+    static func containsCaseInsensitive(_ text: String.UTF8View, _ needle: StaticString) -> Bool {
+        needle.withUTF8Buffer { pattern in
+            guard pattern.count > 0 else { return true }
+            let bytes = Array(text)
+            guard bytes.count >= pattern.count else { return false }
+            outer: for start in 0...(bytes.count - pattern.count) {
+                for k in 0..<pattern.count {
+                    let b = bytes[start + k]
+                    let lower = b &- 65 < 26 ? b | 0x20 : b
+                    if lower != pattern[k] { continue outer }
+                }
+                return true
+            }
+            return false
+        }
+    }
+
     /// `%XX`, IIS's `%uXXXX` and, with `plusIsSpace`, `+`. Malformed escapes stay as they are.
     static func urlDecode(_ input: ArraySlice<UInt8>, plusIsSpace: Bool) -> [UInt8] {
         var out: [UInt8] = []
