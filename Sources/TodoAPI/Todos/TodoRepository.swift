@@ -74,16 +74,27 @@ struct TodoRepository: Sendable {
     }
 
     func create(_ input: TodoInput) async throws(PostgresError) -> Todo? {
-        let completedAt = Self.millisecondsSQL(input.completedAt)
-        let result = try await database.query("""
+        let result = try await database.query(Self.createQuery(input))
+        return result.rowCount == 0 ? nil : Todo(result, row: 0)
+    }
+
+    /// `create` for a callback handler on the loop; `completion` runs on the loop.
+    func create(_ input: TodoInput, completion: @escaping (Result<Todo?, PostgresError>) -> Void) {
+        database.query(Self.createQuery(input)) { result in
+            completion(result.map { $0.rowCount == 0 ? nil : Todo($0, row: 0) })
+        }
+    }
+
+    private static func createQuery(_ input: TodoInput) -> PostgresQuery {
+        let completedAt = millisecondsSQL(input.completedAt)
+        return """
             INSERT INTO todos (title, description, priority, completed, completed_at)
             VALUES (\(input.title!), \(input.description ?? nil), COALESCE(\(input.priority ?? nil), 'medium'),
                     COALESCE(\(input.completed ?? nil)::boolean, false),
                     CASE WHEN COALESCE(\(input.completed ?? nil)::boolean, false)
                          THEN COALESCE('epoch'::timestamptz + \(completedAt)::bigint * interval '1 millisecond', now()) END)
             RETURNING \(sql: Todo.columns)
-            """)
-        return result.rowCount == 0 ? nil : Todo(result, row: 0)
+            """
     }
 
     enum IdempotentOutcome: Sendable {
