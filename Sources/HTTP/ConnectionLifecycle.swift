@@ -95,12 +95,12 @@ struct ConnectionLifecycle {
     }
 
     /// The client closed its side (read returned 0). Returns whether to close now. A response
-    /// already being written is finished first (then the lingering close). A request still with
-    /// its handler is abandoned: its answer is dropped and it is logged as 499, as nginx does
+    /// already being written is finished first (then the lingering close), unless a pipelined
+    /// request is with its handler too. A request still with its handler is abandoned: its answer is dropped and it is logged as 499, as nginx does
     /// (read() cannot tell a half-close from a client that is gone, and one that is gone is the
     /// common case).
     mutating func peerFinishedSending() -> Bool {
-        guard output != nil, closing == .open || closing == .afterOutput else { return true }
+        guard output != nil, input != .handling, closing == .open || closing == .afterOutput else { return true }
         closing = .afterOutput
         return false
     }
@@ -128,11 +128,6 @@ struct ConnectionLifecycle {
         return false
     }
 
-    /// Bytes read while lingering: the client is still sending, the linger restarts.
-    mutating func receivedWhileLingering(now: MonotonicTime) {
-        if case .lingering = closing { closing = .lingering(since: now) }
-    }
-
     // MARK: Drain and close
 
     /// Graceful shutdown. Every response from now on says `Connection: close`; an idle connection
@@ -143,6 +138,8 @@ struct ConnectionLifecycle {
     }
 
     var isDraining: Bool { drainingSince != nil }
+
+    var isBetweenRequests: Bool { if case .betweenRequests = input { true } else { false } }
 
     mutating func closed() {
         closing = .closed

@@ -113,6 +113,9 @@ final class HTTPConnection: Selectable {
                     consume(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
                 }
                 if closed || interest != .read || count < buffer.count { return }
+                // `interest` is updated after this batch: check what it will be (back-pressure:
+                // nothing more is read while a response is unwritten or the pending input is full).
+                if outputPending && !lifecycle.isClosingAfterOutput { return }
                 if handling && pending.count >= context.configuration.limits.maxHeaderBytes { return }
             }
         }
@@ -161,6 +164,11 @@ final class HTTPConnection: Selectable {
         while canProcess {
             if parser.isAtRequestBoundary {
                 guard offset < bytes.count else { return offset }
+            }
+            // A head starts with its first byte that is not an empty line's CR or LF (RFC 9112
+            // §2.2 lets a client send CRLF after a body): a stray CRLF must not turn an idle
+            // keep-alive connection into one with a head deadline (and an unasked-for 408).
+            if lifecycle.isBetweenRequests, bytes[offset...].contains(where: { $0 != 13 && $0 != 10 }) {
                 lifecycle.requestBytesArrived(now: context.loop.now)
             }
             let base = offset

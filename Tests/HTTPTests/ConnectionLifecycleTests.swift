@@ -174,6 +174,18 @@ import Testing
         #expect(shut)
     }
 
+    @Test func aClientThatClosesWithAPipelinedRequestStillHandledHasAbandonedIt() {
+        var lifecycle = fresh()
+        lifecycle.requestBytesArrived(now: Self.at(0))
+        lifecycle.requestReceived()
+        lifecycle.responseQueued(keepOpen: true, now: Self.at(1))
+        lifecycle.outputQueued(now: Self.at(1))
+        lifecycle.requestBytesArrived(now: Self.at(1))  // the next one, pipelined
+        lifecycle.requestReceived()
+        let closeNow = lifecycle.peerFinishedSending()
+        #expect(closeNow)
+    }
+
     @Test func aHalfCloseWithNothingOwedClosesAtOnce() {
         var idle = fresh()
         let answer5 = idle.peerFinishedSending()

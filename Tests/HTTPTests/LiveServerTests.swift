@@ -317,6 +317,18 @@ import TestSupport
         #expect(count == 1)
     }
 
+    @Test func aCRLFAfterABodyDoesNotStartAHeadDeadline() throws {
+        let server = try LiveServer { $0.headerTimeout = .milliseconds(200) }
+        let client = try TestClient(port: server.port)
+        // RFC 9112 §2.2: a client may send an empty line after a body.
+        try client.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nok\r\n")
+        #expect(try client.readResponse().status == 200)
+        usleep(500_000)  // well past the head deadline: an idle connection is not timed out by it
+        #expect(!client.hasData)
+        try client.send("GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
+        #expect(try client.readResponse().status == 200)
+    }
+
     @Test func idleKeepAliveConnectionIsClosed() throws {
         let server = try LiveServer { $0.idleTimeout = .milliseconds(200) }
         let client = try TestClient(port: server.port)
