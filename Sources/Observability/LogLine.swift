@@ -15,6 +15,9 @@ public enum LogLine {
     /// A single value longer than this is cut, with `truncatedMarker` appended.
     public static let maxValueBytes = 4 * 1024
     public static let truncatedMarker = "…[truncated]"
+    /// Fields every line has: metadata may not overwrite them. A constant, not an array literal
+    /// built for every key of every line.
+    static let reservedKeys: Set<String> = ["timestamp", "level", "service", "component", "message"]
 
     public static func levelName(_ level: Logger.Level) -> StaticString {
         switch level {
@@ -58,8 +61,7 @@ public enum LogLine {
             json.string(cut(component, valueLimit))
             json.raw(",\"message\":")
             json.string(cut(message, valueLimit))
-            for (key, value) in metadata.sorted(by: { $0.key < $1.key })
-            where !["timestamp", "level", "service", "component", "message"].contains(key) {
+            for (key, value) in metadata.sorted(by: { $0.key < $1.key }) where !reservedKeys.contains(key) {
                 json.raw(",")
                 json.string(cut(key, 128))
                 json.raw(":")

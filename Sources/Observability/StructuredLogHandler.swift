@@ -25,8 +25,16 @@ public struct StructuredLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var merged = metadata
-        if let extra = event.metadata { merged.merge(extra) { $1 } }
+        // The handler's own metadata is usually empty: then the event's is used as it is (merging
+        // copied and rehashed a dictionary per line: business events are one per write).
+        let merged: Logger.Metadata
+        if metadata.isEmpty {
+            merged = event.metadata ?? [:]
+        } else if let extra = event.metadata {
+            merged = metadata.merging(extra) { $1 }
+        } else {
+            merged = metadata
+        }
         sink.write(LogLine.render(format: format, timestamp: Timestamp.nowMilliseconds(), level: event.level, service: service,
                                   component: component, message: event.message.description, metadata: merged))
     }
