@@ -22,25 +22,10 @@ import threading
 import time
 import urllib.request
 
+from checks import Checks, free_port
+
 BINARY, DATABASE_URL = sys.argv[1], sys.argv[2]
-passed = failed = 0
-resource.setrlimit(resource.RLIMIT_NOFILE, (8192, 8192))
-
-
-def check(name, condition, detail=""):
-    global passed, failed
-    if condition:
-        passed += 1
-        print(f"ok   {name}")
-    else:
-        failed += 1
-        print(f"FAIL {name}: {detail}")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+check = Checks()
 
 
 servers = []
@@ -335,5 +320,5 @@ def slow_readers_drill(readers=200, write_timeout=5):
 sigterm_drill()
 slowloris_drill()
 slow_readers_drill()
-print(f"drills: {passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+print(f"drills: {check.passed} passed, {check.failed} failed")
+sys.exit(1 if check.failed else 0)

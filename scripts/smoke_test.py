@@ -8,25 +8,10 @@ import subprocess
 import sys
 import time
 
+from checks import Checks, free_port
+
 binary = sys.argv[1]
-passed = 0
-failed = 0
-
-
-def check(name, condition, detail=""):
-    global passed, failed
-    if condition:
-        passed += 1
-        print(f"  ok   {name}")
-    else:
-        failed += 1
-        print(f"  FAIL {name} {detail}")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+check = Checks(indent="  ")
 
 
 def request(port, raw, timeout=5):
@@ -257,5 +242,5 @@ except subprocess.TimeoutExpired:
 check("a second signal exits at once (128 + SIGINT)", code == 128 + signal.SIGINT, code)
 stuck.close()
 
-print(f"smoke: {passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+print(f"smoke: {check.passed} passed, {check.failed} failed")
+sys.exit(1 if check.failed else 0)

@@ -88,10 +88,11 @@ struct ConnectionLifecycle {
         input = .handling
     }
 
-    /// The response (or an error answer) is queued. `keepOpen` false: it is the last one.
+    /// The response (or an error answer) is queued for writing. `keepOpen` false: it is the last.
     mutating func responseQueued(keepOpen: Bool, now: MonotonicTime) {
         input = .betweenRequests(since: now)
         if !keepOpen, closing == .open { closing = .afterOutput }
+        outputQueued(now: now)
     }
 
     /// The client closed its side (read returned 0). Returns whether to close now. A response

@@ -126,9 +126,9 @@ final class HTTPConnection: Selectable {
             close(reset: false)
             return
         }
-        // A half-close after a complete request: answer it, then close.
+        // A response is still being written: finish it, then close (`afterEvent`, which runs
+        // after every read, picks the interest).
         pending.removeAll()
-        setInterest(lifecycle.interest(pendingBytes: 0, pendingLimit: 1))
     }
 
     private func consume(_ bytes: UnsafeRawBufferPointer) {
@@ -311,7 +311,6 @@ final class HTTPConnection: Selectable {
         // Not keeping the connection open: whatever follows this request is never read
         // (`canProcess` is now false); the caller of `process` drops it.
         lifecycle.responseQueued(keepOpen: keepOpen, now: context.loop.now)
-        lifecycle.outputQueued(now: context.loop.now)
     }
 
     /// When the request being read began: the first byte of its request line.

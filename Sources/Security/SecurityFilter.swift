@@ -82,26 +82,21 @@ public final class SecurityFilter: Sendable {
         if request.head.path.utf8.starts(with: "/health".utf8) { return nil }
         // draft-ietf-httpapi-ratelimit-headers: every response the policies cover says what is
         // left, so a client can slow down before it is refused. One buffer per request.
-        let isWrite = [.post, .put, .patch, .delete].contains(request.head.method)
-        let writes = isWrite ? writeLimiter : nil
+        let writes: RateLimiter?
+        switch request.head.method {
+        case .post, .put, .patch, .delete: writes = writeLimiter
+        default: writes = nil
+        }
         guard limiter != nil || writes != nil else { return nil }
         var fields = writes != nil ? writePolicyField : policyField
         fields.reserveCapacity(fields.count + 96)
         fields.append(contentsOf: "RateLimit: ".utf8)
-        for (index, limiter) in [limiter, writes].enumerated() {
-            guard let limiter else { continue }
-            switch limit(limiter, client, request: request, now: now) {
-            case .failure(let refusal):
-                return refusal.response
-            case .success(let allowed):
-                if index > 0 && self.limiter != nil { fields.append(contentsOf: ", ".utf8) }
-                fields.append(UInt8(ascii: "\""))
-                fields.append(contentsOf: limiter.policy.name.utf8)
-                fields.append(contentsOf: "\";r=".utf8)
-                ASCIIDigits.appendDecimal(allowed.remaining, to: &fields)
-                fields.append(contentsOf: ";t=".utf8)
-                ASCIIDigits.appendDecimal(allowed.reset, to: &fields)
-            }
+        if let limiter {
+            if let refusal = limit(limiter, client, request: request, now: now, appendingTo: &fields) { return refusal }
+        }
+        if let writes {
+            if limiter != nil { fields.append(contentsOf: ", ".utf8) }
+            if let refusal = limit(writes, client, request: request, now: now, appendingTo: &fields) { return refusal }
         }
         fields.append(contentsOf: "\r\n".utf8)
         request.responseFields = fields
@@ -114,13 +109,22 @@ public final class SecurityFilter: Sendable {
         return Array("RateLimit-Policy: \(policies.map(\.policyHeader).joined(separator: ", "))\r\n".utf8)
     }
 
-    struct Refusal: Error { let response: HTTPResponse }
-
-    private func limit(_ limiter: RateLimiter, _ client: IPAddress, request: HTTPRequest, now: Int64)
-        -> Result<(remaining: Int, reset: Int), Refusal> {
-        let decision = limiter.check(client, now: now)
-        if case .allowed(let remaining, let reset) = decision { return .success((remaining, reset)) }
-        guard case .limited(let retryAfter) = decision else { return .success((0, 0)) }
+    /// Allowed: appends `"name";r=<remaining>;t=<reset>` to `fields` and returns nil. Limited: the 429.
+    private func limit(_ limiter: RateLimiter, _ client: IPAddress, request: HTTPRequest, now: Int64,
+                       appendingTo fields: inout [UInt8]) -> HTTPResponse? {
+        let retryAfter: Int
+        switch limiter.check(client, now: now) {
+        case .allowed(let remaining, let reset):
+            fields.append(UInt8(ascii: "\""))
+            fields.append(contentsOf: limiter.policy.name.utf8)
+            fields.append(contentsOf: "\";r=".utf8)
+            ASCIIDigits.appendDecimal(remaining, to: &fields)
+            fields.append(contentsOf: ";t=".utf8)
+            ASCIIDigits.appendDecimal(reset, to: &fields)
+            return nil
+        case .limited(let seconds):
+            retryAfter = seconds
+        }
         limitedCount.add(1, ordering: .relaxed)
         let policy = limiter.policy
         logger.info("rate limited", metadata: [
@@ -128,13 +132,12 @@ public final class SecurityFilter: Sendable {
             "retryAfter": .stringConvertible(retryAfter),
         ])
         // draft-ietf-httpapi-ratelimit-headers: the policy, and what is left (none) and when.
-        return .failure(Refusal(response: .problem(
-            .tooManyRequests, detail: "Too many requests from this client; retry after \(retryAfter) s.",
-            requestID: request.requestID, headers: [
-                ("Retry-After", String(retryAfter)),
-                ("RateLimit-Policy", policy.policyHeader),
-                ("RateLimit", "\"\(policy.name)\";r=0;t=\(retryAfter)"),
-            ])))
+        return .problem(.tooManyRequests, detail: "Too many requests from this client; retry after \(retryAfter) s.",
+                        requestID: request.requestID, headers: [
+                            ("Retry-After", String(retryAfter)),
+                            ("RateLimit-Policy", policy.policyHeader),
+                            ("RateLimit", "\"\(policy.name)\";r=0;t=\(retryAfter)"),
+                        ])
     }
 
     private func forwardedFor(_ head: HTTPRequestHead) -> [ArraySlice<UInt8>] {

@@ -28,7 +28,6 @@ import Testing
         lifecycle.headReceived(hasBody: false, now: Self.at(start))
         lifecycle.requestReceived()
         lifecycle.responseQueued(keepOpen: keepOpen, now: Self.at(end))
-        lifecycle.outputQueued(now: Self.at(end))
         lifecycle.outputWritten(100, now: Self.at(end))
         _ = lifecycle.outputFlushed(now: Self.at(end))
     }
@@ -102,7 +101,6 @@ import Testing
         lifecycle.headReceived(hasBody: false, now: Self.at(0))
         lifecycle.requestReceived()
         lifecycle.responseQueued(keepOpen: true, now: Self.at(0))
-        lifecycle.outputQueued(now: Self.at(0))
         lifecycle.outputWritten(8_192, now: Self.at(0))
         // 8 KiB earns 8 s at 1 KiB/s: the grace (10 s) rules, before the stall rule (15 s).
         #expect(deadline(lifecycle)! == (10, .sendTimeout))
@@ -124,7 +122,6 @@ import Testing
         lifecycle.requestBytesArrived(now: Self.at(0))
         lifecycle.requestReceived()
         lifecycle.responseQueued(keepOpen: true, now: Self.at(0))
-        lifecycle.outputQueued(now: Self.at(0))
         // 1 MB taken at once earns far more than 15 s at the minimum rate: the stall rules.
         lifecycle.outputWritten(1_000_000, now: Self.at(2))
         #expect(deadline(lifecycle)! == (17, .sendTimeout))
@@ -138,7 +135,6 @@ import Testing
         lifecycle.headReceived(hasBody: false, now: Self.at(0))
         lifecycle.requestReceived()
         lifecycle.responseQueued(keepOpen: false, now: Self.at(1))
-        lifecycle.outputQueued(now: Self.at(1))
         #expect(lifecycle.isClosingAfterOutput)
         #expect(lifecycle.interest(pendingBytes: 0, pendingLimit: 100) == .write)
         lifecycle.outputWritten(100, now: Self.at(1))
@@ -166,7 +162,6 @@ import Testing
         lifecycle.requestBytesArrived(now: Self.at(1))
         lifecycle.requestReceived()
         lifecycle.responseQueued(keepOpen: true, now: Self.at(1))
-        lifecycle.outputQueued(now: Self.at(1))
         let closeNow = lifecycle.peerFinishedSending()
         #expect(!closeNow)
         #expect(lifecycle.interest(pendingBytes: 0, pendingLimit: 100) == .write)
@@ -179,7 +174,6 @@ import Testing
         lifecycle.requestBytesArrived(now: Self.at(0))
         lifecycle.requestReceived()
         lifecycle.responseQueued(keepOpen: true, now: Self.at(1))
-        lifecycle.outputQueued(now: Self.at(1))
         lifecycle.requestBytesArrived(now: Self.at(1))  // the next one, pipelined
         lifecycle.requestReceived()
         let closeNow = lifecycle.peerFinishedSending()
@@ -205,7 +199,6 @@ import Testing
         #expect(lifecycle.interest(pendingBytes: 100, pendingLimit: 100) == .none)
         // Once the response is queued, nothing is read until it is written (back-pressure).
         lifecycle.responseQueued(keepOpen: true, now: Self.at(1))
-        lifecycle.outputQueued(now: Self.at(1))
         #expect(lifecycle.interest(pendingBytes: 100, pendingLimit: 100) == .write)
         _ = lifecycle.outputFlushed(now: Self.at(1))
         #expect(lifecycle.interest(pendingBytes: 100, pendingLimit: 100) == .read)
@@ -224,7 +217,6 @@ import Testing
         lifecycle.requestReceived()
         #expect(lifecycle.deadline() == nil)
         lifecycle.responseQueued(keepOpen: false, now: Self.at(6.6))  // the connection says close
-        lifecycle.outputQueued(now: Self.at(6.6))
         let answer7 = lifecycle.outputFlushed(now: Self.at(6.6))
         #expect(answer7)
         #expect(deadline(lifecycle)! == (8.6, .lingerOver))

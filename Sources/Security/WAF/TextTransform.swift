@@ -6,18 +6,19 @@ enum TextTransform {
     /// Whether `text` contains the lowercase ASCII `needle`, ignoring ASCII case (media types).
     static func containsCaseInsensitive(_ text: String.UTF8View, _ needle: StaticString) -> Bool {
         needle.withUTF8Buffer { pattern in
-            guard pattern.count > 0 else { return true }
-            let bytes = Array(text)
-            guard bytes.count >= pattern.count else { return false }
-            outer: for start in 0...(bytes.count - pattern.count) {
-                for k in 0..<pattern.count {
-                    let b = bytes[start + k]
-                    let lower = b &- 65 < 26 ? b | 0x20 : b
-                    if lower != pattern[k] { continue outer }
+            var start = text.startIndex
+            while true {
+                var i = start, k = 0
+                while k < pattern.count, i < text.endIndex {
+                    let b = text[i]
+                    if (b &- 65 < 26 ? b | 0x20 : b) != pattern[k] { break }
+                    i = text.index(after: i)
+                    k += 1
                 }
-                return true
+                if k == pattern.count { return true }
+                guard start < text.endIndex else { return false }
+                start = text.index(after: start)
             }
-            return false
         }
     }
 
