@@ -3,6 +3,8 @@ import PackageDescription
 
 // Layers, top to bottom (each depends only on those below it):
 //   todo-api (executable) → TodoAPI → Security → HTTP, Postgres → Observability → Net → CLinux
+//   TodoAPI → AWS → HTTPClient → Net (AWS knows neither HTTP serving nor PostgreSQL; TodoAPI
+//   joins AWS's credentials to Postgres's connections).
 //   (HTTP and Postgres are siblings: neither knows the other; Security knows HTTP, not Postgres.)
 //   JSON (the parser) has no dependencies; TodoAPI reads request bodies with it, Postgres DB_SECRET.
 // No Foundation anywhere, and no command-line package: see Sources/TodoAPI/ServiceCommandLine.swift.
@@ -40,18 +42,28 @@ let package = Package(
             name: "Postgres",
             dependencies: ["Net", "JSON", "CLibPQ", "COpenSSL", .product(name: "Logging", package: "swift-log")]
         ),
+        // A small HTTPS client (OpenSSL, our sockets) for calls to AWS and identity providers.
+        .target(
+            name: "HTTPClient",
+            dependencies: ["Net", "COpenSSL"]
+        ),
+        // SigV4, AWS credentials (environment, ECS container endpoint), Secrets Manager, RDS IAM tokens.
+        .target(
+            name: "AWS",
+            dependencies: ["HTTPClient", "JSON", "Net", "Observability", "COpenSSL", .product(name: "Logging", package: "swift-log")]
+        ),
         .target(
             name: "Security",
             dependencies: ["HTTP", "Net", .product(name: "Logging", package: "swift-log")]
         ),
         .target(
             name: "TodoAPI",
-            dependencies: ["HTTP", "JSON", "Postgres", "Observability", "Security", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["HTTP", "JSON", "Postgres", "Observability", "Security", "AWS", .product(name: "Logging", package: "swift-log")]
         ),
         .executableTarget(
             name: "todo-api",
             dependencies: [
-                "TodoAPI", "HTTP", "Postgres", "Net", "Observability", "Security",
+                "TodoAPI", "HTTP", "Postgres", "Net", "Observability", "Security", "AWS",
                 .product(name: "Logging", package: "swift-log"),
             ],
             // lld with packed relative relocations (DT_RELR, glibc 2.36+: bookworm): the binary's
@@ -79,6 +91,8 @@ let package = Package(
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Net", "TestSupport"]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "Net", "CLibPQ", "TestSupport"]),
         .testTarget(name: "SecurityTests", dependencies: ["Security", "HTTP", "Net", "TestSupport"], exclude: ["Corpus"]),
+        .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient", "Net"]),
+        .testTarget(name: "AWSTests", dependencies: ["AWS", "HTTPClient", "Net", "Observability"], exclude: ["Fixtures"]),
         .testTarget(name: "TodoAPITests", dependencies: ["TodoAPI", "HTTP", "Postgres", "Net", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,5 +1,23 @@
-// OpenSSL's libcrypto through pkg-config (scripts/libpq-static's static copy of libssl-dev's, or
-// Debian's shared one): hashing, and the version for the start-up log.
+// OpenSSL through pkg-config (scripts/libpq-static's static copies of libssl-dev's libssl and
+// libcrypto, or Debian's shared ones): hashing and HMAC (migrations, AWS SigV4), TLS for the
+// HTTPS client, and the version for the start-up log.
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/sha.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+// Macros in OpenSSL's headers, which Swift cannot call: the same calls as functions.
+static inline long copenssl_ctx_set_min_tls12(SSL_CTX *ctx) {
+    return SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+}
+static inline long copenssl_set_sni(SSL *ssl, const char *name) {
+    return SSL_set_tlsext_host_name(ssl, name);
+}
+// A peer that closes without close_notify ends the stream (the response parser still notices
+// a response cut short by its Content-Length or chunk framing).
+static inline void copenssl_ctx_ignore_unexpected_eof(SSL_CTX *ctx) {
+    SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+}

@@ -15,6 +15,9 @@ public struct PostgresConnectionSettings: Sendable {
     /// How long a connection attempt may take (libpq ignores connect_timeout in non-blocking
     /// connects, so the pool enforces it).
     public var connectTimeout: TimeSpanMilliseconds
+    /// The keywords whose values came from the secret (`DB_SECRET`, or `DB_SECRET_ID` read at
+    /// start): a secret fetched again later replaces exactly these (`applySecret`).
+    public private(set) var secretKeywords: Set<String> = []
 
     public typealias TimeSpanMilliseconds = Int64
 
@@ -58,7 +61,10 @@ public struct PostgresConnectionSettings: Sendable {
             let mapping = [("host", "PGHOST"), ("port", "PGPORT"), ("dbname", "PGDATABASE"),
                            ("user", "PGUSER"), ("password", "PGPASSWORD")]
             for (keyword, variable) in mapping where settings[keyword] == nil && environment[variable] == nil {
-                if let value = fields[keyword] { settings[keyword] = value }
+                if let value = fields[keyword] {
+                    settings[keyword] = value
+                    settings.secretKeywords.insert(keyword)
+                }
             }
         }
         func setDefault(_ keyword: String, _ value: String, variable: String? = nil) {
@@ -81,6 +87,14 @@ public struct PostgresConnectionSettings: Sendable {
             settings.connectTimeout = connectTimeoutMilliseconds
         }
         return settings
+    }
+
+    /// A secret read again (rotated): its values for the keywords the first one filled. A keyword
+    /// the new secret lacks keeps its value.
+    public mutating func applySecret(_ fields: [String: String]) {
+        for keyword in secretKeywords {
+            if let value = fields[keyword] { self[keyword] = value }
+        }
     }
 
     /// libpq's own parser (PQconninfoParse): URIs (`postgres://user:p%40ss@host:5432/db?sslmode=require`)
@@ -108,7 +122,7 @@ public struct PostgresConnectionSettings: Sendable {
     /// `{"username","password","host","port","dbname",...}` as Secrets Manager stores RDS
     /// credentials; `port` may be a number or a string; other members (`engine`,
     /// `dbInstanceIdentifier`, ...) are ignored, and so is a member that is `null`.
-    static func parseSecret(_ json: String) throws(PostgresConfigurationError) -> [String: String] {
+    public static func parseSecret(_ json: String) throws(PostgresConfigurationError) -> [String: String] {
         // Never the parser's message or the offending value: either could quote the secret.
         let malformed = PostgresConfigurationError(
             message: "DB_SECRET is not the expected JSON object {\"username\",\"password\",\"host\",\"port\",\"dbname\"}")

@@ -10,6 +10,7 @@ public final class PostgresDatabase: Sendable {
     private let writers: [LoopBound<PostgresPool>]
     private let readers: [LoopBound<PostgresPool>]?
     private let writer: PostgresEndpoint
+    private let reader: PostgresEndpoint?
     private let loops: [EventLoop]
     private let requestTimeout: TimeSpan
 
@@ -18,7 +19,7 @@ public final class PostgresDatabase: Sendable {
     @TaskLocal static var requestDeadline: MonotonicTime?
 
     public init(loops: [EventLoop], writer: PostgresConnectionSettings, reader: PostgresConnectionSettings?,
-                configuration: PostgresPoolConfiguration, logger: Logger) {
+                configuration: PostgresPoolConfiguration, logger: Logger, credentials: PostgresCredentialSource? = nil) {
         self.loops = loops
         requestTimeout = configuration.requestTimeout
         let faults = PostgresFaultLog(logger: logger)
@@ -27,9 +28,11 @@ public final class PostgresDatabase: Sendable {
             endpoint.attach(pools)
             return pools
         }
-        self.writer = PostgresEndpoint(settings: writer, isWriter: true, configuration: configuration, faults: faults)
+        self.writer = PostgresEndpoint(settings: writer, isWriter: true, configuration: configuration, faults: faults, credentials: credentials)
         writers = makePools(self.writer)
-        readers = reader.map { makePools(PostgresEndpoint(settings: $0, isWriter: false, configuration: configuration, faults: faults)) }
+        let readerEndpoint = reader.map { PostgresEndpoint(settings: $0, isWriter: false, configuration: configuration, faults: faults, credentials: credentials) }
+        self.reader = readerEndpoint
+        readers = readerEndpoint.map(makePools)
     }
 
     /// Runs `body` with one deadline for all its queries: `DB_REQUEST_TIMEOUT` from now.
@@ -40,6 +43,13 @@ public final class PostgresDatabase: Sendable {
     /// True while the writer answers read-only (a failover under way) and no probe has found a
     /// writable one yet.
     public var writerIsReadOnly: Bool { writer.isReadOnly }
+
+    /// The credential source has new credentials: pools backing off after refused connections try
+    /// again now instead of at their next backoff step (callable from any thread).
+    public func credentialsChanged() {
+        writer.credentialsChanged()
+        reader?.credentialsChanged()
+    }
 
     /// Opens the minimum connections on every loop (asynchronously; callable from any thread).
     public func start() {

@@ -13,6 +13,9 @@ final class PostgresEndpoint: Sendable {
     let host: String
     let faults: PostgresFaultLog
     let canceller: PostgresCanceller
+    /// Credentials that change while the service runs (a rotated secret, IAM tokens); nil: the
+    /// settings' own.
+    let credentials: PostgresCredentialSource?
 
     private struct Shared {
         var budget: ConnectionBudget
@@ -22,8 +25,10 @@ final class PostgresEndpoint: Sendable {
 
     private let shared: Mutex<Shared>
 
-    init(settings: PostgresConnectionSettings, isWriter: Bool, configuration: PostgresPoolConfiguration, faults: PostgresFaultLog) {
+    init(settings: PostgresConnectionSettings, isWriter: Bool, configuration: PostgresPoolConfiguration, faults: PostgresFaultLog,
+         credentials: PostgresCredentialSource? = nil) {
         self.settings = settings
+        self.credentials = credentials
         self.isWriter = isWriter
         self.faults = faults
         host = settings.hostDescription
@@ -35,6 +40,20 @@ final class PostgresEndpoint: Sendable {
     /// Set once, before the pools start.
     func attach(_ pools: [LoopBound<PostgresPool>]) {
         shared.withLock { $0.pools = pools }
+    }
+
+    /// The settings for a connection opening now, with the current credentials.
+    func settingsForNewConnection() -> Result<PostgresConnectionSettings, PostgresError> {
+        guard let credentials else { return .success(settings) }
+        var settings = settings
+        if let error = credentials.prepare(&settings) { return .failure(error) }
+        return .success(settings)
+    }
+
+    /// New credentials are in: every pool that is backing off after failures tries again now.
+    func credentialsChanged() {
+        let pools = shared.withLock { $0.pools }
+        for pool in pools { pool.loop.execute { pool.value.retryNow() } }
     }
 
     // MARK: Budget and state

@@ -22,7 +22,6 @@ final class PostgresPool: PostgresConnectionDelegate {
     let endpoint: PostgresEndpoint
     let configuration: PostgresPoolConfiguration
     let limits: (min: Int, max: Int)
-    var settings: PostgresConnectionSettings { endpoint.settings }
 
     private var connections: [PostgresConnection] = []
     private var waiters = FIFO<PendingQuery>()
@@ -280,6 +279,14 @@ final class PostgresPool: PostgresConnectionDelegate {
             if !reconnectTimer.isScheduled { loop.schedule(reconnectTimer, at: loop.now + wait) }
             return false
         }
+        let settings: PostgresConnectionSettings
+        switch endpoint.settingsForNewConnection() {
+        case .success(let prepared): settings = prepared
+        case .failure(let error):
+            // No usable credentials yet (say, AWS credentials not fetched): a failed attempt.
+            recordConnectFailure(error)
+            return false
+        }
         nextID += 1
         // ±10 % jitter on the lifetime so connections opened together are not replaced together.
         let jitter = Double.random(in: 0.9...1.1)
@@ -290,6 +297,13 @@ final class PostgresPool: PostgresConnectionDelegate {
         opened += 1
         connection.connect(settings)
         return true
+    }
+
+    /// New credentials arrived: a pool backing off after failures tries again at once.
+    func retryNow() {
+        guard !isShutdown, consecutiveFailures > 0, reconnectTimer.isScheduled else { return }
+        loop.cancel(reconnectTimer)
+        ensureConnections()
     }
 
     func connectionReady(_ connection: PostgresConnection) {
@@ -304,6 +318,11 @@ final class PostgresPool: PostgresConnectionDelegate {
 
     func connectionFailed(_ connection: PostgresConnection, error: PostgresError) {
         connections.removeAll { $0 === connection }
+        if error.isAuthenticationFailure { endpoint.credentials?.rejected(sqlState: error.sqlState ?? "28P01") }
+        recordConnectFailure(error)
+    }
+
+    private func recordConnectFailure(_ error: PostgresError) {
         consecutiveFailures += 1
         lastFailure = error
         endpoint.faults.report(.connectFailed, sqlState: error.sqlState, message: error.message, host: endpoint.host, now: loop.now)
@@ -368,7 +387,11 @@ final class PostgresPool: PostgresConnectionDelegate {
     /// `transaction_read_only` after connecting), and reports what it found.
     private func probeWriter() {
         guard !isShutdown, probe == nil else { return }
-        var settings = self.settings
+        guard case .success(var settings) = endpoint.settingsForNewConnection() else {
+            // No credentials to probe with: try again at the failover's next probe time.
+            endpoint.probeFinished(writable: false, error: nil, now: loop.now)
+            return
+        }
         settings["target_session_attrs"] = "read-write"
         let probe = WriterProbe(pool: self)
         let connection = PostgresConnection(id: 0, loop: loop, delegate: probe, lifetime: .seconds(60), canceller: endpoint.canceller)

@@ -49,11 +49,11 @@ public struct ServiceCommandLine: Equatable, Sendable {
         switch command {
         case .serve:
             ServiceConfiguration.settings.map {
-                Option(name: $0.flag, environment: $0.environment, help: $0.help, isSwitch: $0.flag == "migrate")
+                Option(name: $0.flag, environment: $0.environment, help: $0.help, isSwitch: ServiceConfiguration.switches.contains($0.flag))
             }
         case .migrate:
-            ServiceConfiguration.settings.filter { ["migrations-dir", "log-level"].contains($0.flag) }.map {
-                Option(name: $0.flag, environment: $0.environment, help: $0.help, isSwitch: false)
+            ServiceConfiguration.settings.filter { ["migrations-dir", "log-level", "db-secret-id", "db-iam-auth"].contains($0.flag) }.map {
+                Option(name: $0.flag, environment: $0.environment, help: $0.help, isSwitch: ServiceConfiguration.switches.contains($0.flag))
             }
         case .healthcheck:
             [

@@ -36,6 +36,11 @@ public struct ServiceConfiguration: Sendable {
     public var migrateOnStart = false
     /// Trusted proxies, rate limits, request filter rules.
     public var security = SecurityConfiguration()
+    /// Where the database credentials come from when they rotate (docs: README, "Credential rotation").
+    public var databaseCredentials = DatabaseCredentialConfiguration()
+
+    /// Flags that take no value (`--migrate`, not `--migrate true`).
+    public static let switches: Set<String> = ["migrate", "db-iam-auth"]
 
     public init() {
         security.waf.inertPaths = Application.inertPaths
@@ -96,6 +101,22 @@ public struct ServiceConfiguration: Sendable {
                 "A request's database work ends by this, with 503 and the statement cancelled (default 3s; DB_ACQUIRE_TIMEOUT bounds the wait for a connection within it).") { $0.pool.requestTimeout = $1 },
         timeout("DB_STATEMENT_TIMEOUT", "db-statement-timeout", "Longest a query may run on the server (default 5s).") { $0.statementTimeout = $1 },
         timeout("DB_CONNECT_TIMEOUT", "db-connect-timeout", "Longest a connection attempt may take (default 5s).") { $0.connectTimeout = $1 },
+        Setting(environment: "DB_SECRET_ID", flag: "db-secret-id",
+                help: "Secrets Manager secret (ARN or name) with the database credentials, read at start, every DB_SECRET_REFRESH and when PostgreSQL refuses the password.") { c, v in
+            guard !v.isEmpty, v.utf8.count <= 2048, v.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F || $0 == 0x20 }) else { return false }
+            c.databaseCredentials.secretId = v
+            return true
+        },
+        timeout("DB_SECRET_REFRESH", "db-secret-refresh", "How often DB_SECRET_ID is read again (default 1h).") { $0.databaseCredentials.secretRefresh = $1 },
+        Setting(environment: "DB_IAM_AUTH", flag: "db-iam-auth",
+                help: "Connect with RDS IAM authentication tokens instead of a password (true/false; needs sslmode require or stricter).") { c, v in
+            switch v.lowercased() {
+            case "true", "1", "yes": c.databaseCredentials.iamAuthentication = true
+            case "false", "0", "no", "": c.databaseCredentials.iamAuthentication = false
+            default: return false
+            }
+            return true
+        },
         timeout("DB_MAX_LIFETIME", "db-max-lifetime", "Connections are replaced after this, ±10% (default 30m).") { $0.pool.maxLifetime = $1 },
         timeout("DB_IDLE_TIMEOUT", "db-idle-timeout", "Connections above the minimum close after this idle (default 5m).") { $0.pool.idleTimeout = $1 },
         Setting(environment: "MIGRATIONS_DIR", flag: "migrations-dir", help: "Directory of NNNN_name.sql migrations (default Migrations).") { c, v in
@@ -219,6 +240,10 @@ public struct ServiceConfiguration: Sendable {
                 }
             }
         }
+        if configuration.databaseCredentials.secretId != nil && configuration.databaseCredentials.iamAuthentication {
+            throw ConfigurationError(setting: "DB_IAM_AUTH", value: "true",
+                                     help: "and DB_SECRET_ID are two ways to get the credentials: choose one.")
+        }
         if configuration.pool.minConnections > configuration.pool.maxConnections {
             throw ConfigurationError(setting: "DB_POOL_MIN", value: String(configuration.pool.minConnections),
                                      help: "must not exceed DB_POOL_MAX (\(configuration.pool.maxConnections)).")
@@ -233,7 +258,7 @@ public struct ServiceConfiguration: Sendable {
     /// then `DB_SECRET`; `DATABASE_READ_URL` optionally for reads. Nil when none is configured.
     public func databaseSettings(environment: [String: String]) throws(ConfigurationError)
         -> (writer: PostgresConnectionSettings, reader: PostgresConnectionSettings?)? {
-        let configured = environment["DATABASE_URL"] != nil || environment["DB_SECRET"] != nil
+        let configured = environment["DATABASE_URL"] != nil || environment["DB_SECRET"] != nil || databaseCredentials.secretId != nil
             || environment.keys.contains { $0.hasPrefix("PG") && ["PGHOST", "PGHOSTADDR", "PGDATABASE", "PGUSER", "PGPORT", "PGSERVICE"].contains($0) }
         guard configured else { return nil }
         do {

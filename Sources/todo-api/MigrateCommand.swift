@@ -14,12 +14,12 @@ struct MigrateCommand {
         let configuration = try ServiceConfiguration.resolve(environment: environment, flags: options) { setting in
             setting.environment.hasPrefix("DB_") || ["MIGRATIONS_DIR", "LOG_LEVEL", "LOG_FORMAT", "SERVICE_NAME"].contains(setting.environment)
         }
-        guard let settings = try configuration.databaseSettings(environment: environment) else {
-            throw ConfigurationError(setting: "DATABASE_URL", value: "", help: "no database configured (DATABASE_URL, PG* or DB_SECRET).")
-        }
         let logging = ServeCommand.bootstrapLogging(configuration)
         defer { logging.sink.flush() }
-        try Self.migrate(settings.writer, directory: configuration.migrationsDirectory, logger: Logger(label: "migrations"))
+        guard let settings = try DatabaseCredentialSetup.resolve(configuration: configuration, environment: environment) else {
+            throw ConfigurationError(setting: "DATABASE_URL", value: "", help: "no database configured (DATABASE_URL, PG*, DB_SECRET or DB_SECRET_ID).")
+        }
+        try Self.migrate(settings.writerWithCredentials(), directory: configuration.migrationsDirectory, logger: Logger(label: "migrations"))
     }
 
     /// Runs the migrations on the calling thread (never a loop); failures become `StartupError`.

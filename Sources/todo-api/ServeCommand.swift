@@ -17,7 +17,6 @@ struct ServeCommand {
     func run() throws {
         let environment = Self.environment()
         let configuration = try ServiceConfiguration.resolve(environment: environment, flags: options)
-        let databaseSettings = try configuration.databaseSettings(environment: environment)
         // Signals are taken synchronously by the main thread (sigtimedwait below); blocked before
         // any other thread exists (the log writer, the loops) so that every thread inherits the
         // mask and none is interrupted or killed by them.
@@ -26,6 +25,8 @@ struct ServeCommand {
         _ = clinux_block_signal(SIGINT)
         let logging = Self.bootstrapLogging(configuration)
         let logger = Logger(label: "server")
+        // After the logging bootstrap (a secret read at start logs), before any listener.
+        let databaseSettings = try DatabaseCredentialSetup.resolve(configuration: configuration, environment: environment)
         var http = configuration.http
         http.accessLog = AccessLog(sink: logging.sink, level: logging.level, service: configuration.serviceName, format: logging.format)
         http.recordMetrics = configuration.metricsPort != 0
@@ -36,9 +37,9 @@ struct ServeCommand {
 
         if configuration.migrateOnStart {
             guard let databaseSettings else {
-                throw ConfigurationError(setting: "MIGRATE_ON_START", value: "true", help: "needs a database (DATABASE_URL, PG* or DB_SECRET).")
+                throw ConfigurationError(setting: "MIGRATE_ON_START", value: "true", help: "needs a database (DATABASE_URL, PG*, DB_SECRET or DB_SECRET_ID).")
             }
-            try MigrateCommand.migrate(databaseSettings.writer, directory: configuration.migrationsDirectory, logger: Logger(label: "migrations"))
+            try MigrateCommand.migrate(databaseSettings.writerWithCredentials(), directory: configuration.migrationsDirectory, logger: Logger(label: "migrations"))
         }
 
         Self.raiseOpenFileLimit()
@@ -53,7 +54,10 @@ struct ServeCommand {
             group = try EventLoopGroup(count: configuration.threads)
             database = databaseSettings.map {
                 PostgresDatabase(loops: group.loops, writer: $0.writer, reader: $0.reader,
-                                 configuration: configuration.pool, logger: Logger(label: "database"))
+                                 configuration: configuration.pool, logger: Logger(label: "database"), credentials: $0.source)
+            }
+            if let database, let secret = databaseSettings?.rotatingSecret {
+                secret.whenChanged { [database] in database.credentialsChanged() }
             }
             server = HTTPServer(configuration: http, group: group,
                                 router: Application.makeRouter(database: database, openAPI: Self.openAPIDocument(environment, logger)),
@@ -75,7 +79,7 @@ struct ServeCommand {
             throw StartupError(description: "cannot start: \(error)")
         }
         if databaseSettings == nil {
-            logger.warning("no database configured (DATABASE_URL, PG* or DB_SECRET): only /health is served")
+            logger.warning("no database configured (DATABASE_URL, PG*, DB_SECRET or DB_SECRET_ID): only /health is served")
         }
         logger.info("listening", metadata: [
             "host": "\(configuration.http.host)", "port": "\(port)", "threads": "\(configuration.threads)",

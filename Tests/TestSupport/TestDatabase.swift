@@ -51,14 +51,15 @@ public final class LoopDatabase: Sendable {
     public var loop: EventLoop { group.loops[0] }
 
     public init(settings: PostgresConnectionSettings, reader: PostgresConnectionSettings? = nil,
-         configure: (inout PostgresPoolConfiguration) -> Void = { _ in }) throws {
+                credentials: PostgresCredentialSource? = nil,
+                configure: (inout PostgresPoolConfiguration) -> Void = { _ in }) throws {
         var configuration = PostgresPoolConfiguration()
         configuration.minConnections = 1
         configuration.maxConnections = 2
         configure(&configuration)
         group = try EventLoopGroup(count: 1)
         database = PostgresDatabase(loops: group.loops, writer: settings, reader: reader,
-                                    configuration: configuration, logger: Logger(label: "test"))
+                                    configuration: configuration, logger: Logger(label: "test"), credentials: credentials)
         try group.start()
         database.start()
     }

@@ -34,10 +34,11 @@ import TodoAPI
     @Test func migrateIsASwitch() throws {
         #expect(try parse("--migrate", "--port", "0").options == ["migrate": "true", "port": "0"])
         #expect(usageError("--migrate=false") == UsageError(command: .serve, message: "'--migrate' takes no value"))
+        #expect(try parse("migrate", "--db-iam-auth").options == ["db-iam-auth": "true"])
     }
 
     @Test func everyConfigurationSettingIsAServeOption() throws {
-        for setting in ServiceConfiguration.settings where setting.flag != "migrate" {
+        for setting in ServiceConfiguration.settings where !ServiceConfiguration.switches.contains(setting.flag) {
             #expect(try parse("--\(setting.flag)", "v").options == [setting.flag: "v"])
         }
     }
@@ -86,7 +87,7 @@ import TodoAPI
         }
         let serve = ServiceCommandLine.usage(.serve)
         for setting in ServiceConfiguration.settings {
-            let flag = setting.flag == "migrate" ? "--migrate " : "--\(setting.flag) <value>"
+            let flag = ServiceConfiguration.switches.contains(setting.flag) ? "--\(setting.flag) " : "--\(setting.flag) <value>"
             #expect(serve.contains(flag) && serve.contains("\(setting.environment): \(setting.help)"), "\(setting.flag)")
         }
         #expect(ServiceCommandLine.usage(.healthcheck).contains("--timeout <value>"))

@@ -1,0 +1,76 @@
+import Dispatch
+import Net
+import Synchronization
+
+/// Runs a `RefreshPolicy`'s fetches on a serial queue of its own: never on an event loop, one at
+/// a time, each scheduled with `asyncAfter` at the policy's next due time.
+public final class BackgroundRefresher: Sendable {
+    /// What one fetch found: when the next is due (nil: only on demand), or why it failed and the
+    /// latest moment a retry should happen.
+    public enum Outcome: Sendable {
+        case success(next: TimeSpan?)
+        case failure(latest: MonotonicTime?)
+    }
+
+    private struct State {
+        var policy: RefreshPolicy
+        /// Bumped on every schedule: a timer from an earlier schedule finds a newer one and does nothing.
+        var generation = 0
+    }
+
+    private let queue: DispatchQueue
+    private let state: Mutex<State>
+    /// Runs on `queue`: performs the fetch for `reason` and reports the outcome; `failure` tells
+    /// whether this failure is the first of a run (log it).
+    private let fetch: @Sendable (_ reason: RefreshPolicy.Reason, _ failureIsFirst: @Sendable () -> Bool) -> Outcome
+
+    public init(label: String, settings: RefreshPolicy.Settings = .init(),
+         fetch: @escaping @Sendable (_ reason: RefreshPolicy.Reason, _ failureIsFirst: @Sendable () -> Bool) -> Outcome) {
+        queue = DispatchQueue(label: label)
+        state = Mutex(State(policy: RefreshPolicy(settings: settings)))
+        self.fetch = fetch
+    }
+
+    /// Records the start-up fetch's outcome (done by the caller, synchronously) and schedules the next.
+    public func started(_ outcome: Outcome) {
+        let now = MonotonicTime.now()
+        state.withLock { _ = $0.policy.starting(now: now) }
+        finish(outcome, now: now)
+    }
+
+    /// Something was refused: fetch soon, within the policy's limits. Callable from any thread.
+    public func demand() {
+        let reason = state.withLock { $0.policy.demanded(now: .now()) }
+        guard let reason else { return }
+        queue.async { self.run(reason) }
+    }
+
+    private func run(_ reason: RefreshPolicy.Reason) {
+        let failures = state.withLock { $0.policy.failures }
+        let outcome = fetch(reason) { failures == 0 }
+        finish(outcome, now: .now())
+    }
+
+    private func finish(_ outcome: Outcome, now: MonotonicTime) {
+        let (due, generation): (MonotonicTime?, Int) = state.withLock { state in
+            switch outcome {
+            case .success(let next): _ = state.policy.succeeded(now: now, next: next)
+            case .failure(let latest): _ = state.policy.failed(now: now, latest: latest)
+            }
+            state.generation += 1
+            return (state.policy.nextDue, state.generation)
+        }
+        guard let due else { return }
+        let delay = max(0, (due - now).nanoseconds)
+        queue.asyncAfter(deadline: .now() + .nanoseconds(Int(delay))) { self.timerFired(generation: generation) }
+    }
+
+    private func timerFired(generation: Int) {
+        let reason: RefreshPolicy.Reason? = state.withLock { state in
+            guard state.generation == generation else { return nil }
+            return state.policy.timerFired(now: .now())
+        }
+        guard let reason else { return }
+        run(reason)
+    }
+}

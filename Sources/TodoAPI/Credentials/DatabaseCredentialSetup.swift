@@ -1,0 +1,94 @@
+import AWS
+import Glibc
+import Logging
+import Postgres
+
+/// At start-up: the database settings and, when the credentials rotate, their source.
+/// `DB_SECRET_ID` is read here (blocking, before the service listens) and its JSON resolves like
+/// an injected `DB_SECRET`; `DB_IAM_AUTH` checks the endpoints and the AWS credentials.
+public enum DatabaseCredentialSetup {
+    public struct Result: Sendable {
+        public let writer: PostgresConnectionSettings
+        public let reader: PostgresConnectionSettings?
+        public let source: PostgresCredentialSource?
+        /// Set when the source is a rotating secret: point it at the database once that exists.
+        public let rotatingSecret: RotatingSecretCredentials?
+
+        /// The writer's settings with the current credentials (for a one-off blocking connection:
+        /// migrations). Throws when the source has none to give.
+        public func writerWithCredentials() throws -> PostgresConnectionSettings {
+            var settings = writer
+            if let error = source?.prepare(&settings) { throw CredentialStartupError(description: error.message) }
+            return settings
+        }
+    }
+
+    /// Nil when no database is configured. Configuration problems throw `ConfigurationError`
+    /// (exit 2); AWS refusing or unreachable throws `CredentialStartupError` (exit 1, as ECS
+    /// fails a task whose secret it cannot inject).
+    public static func resolve(configuration: ServiceConfiguration, environment: [String: String],
+                               logger: Logger = Logger(label: "credentials")) throws -> Result? {
+        let options = configuration.databaseCredentials
+        guard options.secretId != nil || options.iamAuthentication else {
+            return try configuration.databaseSettings(environment: environment).map { Result(writer: $0.writer, reader: $0.reader, source: nil, rotatingSecret: nil) }
+        }
+        let setting = options.secretId != nil ? "DB_SECRET_ID" : "DB_IAM_AUTH"
+        let aws: AWSCredentialProvider
+        do {
+            guard let found = try AWSCredentialProvider.resolve(environment: environment) else {
+                throw ConfigurationError(setting: setting, value: options.secretId ?? "true",
+                                         help: "needs AWS credentials: the ECS task role (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI, set by ECS), AWS_CONTAINER_CREDENTIALS_FULL_URI, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.")
+            }
+            aws = found
+        } catch let error as AWSConfigurationError {
+            throw ConfigurationError(setting: error.setting, value: "(hidden)", help: error.message)
+        }
+        try retryingAtStart(what: "AWS credentials", logger: logger) { () throws(AWSError) in try aws.start() }
+
+        if let secretId = options.secretId {
+            let client: SecretsManagerClient
+            do { client = try SecretsManagerClient.resolve(secretId: secretId, environment: environment) } catch {
+                throw ConfigurationError(setting: error.setting, value: "(hidden)", help: error.message)
+            }
+            let (source, json) = try retryingAtStart(what: "the database secret \(secretId)", logger: logger) { () throws(AWSError) in
+                try RotatingSecretCredentials.start(secretId: secretId, client: client, aws: aws, interval: options.secretRefresh, logger: logger)
+            }
+            var withSecret = environment
+            withSecret["DB_SECRET"] = json
+            guard let settings = try configuration.databaseSettings(environment: withSecret) else { return nil }
+            return Result(writer: settings.writer, reader: settings.reader, source: source, rotatingSecret: source)
+        }
+
+        guard let settings = try configuration.databaseSettings(environment: environment) else {
+            throw ConfigurationError(setting: "DB_IAM_AUTH", value: "true", help: "needs a database (DATABASE_URL or PG*).")
+        }
+        let source = try IAMTokenCredentials.make(endpoints: [settings.writer] + (settings.reader.map { [$0] } ?? []),
+                                                  environment: environment, aws: aws)
+        logger.info("database IAM authentication", metadata: ["region": "\(source.region)"])
+        return Result(writer: settings.writer, reader: settings.reader, source: source, rotatingSecret: nil)
+    }
+
+    /// Retries transient failures for about 10 s (0.5, 1, 2, 4 s apart); a permanent one at once.
+    static func retryingAtStart<T>(what: String, logger: Logger, _ body: () throws(AWSError) -> T) throws(CredentialStartupError) -> T {
+        var delay: UInt32 = 500_000
+        var waited: UInt32 = 0
+        while true {
+            do {
+                return try body()
+            } catch {
+                if error.isPermanent || waited >= 7_000_000 {
+                    throw CredentialStartupError(description: "cannot get \(what): \(error)")
+                }
+                logger.warning("\(what) not available yet: retrying", metadata: ["error": "\(error)"])
+                usleep(delay)
+                waited += delay
+                delay *= 2
+            }
+        }
+    }
+}
+
+/// AWS refused or could not be reached at start-up (exit 1).
+public struct CredentialStartupError: Error, CustomStringConvertible {
+    public let description: String
+}
