@@ -40,9 +40,22 @@ public final class BackgroundRefresher: Sendable {
 
     /// Something was refused: fetch soon, within the policy's limits. Callable from any thread.
     public func demand() {
-        let reason = state.withLock { $0.policy.demanded(now: .now()) }
-        guard let reason else { return }
-        queue.async { self.run(reason) }
+        let now = MonotonicTime.now()
+        let (reason, rearm): (RefreshPolicy.Reason?, (MonotonicTime, Int)?) = state.withLock { state in
+            let before = state.policy.nextDue
+            let reason = state.policy.demanded(now: now)
+            guard reason == nil, let due = state.policy.nextDue, due != before else { return (reason, nil) }
+            // The fetch moved earlier (a refusal inside the gap): a timer for the new time.
+            state.generation += 1
+            return (nil, (due, state.generation))
+        }
+        if let reason { queue.async { self.run(reason) } }
+        if let (due, generation) = rearm { arm(at: due, generation: generation, now: now) }
+    }
+
+    private func arm(at due: MonotonicTime, generation: Int, now: MonotonicTime) {
+        let delay = max(0, (due - now).nanoseconds)
+        queue.asyncAfter(deadline: .now() + .nanoseconds(Int(delay))) { self.timerFired(generation: generation) }
     }
 
     private func run(_ reason: RefreshPolicy.Reason) {
@@ -61,8 +74,7 @@ public final class BackgroundRefresher: Sendable {
             return (state.policy.nextDue, state.generation)
         }
         guard let due else { return }
-        let delay = max(0, (due - now).nanoseconds)
-        queue.asyncAfter(deadline: .now() + .nanoseconds(Int(delay))) { self.timerFired(generation: generation) }
+        arm(at: due, generation: generation, now: now)
     }
 
     private func timerFired(generation: Int) {

@@ -26,6 +26,8 @@ public struct RefreshPolicy: Sendable {
     public private(set) var inFlight: Reason?
     public private(set) var failures = 0
     private var lastStart: MonotonicTime?
+    /// A refusal came inside the gap: the fetch at `nextDue` is for it.
+    private var demandPending = false
 
     public init(settings: Settings = Settings()) {
         self.settings = settings
@@ -34,14 +36,23 @@ public struct RefreshPolicy: Sendable {
     /// The timer fired: start a fetch if one is due and none runs.
     public mutating func timerFired(now: MonotonicTime) -> Reason? {
         guard inFlight == nil, let due = nextDue, now >= due else { return nil }
-        return begin(failures > 0 ? .retry : .schedule, now: now)
+        return begin(demandPending ? .rejected : failures > 0 ? .retry : .schedule, now: now)
     }
 
     /// The thing fetched was refused (a stale password): fetch now unless one runs or one started
-    /// less than `demandGap` ago.
+    /// less than `demandGap` ago; in that case the fetch is due when the gap ends (`nextDue`
+    /// moves earlier: the caller re-arms its timer), so a rotation just after a fetch waits for
+    /// the gap, not for the next refusal after it.
     public mutating func demanded(now: MonotonicTime) -> Reason? {
         guard inFlight == nil else { return nil }
-        if let lastStart, now - lastStart < settings.demandGap { return nil }
+        if let lastStart, now - lastStart < settings.demandGap {
+            let allowed = lastStart + settings.demandGap
+            if nextDue.map({ allowed < $0 }) ?? true {
+                nextDue = allowed
+                demandPending = true
+            }
+            return nil
+        }
         return begin(.rejected, now: now)
     }
 
@@ -52,6 +63,7 @@ public struct RefreshPolicy: Sendable {
 
     private mutating func begin(_ reason: Reason, now: MonotonicTime) -> Reason {
         inFlight = reason
+        demandPending = false
         lastStart = now
         return reason
     }

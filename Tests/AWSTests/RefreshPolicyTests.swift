@@ -21,12 +21,22 @@ import Testing
         _ = policy.starting(now: t0)
         _ = policy.succeeded(now: t0, next: .seconds(3600))
         #expect(policy.demanded(now: t0 + .seconds(5)) == nil, "the start-up fetch was 5 s ago")
-        #expect(policy.demanded(now: t0 + .seconds(10)) == .rejected)
+        #expect(policy.nextDue == t0 + .seconds(10), "due when the gap ends, not at the next refusal after it")
+        #expect(policy.timerFired(now: t0 + .seconds(10)) == .rejected)
         _ = policy.succeeded(now: t0 + .seconds(10), next: .seconds(3600))
-        // A fleet of connections refused at once: one fetch.
-        #expect(policy.demanded(now: t0 + .seconds(11)) == nil)
-        #expect(policy.demanded(now: t0 + .seconds(19)) == nil)
         #expect(policy.demanded(now: t0 + .seconds(20)) == .rejected)
+        _ = policy.succeeded(now: t0 + .seconds(20), next: .seconds(3600))
+        #expect(policy.nextDue == t0 + .seconds(3620))
+        #expect(policy.demanded(now: t0 + .seconds(21)) == nil)
+        #expect(policy.timerFired(now: t0 + .seconds(30)) == .rejected)
+        _ = policy.succeeded(now: t0 + .seconds(30), next: .seconds(3600))
+        // A fleet of connections refused at once: one fetch.
+        #expect(policy.demanded(now: t0 + .seconds(40)) == .rejected)
+        #expect(policy.demanded(now: t0 + .seconds(40)) == nil)
+        _ = policy.succeeded(now: t0 + .seconds(40), next: .seconds(3600))
+        #expect(policy.demanded(now: t0 + .seconds(41)) == nil)
+        #expect(policy.demanded(now: t0 + .seconds(49)) == nil)
+        #expect(policy.nextDue == t0 + .seconds(50))
     }
 
     @Test func failuresBackOffAreLoggedOnceAndRecoveryIsReported() {
