@@ -52,13 +52,18 @@ let package = Package(
             name: "AWS",
             dependencies: ["HTTPClient", "JSON", "Net", "Observability", "COpenSSL", .product(name: "Logging", package: "swift-log")]
         ),
+        // Bearer tokens (JWS, JWKS) and the ALB's x-amzn-oidc-data; knows no HTTP serving.
+        .target(
+            name: "Auth",
+            dependencies: ["AWS", "HTTPClient", "JSON", "Net", "COpenSSL", .product(name: "Logging", package: "swift-log")]
+        ),
         .target(
             name: "Security",
             dependencies: ["HTTP", "Net", .product(name: "Logging", package: "swift-log")]
         ),
         .target(
             name: "TodoAPI",
-            dependencies: ["HTTP", "JSON", "Postgres", "Observability", "Security", "AWS", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["HTTP", "JSON", "Postgres", "Observability", "Security", "AWS", "Auth", .product(name: "Logging", package: "swift-log")]
         ),
         .executableTarget(
             name: "todo-api",
@@ -93,6 +98,7 @@ let package = Package(
         .testTarget(name: "SecurityTests", dependencies: ["Security", "HTTP", "Net", "TestSupport"], exclude: ["Corpus"]),
         .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient", "Net"]),
         .testTarget(name: "AWSTests", dependencies: ["AWS", "HTTPClient", "Net", "Observability"], exclude: ["Fixtures"]),
+        .testTarget(name: "AuthTests", dependencies: ["Auth", "JSON", "Net", "COpenSSL"]),
         .testTarget(name: "TodoAPITests", dependencies: ["TodoAPI", "HTTP", "Postgres", "Net", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

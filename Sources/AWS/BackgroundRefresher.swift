@@ -39,18 +39,32 @@ public final class BackgroundRefresher: Sendable {
     }
 
     /// Something was refused: fetch soon, within the policy's limits. Callable from any thread.
-    public func demand() {
+    /// What became of a demand.
+    public enum Demand: Sendable, Equatable {
+        /// A fetch starts now.
+        case started
+        /// One is running: its end serves this demand too.
+        case inFlight
+        /// Too soon after the last one: a fetch is due when the gap ends.
+        case deferred
+    }
+
+    @discardableResult
+    public func demand() -> Demand {
         let now = MonotonicTime.now()
-        let (reason, rearm): (RefreshPolicy.Reason?, (MonotonicTime, Int)?) = state.withLock { state in
+        let (reason, rearm, outcome): (RefreshPolicy.Reason?, (MonotonicTime, Int)?, Demand) = state.withLock { state in
+            if state.policy.inFlight != nil { return (nil, nil, .inFlight) }
             let before = state.policy.nextDue
             let reason = state.policy.demanded(now: now)
-            guard reason == nil, let due = state.policy.nextDue, due != before else { return (reason, nil) }
+            if reason != nil { return (reason, nil, .started) }
+            guard let due = state.policy.nextDue, due != before else { return (nil, nil, .deferred) }
             // The fetch moved earlier (a refusal inside the gap): a timer for the new time.
             state.generation += 1
-            return (nil, (due, state.generation))
+            return (nil, (due, state.generation), .deferred)
         }
         if let reason { queue.async { self.run(reason) } }
         if let (due, generation) = rearm { arm(at: due, generation: generation, now: now) }
+        return outcome
     }
 
     private func arm(at due: MonotonicTime, generation: Int, now: MonotonicTime) {

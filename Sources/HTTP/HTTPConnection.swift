@@ -226,6 +226,7 @@ final class HTTPConnection: Selectable {
         context.metrics.inFlight += 1
         let requestID = request.requestID
         var request = request
+        request.peer = peer
         if let filter = context.configuration.requestFilter {
             let refusal = filter.inspect(&request, peer)
             exchange?.clientIP = request.clientIP
@@ -306,7 +307,7 @@ final class HTTPConnection: Selectable {
                                exchangeHeaders: exchange?.responseFields ?? [], requestID: exchange?.requestID)
         if let exchange {
             self.exchange = nil
-            finished(exchange, status: response.status.code, bytesOut: output.count - before)
+            finished(exchange, status: response.status.code, bytesOut: output.count - before, userID: response.userID)
         }
         // Not keeping the connection open: whatever follows this request is never read
         // (`canProcess` is now false); the caller of `process` drops it.
@@ -322,7 +323,7 @@ final class HTTPConnection: Selectable {
     }
 
     /// Metrics and the access-log line of an exchange whose response is now in `output`.
-    private func finished(_ exchange: Exchange, status: Int, bytesOut: Int) {
+    private func finished(_ exchange: Exchange, status: Int, bytesOut: Int, userID: String?) {
         let duration = context.loop.now - exchange.startedAt
         // Labels never carry raw client input: unknown methods become OTHER, paths become their
         // route template (or "unmatched"), so the number of series stays bounded.
@@ -339,7 +340,7 @@ final class HTTPConnection: Selectable {
             method: method, path: String(exchange.path), route: exchange.route, status: status,
             durationNanoseconds: duration.nanoseconds, bytesIn: exchange.bytesIn, bytesOut: bytesOut,
             clientIP: exchange.clientIP ?? peer.description, userAgent: exchange.head?.fields["User-Agent"], requestID: exchange.requestID,
-            traceID: traceID))
+            traceID: traceID, userID: userID))
     }
 
     /// `Root=1-5759e988-bd862e3fe1be46a994272793;Parent=...;Sampled=1` → `1-5759e988-bd862e3fe1be46a994272793`
@@ -480,7 +481,7 @@ final class HTTPConnection: Selectable {
             // The client left before its answer: an access line and a count with status 499, as
             // nginx logs it (no response is sent).
             self.exchange = nil
-            finished(exchange, status: 499, bytesOut: 0)
+            finished(exchange, status: 499, bytesOut: 0, userID: nil)
         }
         context.loop.deregister(fd: fd)
         context.loop.cancel(timer)

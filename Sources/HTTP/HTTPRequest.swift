@@ -1,3 +1,5 @@
+import Net
+
 /// A complete request as handlers see it.
 public struct HTTPRequest: Sendable {
     public let head: HTTPRequestHead
@@ -12,6 +14,9 @@ public struct HTTPRequest: Sendable {
     /// The client's address as a request filter resolved it (e.g. from `X-Forwarded-For` behind a
     /// trusted proxy); nil means the TCP peer. Used by the access log.
     public var clientIP: String?
+    /// The TCP peer (the ALB, behind one): who may vouch for headers such as the ALB's identity
+    /// header. Nil only for requests built outside a connection (tests).
+    public internal(set) var peer: PeerAddress?
     /// Header field lines (`Name: value\r\n`, already valid) that a request filter adds to this
     /// request's response, whatever answers it (e.g. `RateLimit`). Empty for most requests.
     public var responseFields: [UInt8] = []

@@ -8,6 +8,9 @@ public struct HTTPResponse: Sendable {
     public var contentType: String?
     public var headers: [(name: String, value: String)]
     public var body: [UInt8]
+    /// Who made the request, when the application authenticated it: for the access log's
+    /// `userId`, never sent.
+    public var userID: String?
 
     public init(status: HTTPStatus, contentType: String? = nil, headers: [(name: String, value: String)] = [], body: [UInt8] = []) {
         self.status = status

@@ -16,9 +16,12 @@ public struct AccessRecord: Sendable {
     public var requestID: String
     /// The `Root=` part of the ALB's `X-Amzn-Trace-Id`.
     public var traceID: String?
+    /// The authenticated caller (the owner of todos), when the service authenticated the request.
+    public var userID: String?
 
     public init(method: String, path: String, route: String?, status: Int, durationNanoseconds: Int64, bytesIn: Int,
-                bytesOut: Int, clientIP: String, userAgent: String?, requestID: String, traceID: String?) {
+                bytesOut: Int, clientIP: String, userAgent: String?, requestID: String, traceID: String?, userID: String? = nil) {
+        self.userID = userID
         self.method = method
         self.path = path
         self.route = route
@@ -110,6 +113,8 @@ public struct AccessLog: Sendable {
         json.string(record.requestID)
         json.raw(",\"traceId\":")
         json.optionalString(record.traceID)
+        json.raw(",\"userId\":")
+        json.optionalString(record.userID)
         json.raw("}")
         return json.bytes
     }
@@ -120,6 +125,7 @@ public struct AccessLog: Sendable {
             "clientIp": .string(record.clientIP), "requestId": .string(record.requestID),
         ]
         if let route = record.route { metadata["route"] = .string(route) }
+        if let userID = record.userID { metadata["userId"] = .string(userID) }
         return LogLine.render(format: .text, timestamp: Timestamp.nowMilliseconds(), level: lineLevel, service: service,
                               component: "access", message: "\(record.method) \(record.path)", metadata: metadata)
     }

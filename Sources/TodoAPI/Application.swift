@@ -6,10 +6,12 @@ import Security
 public enum Application {
     /// `database` is nil when none is configured: only `/health` is served then.
     /// `openAPI`: the contract (docs/openapi.yaml) to serve at `/openapi.yaml`.
-    public static func makeRouter(database: PostgresDatabase? = nil, openAPI: [UInt8]? = nil) -> Router {
+    /// `authentication`: the gate of `/todos` when AUTH is on (nil: off).
+    public static func makeRouter(database: PostgresDatabase? = nil, openAPI: [UInt8]? = nil,
+                                  authentication: RouteAuthentication? = nil) -> Router {
         var router = Router()
         HealthRoutes.register(in: &router, database: database)
-        if let database { TodoRoutes.register(in: &router, database: database) }
+        if let database { TodoRoutes.register(in: &router, database: database, authentication: authentication) }
         if let openAPI {
             router.add(.get, "/openapi.yaml", .sync { _ in
                 HTTPResponse(status: .ok, contentType: "application/yaml", body: openAPI)

@@ -8,7 +8,8 @@ import Security
 /// `GET /metrics` in the Prometheus text format (version 0.0.4), for the admin listener only:
 /// the ALB's target port never exposes it.
 public enum MetricsRoutes {
-    public static func makeRouter(server: HTTPServer, sink: LogSink?, database: PostgresDatabase?, security: SecurityFilter? = nil) -> Router {
+    public static func makeRouter(server: HTTPServer, sink: LogSink?, database: PostgresDatabase?, security: SecurityFilter? = nil,
+                                  authentication: RouteAuthentication? = nil) -> Router {
         var router = Router()
         let startTime = Double(Timestamp.nowMilliseconds()) / 1000
         router.add(.get, "/metrics", .async { _ in
@@ -48,6 +49,12 @@ public enum MetricsRoutes {
                 text.sample("rate_limited_total", [], Double(counts.rateLimited))
                 text.family("rate_limit_tracked_clients", "gauge", "Client IPs the rate limiter tracks.")
                 text.sample("rate_limit_tracked_clients", [], Double(counts.trackedClients))
+            }
+            if let authentication {
+                text.family("auth_failures_total", "counter", "Requests refused with 401, by reason.")
+                for (reason, count) in authentication.failureCounts {
+                    text.sample("auth_failures_total", [("reason", reason)], Double(count))
+                }
             }
             renderProcess(startTime: startTime, into: &text)
             return HTTPResponse(status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8", body: text.bytes)

@@ -39,6 +39,9 @@ public struct ServiceConfiguration: Sendable {
     /// Where the database credentials come from when they rotate (docs: README, "Credential rotation").
     public var databaseCredentials = DatabaseCredentialConfiguration()
 
+    /// `AUTH` and its settings.
+    public var auth = AuthConfiguration()
+
     /// Flags that take no value (`--migrate`, not `--migrate true`).
     public static let switches: Set<String> = ["migrate", "db-iam-auth"]
 
@@ -186,6 +189,33 @@ public struct ServiceConfiguration: Sendable {
             c.security.waf.denyList = networks
             return true
         },
+        Setting(environment: "AUTH", flag: "auth", help: "off (default: every client can read and change every todo), jwt (Bearer tokens) or alb (the ALB's x-amzn-oidc-data).") { c, v in
+            guard let mode = AuthConfiguration.Mode(rawValue: v.lowercased()) else { return false }
+            c.auth.mode = mode
+            return true
+        },
+        text("AUTH_ISSUER", "auth-issuer", "AUTH=jwt: the exact iss of accepted tokens (e.g. https://cognito-idp.<region>.amazonaws.com/<pool id>).") { $0.auth.issuer = $1 },
+        Setting(environment: "AUTH_AUDIENCE", flag: "auth-audience", help: "AUTH=jwt: accepted audiences, comma-separated (aud, or client_id with AUTH_TOKEN_USE=access).") { c, v in
+            let audiences = v.split(separator: ",").map { $0.trimmingWhitespace }.filter { !$0.isEmpty }
+            guard !audiences.isEmpty, audiences.allSatisfy({ $0.utf8.count <= 512 }) else { return false }
+            c.auth.audiences = audiences
+            return true
+        },
+        Setting(environment: "AUTH_TOKEN_USE", flag: "auth-token-use", help: "AUTH=jwt: access or id: the Cognito token_use claim must equal it (default: not checked).") { c, v in
+            guard v == "access" || v == "id" else { return v.isEmpty }
+            c.auth.tokenUse = v
+            return true
+        },
+        text("AUTH_JWKS_FILE", "auth-jwks-file", "AUTH=jwt: a JWKS file with the signing keys (read again hourly and on an unknown kid).") { $0.auth.jwksFile = $1 },
+        text("AUTH_JWKS", "auth-jwks", "AUTH=jwt: the signing keys as inline JWKS JSON.", maxLength: 64 << 10) { $0.auth.jwks = $1 },
+        text("AUTH_JWKS_URL", "auth-jwks-url", "AUTH=jwt: https URL of the JWKS (default for a Cognito issuer: <issuer>/.well-known/jwks.json).") { $0.auth.jwksURL = $1 },
+        timeout("AUTH_LEEWAY", "auth-leeway", "AUTH=jwt/alb: clock skew allowed on exp, nbf, iat (default 30s).", allowZero: true) { $0.auth.leeway = $1 },
+        text("AUTH_OWNER_CLAIM", "auth-owner-claim", "AUTH=jwt: the string claim naming a todo's owner (default sub).") { $0.auth.ownerClaim = $1 },
+        text("AUTH_ALB_ARN", "auth-alb-arn", "AUTH=alb: the load balancer's ARN, which must have signed x-amzn-oidc-data.") { $0.auth.albARN = $1 },
+        text("AUTH_ALB_KEYS_DIR", "auth-alb-keys-dir", "AUTH=alb: a directory of PEM public keys named by kid (instead of fetching them).") { $0.auth.albKeysDirectory = $1 },
+        text("AUTH_ALB_KEYS_URL", "auth-alb-keys-url", "AUTH=alb: where the keys are fetched, <url>/<kid> (default https://public-keys.auth.elb.<AWS_REGION>.amazonaws.com).") { c, v in
+            c.auth.albKeysURL = v.hasSuffix("/") ? String(v.dropLast()) : v
+        },
         Setting(environment: "LOG_LEVEL", flag: "log-level", help: "trace, debug, info, warn, error or critical (default info).") { c, v in
             let level = v.lowercased()
             guard ["trace", "debug", "info", "warn", "warning", "error", "critical"].contains(level) else { return false }
@@ -193,6 +223,16 @@ public struct ServiceConfiguration: Sendable {
             return true
         },
     ]
+
+    /// A non-empty printable value (no control characters), at most `maxLength` bytes.
+    private static func text(_ environment: String, _ flag: String, _ help: String, maxLength: Int = 2048,
+                             _ set: @escaping @Sendable (inout ServiceConfiguration, String) -> Void) -> Setting {
+        Setting(environment: environment, flag: flag, help: help) { c, v in
+            guard !v.isEmpty, v.utf8.count <= maxLength, v.utf8.allSatisfy({ $0 >= 0x20 && $0 != 0x7F || $0 == 0x09 || $0 == 0x0A }) else { return false }
+            set(&c, v)
+            return true
+        }
+    }
 
     /// `N/window` or `off`.
     private static func rateLimit(_ environment: String, _ flag: String, _ help: String,
@@ -214,10 +254,10 @@ public struct ServiceConfiguration: Sendable {
         }
     }
 
-    private static func timeout(_ environment: String, _ flag: String, _ help: String,
+    private static func timeout(_ environment: String, _ flag: String, _ help: String, allowZero: Bool = false,
                                 _ set: @escaping @Sendable (inout ServiceConfiguration, TimeSpan) -> Void) -> Setting {
         Setting(environment: environment, flag: flag, help: help + " Units: ms, s, m, h.") { c, v in
-            guard let span = TimeSpan(parsing: v), span.nanoseconds > 0 else { return false }
+            guard let span = TimeSpan(parsing: v), span.nanoseconds > 0 || (allowZero && span.nanoseconds == 0) else { return false }
             set(&c, span)
             return true
         }

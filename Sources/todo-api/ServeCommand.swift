@@ -34,6 +34,10 @@ struct ServeCommand {
         http.requestFilter = security.requestFilter
         http.isExemptFromAddressLimit = { [security] peer in security.isTrustedProxy(peer) }
         http.responseHeaders = security.responseHeaders
+        // Keys read before the listener opens: a token is never refused for want of them at start.
+        let authentication = try AuthenticationSetup.make(configuration.auth, environment: environment).map {
+            RouteAuthentication(authenticator: $0, isTrustedPeer: { [security] peer in security.isTrustedProxy(peer) })
+        }
 
         if configuration.migrateOnStart {
             guard let databaseSettings else {
@@ -60,7 +64,8 @@ struct ServeCommand {
                 secret.whenChanged { [database] in database.credentialsChanged() }
             }
             server = HTTPServer(configuration: http, group: group,
-                                router: Application.makeRouter(database: database, openAPI: Self.openAPIDocument(environment, logger)),
+                                router: Application.makeRouter(database: database, openAPI: Self.openAPIDocument(environment, logger),
+                                                               authentication: authentication),
                                 logger: Logger(label: "http"))
             port = try server.start()
             if configuration.metricsPort != 0 {
@@ -69,7 +74,8 @@ struct ServeCommand {
                 admin.port = configuration.metricsPort
                 admin.maxConnections = 64
                 adminServer = HTTPServer(configuration: admin, group: group,
-                                         router: MetricsRoutes.makeRouter(server: server, sink: logging.sink, database: database, security: security),
+                                         router: MetricsRoutes.makeRouter(server: server, sink: logging.sink, database: database, security: security,
+                                                                          authentication: authentication),
                                          logger: Logger(label: "admin"))
                 metricsPort = try adminServer?.start()
             }

@@ -107,7 +107,13 @@ import TestSupport
         #expect(applied.first == "0001_create_todos.sql")
         let columns = try BlockingPostgresConnection(fixture.settings)
             .query("SELECT count(*) FROM information_schema.columns WHERE table_name = 'todos'")
-        #expect(columns.int(0, 0) == 9)
+        #expect(columns.int(0, 0) == 10, "the nine of 0001 and the owner of 0003")
+        let keys = try BlockingPostgresConnection(fixture.settings).query("""
+            SELECT string_agg(a.attname, ',' ORDER BY array_position(i.indkey, a.attnum))
+            FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+            WHERE i.indrelid = 'idempotency_keys'::regclass AND i.indisprimary
+            """)
+        #expect(keys.string(0, 0) == "owner,key", "idempotency keys are per owner")
     }
 }
 

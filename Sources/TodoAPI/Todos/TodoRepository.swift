@@ -1,32 +1,46 @@
+import Net
 import Postgres
 
 /// The SQL of the todos. Every value is a bound parameter (`PostgresQuery` interpolation); every
 /// write is a single statement, committed before its result arrives, so a 2xx is sent only after
 /// PostgreSQL has committed the write. Writes name the row they change (`changing(row:)`), so
 /// that writes to one row wait for each other in the process, not on a connection each.
+///
+/// Owners (`AUTH` on): every statement takes the caller's `owner` and touches only that owner's
+/// rows; another owner's todo is indistinguishable from a missing one. With `AUTH=off` the owner
+/// is nil and the filter is `(true OR owner = NULL)`, which the planner folds away, so the
+/// statements and their plans are today's. `ownerFilter` picks the text; the owner is always a
+/// bound parameter.
 struct TodoRepository: Sendable {
     let database: PostgresDatabase
 
     /// `'epoch' + n ms`: exact, where `to_timestamp(double)` would round.
     private static func millisecondsSQL(_ value: Int64??) -> String? { (value ?? nil).map(String.init) }
 
-    func find(id: String) async throws(PostgresError) -> Todo? {
-        try Self.todo(await database.read(Self.findQuery(id)))
+    /// `(owner = $n)` for a caller, `(true OR owner = $n)` (always true) without one.
+    static func ownerFilter(_ owner: String?) -> StaticString { owner == nil ? "true OR " : "" }
+
+    func find(id: String, owner: String?) async throws(PostgresError) -> Todo? {
+        try Self.todo(await database.read(Self.findQuery(id, owner: owner)))
     }
 
     /// `find` for a callback handler on the loop; `completion` runs on the loop.
-    func find(id: String, completion: @escaping (Result<Todo?, PostgresError>) -> Void) {
-        database.read(Self.findQuery(id)) { completion($0.map(Self.todo)) }
+    func find(id: String, owner: String?, completion: @escaping (Result<Todo?, PostgresError>) -> Void) {
+        database.read(Self.findQuery(id, owner: owner)) { completion($0.map(Self.todo)) }
     }
 
     private static let findStatement: PostgresQuery = "SELECT \(sql: Todo.columns) FROM todos WHERE id = \("")"
+    private static let findOwnedStatement: PostgresQuery = "SELECT \(sql: Todo.columns) FROM todos WHERE id = \("") AND owner = \("")"
 
-    private static func findQuery(_ id: String) -> PostgresQuery { findStatement.rebinding(id) }
+    private static func findQuery(_ id: String, owner: String?) -> PostgresQuery {
+        guard let owner else { return findStatement.rebinding(id) }
+        return findOwnedStatement.rebinding(id, owner)
+    }
 
     private static func todo(_ result: PostgresResult) -> Todo? { result.rowCount == 0 ? nil : Todo(result, row: 0) }
 
-    func version(id: String) async throws(PostgresError) -> Int? {
-        let result = try await database.query("SELECT version FROM todos WHERE id = \(id)")
+    func version(id: String, owner: String?) async throws(PostgresError) -> Int? {
+        let result = try await database.query("SELECT version FROM todos WHERE id = \(id) AND (\(sql: Self.ownerFilter(owner))owner = \(owner))")
         return result.rowCount == 0 ? nil : result.int(0, 0)
     }
 
@@ -36,7 +50,7 @@ struct TodoRepository: Sendable {
     }
 
     /// Newest first; keyset pagination on (created_at, id), so inserts meanwhile shift nothing.
-    func list(limit: Int, after cursor: TodoCursor?, completed: Bool?, titleContains query: String?) async throws(PostgresError) -> Page {
+    func list(limit: Int, after cursor: TodoCursor?, completed: Bool?, titleContains query: String?, owner: String?) async throws(PostgresError) -> Page {
         let pattern = query.map { "%" + Self.escapeLike($0) + "%" }
         let result: PostgresResult
         if let cursor {
@@ -45,6 +59,7 @@ struct TodoRepository: Sendable {
                 WHERE (created_at, id) < ('epoch'::timestamptz + \(cursor.createdAtMicros)::bigint * interval '1 microsecond', \(cursor.id)::uuid)
                   AND (\(completed)::boolean IS NULL OR completed = \(completed)::boolean)
                   AND (\(pattern)::text IS NULL OR title ILIKE \(pattern)::text)
+                  AND (\(sql: Self.ownerFilter(owner))owner = \(owner)::text)
                 ORDER BY created_at DESC, id DESC LIMIT \(limit + 1)
                 """)
         } else {
@@ -52,6 +67,7 @@ struct TodoRepository: Sendable {
                 SELECT \(sql: Todo.columns) FROM todos
                 WHERE (\(completed)::boolean IS NULL OR completed = \(completed)::boolean)
                   AND (\(pattern)::text IS NULL OR title ILIKE \(pattern)::text)
+                  AND (\(sql: Self.ownerFilter(owner))owner = \(owner)::text)
                 ORDER BY created_at DESC, id DESC LIMIT \(limit + 1)
                 """)
         }
@@ -73,26 +89,27 @@ struct TodoRepository: Sendable {
         return escaped
     }
 
-    func create(_ input: TodoInput) async throws(PostgresError) -> Todo? {
-        let result = try await database.query(Self.createQuery(input))
+    func create(_ input: TodoInput, owner: String?) async throws(PostgresError) -> Todo? {
+        let result = try await database.query(Self.createQuery(input, owner: owner))
         return result.rowCount == 0 ? nil : Todo(result, row: 0)
     }
 
     /// `create` for a callback handler on the loop; `completion` runs on the loop.
-    func create(_ input: TodoInput, completion: @escaping (Result<Todo?, PostgresError>) -> Void) {
-        database.query(Self.createQuery(input)) { result in
+    func create(_ input: TodoInput, owner: String?, completion: @escaping (Result<Todo?, PostgresError>) -> Void) {
+        database.query(Self.createQuery(input, owner: owner)) { result in
             completion(result.map { $0.rowCount == 0 ? nil : Todo($0, row: 0) })
         }
     }
 
-    private static func createQuery(_ input: TodoInput) -> PostgresQuery {
+    private static func createQuery(_ input: TodoInput, owner: String?) -> PostgresQuery {
         let completedAt = millisecondsSQL(input.completedAt)
         return """
-            INSERT INTO todos (title, description, priority, completed, completed_at)
+            INSERT INTO todos (title, description, priority, completed, completed_at, owner)
             VALUES (\(input.title!), \(input.description ?? nil), COALESCE(\(input.priority ?? nil), 'medium'),
                     COALESCE(\(input.completed ?? nil)::boolean, false),
                     CASE WHEN COALESCE(\(input.completed ?? nil)::boolean, false)
-                         THEN COALESCE('epoch'::timestamptz + \(completedAt)::bigint * interval '1 millisecond', now()) END)
+                         THEN COALESCE('epoch'::timestamptz + \(completedAt)::bigint * interval '1 millisecond', now()) END,
+                    \(owner))
             RETURNING \(sql: Todo.columns)
             """
     }
@@ -108,37 +125,45 @@ struct TodoRepository: Sendable {
 
     /// Claims the key and creates the todo in one statement: two requests with the same key
     /// cannot both create (the second waits on the key's unique index, then finds it taken).
-    func create(_ input: TodoInput, idempotencyKey key: String, requestHash: String) async throws(PostgresError) -> IdempotentOutcome {
+    /// Keys are per owner (`''` without one): another owner's key is another key.
+    func create(_ input: TodoInput, idempotencyKey key: String, requestHash: String, owner: String?) async throws(PostgresError) -> IdempotentOutcome {
         let completedAt = Self.millisecondsSQL(input.completedAt)
+        let keyOwner = owner ?? ""
         let result = try await database.query(PostgresQuery("""
             WITH claimed AS (
-                INSERT INTO idempotency_keys (key, request_hash, todo_id) VALUES (\(key), \(requestHash), gen_random_uuid())
-                ON CONFLICT (key) DO UPDATE
+                INSERT INTO idempotency_keys (owner, key, request_hash, todo_id) VALUES (\(keyOwner), \(key), \(requestHash), gen_random_uuid())
+                ON CONFLICT (owner, key) DO UPDATE
                     SET request_hash = EXCLUDED.request_hash, todo_id = EXCLUDED.todo_id, response = NULL, created_at = now()
                     WHERE idempotency_keys.created_at < now() - interval '24 hours'
                 RETURNING todo_id)
-            INSERT INTO todos (id, title, description, priority, completed, completed_at)
+            INSERT INTO todos (id, title, description, priority, completed, completed_at, owner)
             SELECT todo_id, \(input.title!), \(input.description ?? nil), COALESCE(\(input.priority ?? nil), 'medium'),
                    COALESCE(\(input.completed ?? nil)::boolean, false),
                    CASE WHEN COALESCE(\(input.completed ?? nil)::boolean, false)
-                        THEN COALESCE('epoch'::timestamptz + \(completedAt)::bigint * interval '1 millisecond', now()) END
+                        THEN COALESCE('epoch'::timestamptz + \(completedAt)::bigint * interval '1 millisecond', now()) END,
+                   \(owner)
             FROM claimed
             RETURNING \(sql: Todo.columns)
-            """).changing(row: "idempotency-key:" + key))
+            """).changing(row: Self.keyRow(key, owner: keyOwner)))
         if result.rowCount == 1, let todo = Todo(result, row: 0) {
             return .created(todo)
         }
-        let existing = try await database.query("SELECT request_hash, todo_id, response FROM idempotency_keys WHERE key = \(key)")
+        let existing = try await database.query("SELECT request_hash, todo_id, response FROM idempotency_keys WHERE owner = \(keyOwner) AND key = \(key)")
         guard existing.rowCount == 1, let hash = existing.string(0, 0), let todoID = existing.uuid(0, 1) else {
             throw PostgresError(.server, message: "idempotency key vanished")
         }
         return hash == requestHash ? .replay(body: existing.string(0, 2), todoID: todoID) : .conflict
     }
 
-    func storeResponse(key: String, todoID: String, body: String) async throws(PostgresError) {
-        _ = try await database.query(PostgresQuery("UPDATE idempotency_keys SET response = \(body) WHERE key = \(key) AND todo_id = \(todoID)::uuid")
-            .changing(row: "idempotency-key:" + key))
+    func storeResponse(key: String, todoID: String, body: String, owner: String?) async throws(PostgresError) {
+        let keyOwner = owner ?? ""
+        _ = try await database.query(PostgresQuery("""
+            UPDATE idempotency_keys SET response = \(body) WHERE owner = \(keyOwner) AND key = \(key) AND todo_id = \(todoID)::uuid
+            """).changing(row: Self.keyRow(key, owner: keyOwner)))
     }
+
+    /// Writes to one key wait for each other in the process (`changing(row:)`).
+    private static func keyRow(_ key: String, owner: String) -> String { "idempotency-key:\(owner.utf8.count):\(owner):\(key)" }
 
     /// Keys older than 24 hours are dead weight; deleted now and then by the API.
     func deleteExpiredKeys() async throws(PostgresError) {
@@ -148,7 +173,7 @@ struct TodoRepository: Sendable {
     /// PUT (every writable field given) and PATCH (some given) in one conditional UPDATE: the
     /// If-Match check (`versions`) and the write are one statement, so two clients holding the
     /// same ETag cannot both win.
-    func update(id: String, _ input: TodoInput, replace: Bool, versions: [Int]?) async throws(PostgresError) -> Todo? {
+    func update(id: String, _ input: TodoInput, replace: Bool, versions: [Int]?, owner: String?) async throws(PostgresError) -> Todo? {
         let descriptionGiven = replace || input.description != nil
         let priorityGiven = replace || input.priority != nil
         let completedGiven = replace || input.completed != nil
@@ -168,16 +193,18 @@ struct TodoRepository: Sendable {
                     ELSE now() END,
                 updated_at = now(),
                 version = version + 1
-            WHERE id = \(id)::uuid AND (\(versionList)::bigint[] IS NULL OR version = ANY(\(versionList)::bigint[]))
+            WHERE id = \(id)::uuid AND (\(sql: Self.ownerFilter(owner))owner = \(owner)::text)
+              AND (\(versionList)::bigint[] IS NULL OR version = ANY(\(versionList)::bigint[]))
             RETURNING \(sql: Todo.columns)
             """).changing(row: id))
         return result.rowCount == 0 ? nil : Todo(result, row: 0)
     }
 
-    func delete(id: String, versions: [Int]?) async throws(PostgresError) -> Todo? {
+    func delete(id: String, versions: [Int]?, owner: String?) async throws(PostgresError) -> Todo? {
         let versionList = versions.map { "{" + $0.map(String.init).joined(separator: ",") + "}" }
         let result = try await database.query(PostgresQuery("""
-            DELETE FROM todos WHERE id = \(id)::uuid AND (\(versionList)::bigint[] IS NULL OR version = ANY(\(versionList)::bigint[]))
+            DELETE FROM todos WHERE id = \(id)::uuid AND (\(sql: Self.ownerFilter(owner))owner = \(owner)::text)
+              AND (\(versionList)::bigint[] IS NULL OR version = ANY(\(versionList)::bigint[]))
             RETURNING \(sql: Todo.columns)
             """).changing(row: id))
         return result.rowCount == 0 ? nil : Todo(result, row: 0)
@@ -205,41 +232,5 @@ struct TodoCursor: Sendable, Equatable {
         guard let value = Int64(micros), TodoID.isValid(id) else { return nil }
         createdAtMicros = value
         self.id = id
-    }
-}
-
-/// RFC 4648 §5 base64url without padding.
-enum Base64URL {
-    static let alphabet: [UInt8] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
-
-    static func encode(_ bytes: [UInt8]) -> String {
-        var out: [UInt8] = []
-        var i = 0
-        while i < bytes.count {
-            let chunk = (UInt32(bytes[i]) << 16) | (i + 1 < bytes.count ? UInt32(bytes[i + 1]) << 8 : 0) | (i + 2 < bytes.count ? UInt32(bytes[i + 2]) : 0)
-            let emit = min(4, (bytes.count - i) * 8 / 6 + 1)
-            for j in 0..<emit { out.append(alphabet[Int((chunk >> (18 - 6 * UInt32(j))) & 63)]) }
-            i += 3
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
-
-    static func decode(_ text: String) -> [UInt8]? {
-        var values: [UInt8] = []
-        for b in text.utf8 {
-            guard let index = alphabet.firstIndex(of: b) else { return nil }
-            values.append(UInt8(index))
-        }
-        guard values.count % 4 != 1 else { return nil }
-        var out: [UInt8] = []
-        var i = 0
-        while i < values.count {
-            let n = min(4, values.count - i)
-            var chunk: UInt32 = 0
-            for j in 0..<4 { chunk = chunk << 6 | (j < n ? UInt32(values[i + j]) : 0) }
-            for j in 0..<(n - 1) { out.append(UInt8((chunk >> (16 - 8 * UInt32(j))) & 0xFF)) }
-            i += 4
-        }
-        return out
     }
 }

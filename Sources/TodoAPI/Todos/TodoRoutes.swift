@@ -12,24 +12,54 @@ struct TodoRoutes: Sendable {
     /// Business events (component `business`): a todo created or deleted, with the request id.
     let events = Logger(label: "business")
 
-    static func register(in router: inout Router, database: PostgresDatabase) {
+    /// `authentication` nil: AUTH=off, every handler gets owner nil and no check runs.
+    static func register(in router: inout Router, database: PostgresDatabase, authentication: RouteAuthentication? = nil) {
         let routes = TodoRoutes(repository: TodoRepository(database: database))
         // One deadline (DB_REQUEST_TIMEOUT) for all the database work of a request, however many
         // statements it takes; the callback route has one statement, which gets it by default.
-        func withDeadline(_ handler: @escaping @Sendable (HTTPRequest) async -> HTTPResponse) -> RouteHandler {
-            .async { request in await database.withRequestDeadline { await handler(request) } }
+        func withDeadline(_ handler: @escaping @Sendable (HTTPRequest, String?) async -> HTTPResponse) -> RouteHandler {
+            guard let authentication else {
+                return .async { request in await database.withRequestDeadline { await handler(request, nil) } }
+            }
+            // Authenticated first, on the loop; then the handler as a task, as `.async` runs it.
+            return .callback { request, respond in
+                authentication.authenticate(request, respond: respond) { owner, respond in
+                    let loop = EventLoop.current!  // handlers run on their connection's loop
+                    let responder = LoopBound(respond, loop: loop)
+                    Task(executorPreference: loop) {
+                        var response = await database.withRequestDeadline { await handler(request, owner) }
+                        response.userID = owner
+                        responder.value(response)
+                    }
+                }
+            }
+        }
+        func onLoop(_ handler: @escaping @Sendable (HTTPRequest, String?, HTTPResponder) -> Void) -> RouteHandler {
+            guard let authentication else { return .callback { handler($0, nil, $1) } }
+            return .callback { request, respond in
+                authentication.authenticate(request, respond: respond) { owner, respond in handler(request, owner, respond) }
+            }
         }
         router.add(.get, "/todos", withDeadline(routes.list))
-        router.add(.post, "/todos", .callback(routes.create))
-        router.add(.get, "/todos/:id", .callback(routes.get))
-        router.add(.put, "/todos/:id", withDeadline { await routes.update($0, replace: true) })
-        router.add(.patch, "/todos/:id", withDeadline { await routes.update($0, replace: false) })
+        router.add(.post, "/todos", onLoop(routes.create))
+        router.add(.get, "/todos/:id", onLoop(routes.get))
+        router.add(.put, "/todos/:id", withDeadline { await routes.update($0, owner: $1, replace: true) })
+        router.add(.patch, "/todos/:id", withDeadline { await routes.update($0, owner: $1, replace: false) })
         router.add(.delete, "/todos/:id", withDeadline(routes.delete))
+    }
+
+    /// Business events name the todo, the request and, with AUTH on, the owner (`userId`).
+    private func event(_ message: Logger.Message, todoID: String, requestID: String, owner: String?, extra: Logger.Metadata = [:]) {
+        var metadata: Logger.Metadata = extra
+        metadata["todoId"] = .string(todoID)
+        metadata["requestId"] = .string(requestID)
+        if let owner { metadata["userId"] = .string(owner) }
+        events.info(message, metadata: metadata)
     }
 
     // MARK: Reads
 
-    func list(_ request: HTTPRequest) async -> HTTPResponse {
+    func list(_ request: HTTPRequest, owner: String?) async -> HTTPResponse {
         let requestID = request.requestID
         guard let parameters = QueryString.parse(request.head.query) else {
             return Problem.response(.badRequest, detail: "The query string is malformed.", requestID: requestID)
@@ -65,7 +95,7 @@ struct TodoRoutes: Sendable {
         }
         do {
             let page = try await repository.list(limit: limit, after: cursor, completed: completed,
-                                                 titleContains: query?.isEmpty == true ? nil : query)
+                                                 titleContains: query?.isEmpty == true ? nil : query, owner: owner)
             var json = JSONWriter(capacity: 64 + page.todos.count * 300)
             json.raw("{\"todos\":[")
             for (i, todo) in page.todos.enumerated() {
@@ -86,23 +116,26 @@ struct TodoRoutes: Sendable {
     }
 
     /// The hottest route, so a callback handler: one read, answered from its completion (no task).
-    func get(_ request: HTTPRequest, respond: HTTPResponder) {
+    func get(_ request: HTTPRequest, owner: String?, respond: HTTPResponder) {
         let requestID = request.requestID
         let id = request.parameters["id"] ?? ""
-        guard TodoID.isValid(id) else { return respond(notFound(requestID)) }
-        repository.find(id: id) { result in
+        guard TodoID.isValid(id) else { return respond(notFound(requestID).attributed(to: owner)) }
+        repository.find(id: id, owner: owner) { result in
+            let response: HTTPResponse
             switch result {
             case .success(let todo?):
                 let headers = [("ETag", todo.etag)]
                 if let condition = request.head.fields["If-None-Match"], EntityTags.matchesWeakly(condition, todo.etag) {
-                    return respond(HTTPResponse(status: .notModified, headers: headers))
+                    response = HTTPResponse(status: .notModified, headers: headers)
+                } else {
+                    response = .json(.ok, todo.envelope, headers: headers)
                 }
-                respond(.json(.ok, todo.envelope, headers: headers))
             case .success(nil):
-                respond(notFound(requestID))
+                response = notFound(requestID)
             case .failure(let error):
-                respond(Problem.database(error, requestID: requestID))
+                response = Problem.database(error, requestID: requestID)
             }
+            respond(response.attributed(to: owner))
         }
     }
 
@@ -115,12 +148,12 @@ struct TodoRoutes: Sendable {
     /// answered from its completion on the loop (no task: the task's hops were ~7 % of a POST's
     /// CPU, perf). A keyed create takes several statements, so it runs as a task with one
     /// deadline for all of them.
-    func create(_ request: HTTPRequest, respond: HTTPResponder) {
+    func create(_ request: HTTPRequest, owner: String?, respond: HTTPResponder) {
         let requestID = request.requestID
         let input: TodoInput
         switch Self.body(request, mode: .create, requestID: requestID) {
         case .success(let parsed): input = parsed
-        case .failure(let problem): return respond(problem.response)
+        case .failure(let problem): return respond(problem.response.attributed(to: owner))
         }
         guard request.head.fields["Idempotency-Key"] == nil else {
             let loop = EventLoop.current!  // handlers run on their connection's loop
@@ -129,32 +162,32 @@ struct TodoRoutes: Sendable {
             Task(executorPreference: loop) {
                 let response = await database.withRequestDeadline { () async -> HTTPResponse in
                     do {
-                        return try await self.create(input, request: request, requestID: requestID)
+                        return try await self.create(input, request: request, requestID: requestID, owner: owner)
                     } catch {
                         return Problem.database(error, requestID: requestID)
                     }
                 }
-                responder.value(response)
+                responder.value(response.attributed(to: owner))
             }
             return
         }
-        repository.create(input) { result in
+        repository.create(input, owner: owner) { result in
             switch result {
             case .success(let todo?):
-                events.info("todo created", metadata: ["todoId": .string(todo.id), "requestId": .string(requestID)])
-                respond(created(todo.envelope, id: todo.id, version: todo.version, requestID: requestID))
+                event("todo created", todoID: todo.id, requestID: requestID, owner: owner)
+                respond(created(todo.envelope, id: todo.id, version: todo.version, requestID: requestID).attributed(to: owner))
             case .success(nil):
-                respond(Problem.database(PostgresError(.server, message: "no row"), requestID: requestID))
+                respond(Problem.database(PostgresError(.server, message: "no row"), requestID: requestID).attributed(to: owner))
             case .failure(let error):
-                respond(Problem.database(error, requestID: requestID))
+                respond(Problem.database(error, requestID: requestID).attributed(to: owner))
             }
         }
     }
 
-    private func create(_ input: TodoInput, request: HTTPRequest, requestID: String) async throws(PostgresError) -> HTTPResponse {
+    private func create(_ input: TodoInput, request: HTTPRequest, requestID: String, owner: String?) async throws(PostgresError) -> HTTPResponse {
         guard let key = request.head.fields["Idempotency-Key"] else {
-            guard let todo = try await repository.create(input) else { throw PostgresError(.server, message: "no row") }
-            events.info("todo created", metadata: ["todoId": .string(todo.id), "requestId": .string(requestID)])
+            guard let todo = try await repository.create(input, owner: owner) else { throw PostgresError(.server, message: "no row") }
+            event("todo created", todoID: todo.id, requestID: requestID, owner: owner)
             return created(todo.envelope, id: todo.id, version: todo.version, requestID: requestID)
         }
         guard (1...255).contains(key.utf8.count), key.utf8.allSatisfy({ $0 >= 0x21 && $0 <= 0x7E }) else {
@@ -163,17 +196,17 @@ struct TodoRoutes: Sendable {
         if Self.createsSinceCleanup.add(1, ordering: .relaxed).newValue % 1000 == 0 {
             await deleteExpiredKeys()
         }
-        let outcome = try await repository.create(input, idempotencyKey: key, requestHash: Migrator.sha256Hex(request.body))
+        let outcome = try await repository.create(input, idempotencyKey: key, requestHash: Migrator.sha256Hex(request.body), owner: owner)
         switch outcome {
         case .created(let todo):
             let body = todo.envelope
-            await storeResponse(key: key, todoID: todo.id, body: body)
-            events.info("todo created", metadata: ["todoId": .string(todo.id), "requestId": .string(requestID), "idempotencyKey": "present"])
+            await storeResponse(key: key, todoID: todo.id, body: body, owner: owner)
+            event("todo created", todoID: todo.id, requestID: requestID, owner: owner, extra: ["idempotencyKey": "present"])
             return created(body, id: todo.id, version: todo.version, requestID: requestID)
         case .replay(let body?, let todoID):
             return created(Array(body.utf8), id: todoID, version: 1, requestID: requestID)
         case .replay(nil, let todoID):
-            guard let todo = try await repository.find(id: todoID) else {
+            guard let todo = try await repository.find(id: todoID, owner: owner) else {
                 return Problem.response(.conflict, detail: "The todo created with this Idempotency-Key has since been deleted.", requestID: requestID)
             }
             return created(todo.envelope, id: todo.id, version: todo.version, requestID: requestID)
@@ -184,9 +217,9 @@ struct TodoRoutes: Sendable {
     }
 
     /// Best effort: without the stored body a retry replays the todo as it is then; still one todo.
-    private func storeResponse(key: String, todoID: String, body: [UInt8]) async {
+    private func storeResponse(key: String, todoID: String, body: [UInt8], owner: String?) async {
         do {
-            try await repository.storeResponse(key: key, todoID: todoID, body: String(decoding: body, as: UTF8.self))
+            try await repository.storeResponse(key: key, todoID: todoID, body: String(decoding: body, as: UTF8.self), owner: owner)
         } catch {}
     }
 
@@ -201,7 +234,7 @@ struct TodoRoutes: Sendable {
         .json(.created, body, headers: [("Location", "/todos/\(id)"), ("ETag", "\"\(version)\"")])
     }
 
-    func update(_ request: HTTPRequest, replace: Bool) async -> HTTPResponse {
+    func update(_ request: HTTPRequest, owner: String?, replace: Bool) async -> HTTPResponse {
         let requestID = request.requestID
         let id = request.parameters["id"] ?? ""
         guard TodoID.isValid(id) else { return notFound(requestID) }
@@ -212,34 +245,34 @@ struct TodoRoutes: Sendable {
         }
         let versions = EntityTags.versions(ifMatch: request.head.fields["If-Match"])
         do {
-            if let todo = try await repository.update(id: id, input, replace: replace, versions: versions) {
+            if let todo = try await repository.update(id: id, input, replace: replace, versions: versions, owner: owner) {
                 return .json(.ok, todo.envelope, headers: [("ETag", todo.etag)])
             }
-            return try await missingOrStale(id: id, requestID: requestID)
+            return try await missingOrStale(id: id, requestID: requestID, owner: owner)
         } catch {
             return Problem.database(error, requestID: requestID)
         }
     }
 
-    func delete(_ request: HTTPRequest) async -> HTTPResponse {
+    func delete(_ request: HTTPRequest, owner: String?) async -> HTTPResponse {
         let requestID = request.requestID
         let id = request.parameters["id"] ?? ""
         guard TodoID.isValid(id) else { return notFound(requestID) }
         let versions = EntityTags.versions(ifMatch: request.head.fields["If-Match"])
         do {
-            if let todo = try await repository.delete(id: id, versions: versions) {
-                events.info("todo deleted", metadata: ["todoId": .string(todo.id), "requestId": .string(requestID)])
+            if let todo = try await repository.delete(id: id, versions: versions, owner: owner) {
+                event("todo deleted", todoID: todo.id, requestID: requestID, owner: owner)
                 return .json(.ok, todo.envelope, headers: [])
             }
-            return try await missingOrStale(id: id, requestID: requestID)
+            return try await missingOrStale(id: id, requestID: requestID, owner: owner)
         } catch {
             return Problem.database(error, requestID: requestID)
         }
     }
 
     /// After a conditional write matched no row: gone (404) or changed (412).
-    private func missingOrStale(id: String, requestID: String) async throws(PostgresError) -> HTTPResponse {
-        if let current = try await repository.version(id: id) {
+    private func missingOrStale(id: String, requestID: String, owner: String?) async throws(PostgresError) -> HTTPResponse {
+        if let current = try await repository.version(id: id, owner: owner) {
             return Problem.response(.preconditionFailed, detail: "The todo has changed since the ETag in If-Match was issued.",
                                     requestID: requestID, headers: [("ETag", "\"\(current)\"")])
         }

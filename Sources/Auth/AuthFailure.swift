@@ -1,0 +1,43 @@
+/// Why a request's credentials were refused: the `reason` of the security event and of the
+/// `auth_failures_total` metric, and what the 401 tells the client (RFC 6750 §3).
+public struct AuthFailure: Error, Sendable, Equatable {
+    public enum Reason: String, Sendable, CaseIterable {
+        case missing, malformed, expired
+        case notYetValid = "not_yet_valid"
+        case badSignature = "bad_signature"
+        case unknownKey = "unknown_key"
+        case wrongIssuer = "wrong_issuer"
+        case wrongAudience = "wrong_audience"
+        case wrongTokenUse = "wrong_token_use"
+        case algorithmNotAllowed = "algorithm_not_allowed"
+        case missingClaim = "missing_claim"
+        case untrustedProxy = "untrusted_proxy"
+        case wrongSigner = "wrong_signer"
+    }
+
+    public let reason: Reason
+    /// For the client and the log: what was wrong, never the token or a claim's value.
+    public let description: String
+
+    public init(_ reason: Reason, _ description: String) {
+        self.reason = reason
+        self.description = description
+    }
+
+    /// The challenge: no error code when no credentials came (RFC 6750 §3.1), else invalid_token.
+    public var wwwAuthenticate: String {
+        reason == .missing ? "Bearer" : "Bearer error=\"invalid_token\", error_description=\"\(description)\""
+    }
+}
+
+/// Who made an accepted request: the owner of the todos it may see.
+public struct Caller: Sendable, Equatable {
+    public let owner: String
+    /// Unix seconds after which the credentials that proved it are no longer accepted.
+    public let expiresAt: Int64
+
+    public init(owner: String, expiresAt: Int64) {
+        self.owner = owner
+        self.expiresAt = expiresAt
+    }
+}
