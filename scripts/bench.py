@@ -354,6 +354,64 @@ def waf():
             flags=["--log-level", "error", "--metrics-port", "0"])
 
 
+def auth():
+    """What authentication costs on GET /todos/{id} (issue "callers and their todos"):
+    - AUTH=jwt with one valid RS256 token, reused (the verified-token cache answers), against
+      AUTH=off, same binary, same rows (owned by the token's subject), the same request bytes
+      (the header is sent to both), alternating;
+    - then the first verification: every request a new token (5,000 distinct ones in turn, more
+      than the cache holds), RS256 and ES256, against the cached case.
+    Tokens are minted by PyJWT (scripts/mint_tokens.py in scripts/auth-venv)."""
+    python = subprocess.run([os.path.join(ROOT, "scripts/auth-venv")], capture_output=True, text=True, check=True).stdout.strip()
+    keys = {alg: tempfile.mkdtemp(prefix="bench-keys-") for alg in ("RS256", "ES256")}
+    tokens = {}
+    for alg, directory in keys.items():
+        out = subprocess.run([python, os.path.join(ROOT, "scripts/mint_tokens.py"), directory, "--count", "5000", "--alg", alg,
+                              "--issuer", "https://bench.test", "--audience", "bench", "--sub", "bench-user"],
+                             capture_output=True, text=True, check=True).stdout.split()
+        path = os.path.join(directory, "tokens.txt")
+        with open(path, "w") as f:
+            f.write("\n".join(out) + "\n")
+        tokens[alg] = (out[0], path)
+    cached_token = tokens["RS256"][0]
+    one_token = """
+ids = {}
+for line in io.lines("%(ids)s") do ids[#ids + 1] = line end
+request = function()
+  return wrk.format("GET", "/todos/" .. ids[math.random(#ids)], {["Authorization"] = "Bearer TOKEN", ["User-Agent"] = "wrk/4.1.0 (todo-api bench)"})
+end
+""".replace("TOKEN", cached_token)
+    many_tokens = """
+ids = {}
+for line in io.lines("%(ids)s") do ids[#ids + 1] = line end
+tokens = {}
+for line in io.lines("TOKENS") do tokens[#tokens + 1] = line end
+n = 0
+request = function()
+  n = n %% #tokens + 1
+  return wrk.format("GET", "/todos/" .. ids[math.random(#ids)], {["Authorization"] = "Bearer " .. tokens[n], ["User-Agent"] = "wrk/4.1.0 (todo-api bench)"})
+end
+"""
+    WRK_SCRIPTS["GET /todos/{id}, one token"] = one_token
+    WRK_SCRIPTS["GET /todos/{id}, a new RS256 token each"] = many_tokens.replace("TOKENS", tokens["RS256"][1])
+    WRK_SCRIPTS["GET /todos/{id}, a new ES256 token each"] = many_tokens.replace("TOKENS", tokens["ES256"][1])
+    jwt_env = {"AUTH": "jwt", "AUTH_ISSUER": "https://bench.test", "AUTH_AUDIENCE": "bench"}
+    try:
+        compare({"AUTH=jwt, cached token": ([], dict(jwt_env, AUTH_JWKS_FILE=os.path.join(keys["RS256"], "jwks.json"))),
+                 "AUTH=off": ([], {"AUTH": "off"})},
+                ["GET /todos/{id}, one token"], baseline="AUTH=off", env={"RATE_LIMIT": "off"}, owner="bench-user",
+                flags=["--metrics-port", "0"])
+        for alg in ("RS256", "ES256"):
+            compare({f"AUTH=jwt, a new {alg} token each request": ([], dict(jwt_env, AUTH_JWKS_FILE=os.path.join(keys[alg], "jwks.json"))),
+                     "AUTH=jwt, cached token": ([], dict(jwt_env, AUTH_JWKS_FILE=os.path.join(keys[alg], "jwks.json")))},
+                    [f"GET /todos/{{id}}, a new {alg} token each"], baseline="AUTH=jwt, cached token", env={"RATE_LIMIT": "off"},
+                    owner="bench-user", scripts={"AUTH=jwt, cached token": one_token.replace(cached_token, tokens[alg][0])},
+                    flags=["--metrics-port", "0"])
+    finally:
+        for directory in keys.values():
+            shutil.rmtree(directory, ignore_errors=True)
+
+
 def seeded_ids(cluster):
     """Seeds the service's database on `cluster`; returns a file of the 10,000 seeded ids."""
     psql = [os.path.join(os.path.dirname(cluster.env["PG_CTL"]), "psql"), cluster.env["PG_ADMIN_URL"], "-q", "-v", "ON_ERROR_STOP=1"]
@@ -366,19 +424,21 @@ def seeded_ids(cluster):
     return ids_file.name
 
 
-def interleave(servers, endpoints, ids_path):
+def interleave(servers, endpoints, ids_path, scripts=None):
     """servers: name → (process, port). Per endpoint a warm-up each, then ROUNDS rounds in
-    alternating order; returns (endpoint, name) → [round results]."""
+    alternating order; returns (endpoint, name) → [round results]. scripts: name → a wrk script
+    for that server instead of the endpoint's."""
     rounds = {(endpoint, name): [] for endpoint in endpoints for name in servers}
     for endpoint in endpoints:
-        script = WRK_SCRIPTS[endpoint] % {"ids": ids_path}
+        def script_for(name):
+            return ((scripts or {}).get(name) or WRK_SCRIPTS[endpoint]) % {"ids": ids_path}
         for name, (proc, port) in servers.items():
-            wrk_script(f"http://127.0.0.1:{port}", script)  # warm-up
+            wrk_script(f"http://127.0.0.1:{port}", script_for(name))  # warm-up
         for i in range(ROUNDS):
             order = list(servers.items()) if i % 2 == 0 else list(reversed(list(servers.items())))
             for name, (proc, port) in order:
                 before = cpu_seconds(proc.pid)
-                rps, requests, p50, p99 = wrk_script(f"http://127.0.0.1:{port}", script)
+                rps, requests, p50, p99 = wrk_script(f"http://127.0.0.1:{port}", script_for(name))
                 rounds[(endpoint, name)].append({"rps": rps, "p50": p50, "p99": p99,
                                                  "cpu_us": (cpu_seconds(proc.pid) - before) / requests * 1e6})
                 print(f"{endpoint} round {i + 1}: {name} {rps:.0f}/s", file=sys.stderr)
@@ -404,12 +464,17 @@ def stop_all(servers):
         proc.wait(timeout=30)
 
 
-def compare(variants, endpoints, baseline, env=None, flags=None):
+def compare(variants, endpoints, baseline, env=None, flags=None, owner=None, scripts=None):
     """Two or more configurations of the same release binary side by side (CPU 0), measured
-    alternately with wrk (CPU 1) on each endpoint; the table is each one's median round."""
+    alternately with wrk (CPU 1) on each endpoint; the table is each one's median round.
+    owner: the seeded rows belong to it (AUTH on). scripts: a variant's own wrk script instead
+    of the endpoint's."""
     connections = int(os.environ.get("BENCH_CONNECTIONS", "4"))
     cluster = BenchCluster()
     ids_path = seeded_ids(cluster)
+    if owner:
+        psql = [os.path.join(os.path.dirname(cluster.env["PG_CTL"]), "psql"), cluster.env["PG_ADMIN_URL"], "-q", "-v", "ON_ERROR_STOP=1"]
+        subprocess.run(psql + ["-c", "UPDATE todos SET owner = '%s'" % owner.replace("'", "''")], check=True)
     servers = {}
     try:
         for name, variant in variants.items():
@@ -423,7 +488,7 @@ def compare(variants, endpoints, baseline, env=None, flags=None):
                                     stdout=subprocess.DEVNULL, cwd=ROOT)
             wait_port(port)
             servers[name] = (proc, port)
-        rounds = interleave(servers, endpoints, ids_path)
+        rounds = interleave(servers, endpoints, ids_path, scripts)
     finally:
         stop_all(servers)
         os.unlink(ids_path)
@@ -549,6 +614,8 @@ if __name__ == "__main__":
         observability()
     elif which == "waf":
         waf()
+    elif which == "auth":
+        auth()
     elif which == "versus":
         versus()
     elif which == "anchors":

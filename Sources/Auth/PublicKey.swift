@@ -10,9 +10,9 @@ public enum SignatureAlgorithm: String, Sendable, CaseIterable {
 
     var digest: OpaquePointer {
         switch self {
-        case .rs256, .ps256, .es256: EVP_sha256()
-        case .rs384, .es384: EVP_sha384()
-        case .rs512: EVP_sha512()
+        case .rs256, .ps256, .es256: Digests.sha256
+        case .rs384, .es384: Digests.sha384
+        case .rs512: Digests.sha512
         }
     }
 
@@ -24,6 +24,14 @@ public enum SignatureAlgorithm: String, Sendable, CaseIterable {
         default: false
         }
     }
+}
+
+/// The digests, fetched from OpenSSL's default provider once: `EVP_sha256()` and friends make
+/// OpenSSL 3 look the implementation up again on every EVP_DigestVerifyInit.
+enum Digests {
+    nonisolated(unsafe) static let sha256: OpaquePointer = EVP_MD_fetch(nil, "SHA256", nil)
+    nonisolated(unsafe) static let sha384: OpaquePointer = EVP_MD_fetch(nil, "SHA384", nil)
+    nonisolated(unsafe) static let sha512: OpaquePointer = EVP_MD_fetch(nil, "SHA512", nil)
 }
 
 /// A public key OpenSSL can verify with, made from a JWK or a PEM document. Immutable after init;

@@ -76,7 +76,9 @@ public struct RequestInspector: Sendable {
         request.head.fields.forEachRaw { rawName, value in
             guard !stop else { return }
             let header = HeaderName(rawName)
-            if value.count > configuration.maxHeaderBytes && header != .cookie,
+            // Cookies have their own limit; credentials are the authenticator's to refuse (its
+            // 8 KiB token limit answers 401 with a reason, not a 403 for the header's size).
+            if value.count > configuration.maxHeaderBytes && header != .cookie && header != .credentials,
                record(.sizeHeader, Self.label("header:", rawName), "\(value.count) bytes", [], into: &verdict) { stop = true; return }
             switch header {
             case .userAgent:
@@ -117,7 +119,7 @@ public struct RequestInspector: Sendable {
                 }) { stop = true }
             case .framing:
                 return  // framing the parser has already validated
-            case .referer, .other:
+            case .referer, .other, .credentials:
                 // The name is part of the key: where a value stands decides which rules apply.
                 let key = CleanValueCache.key(value, place: header == .referer ? 3 : 4) ^ (CleanValueCache.key(rawName, place: 5) & ~1)
                 if unlessKnownClean(key, &verdict, { verdict in
@@ -200,7 +202,7 @@ public struct RequestInspector: Sendable {
 
     /// The headers the inspector treats specially, recognised from the raw bytes (no string per header).
     enum HeaderName: Equatable {
-        case userAgent, host, cookie, referer, framing, other
+        case userAgent, host, cookie, referer, framing, credentials, other
 
         init(_ raw: ArraySlice<UInt8>) {
             func named(_ name: StaticString) -> Bool {
@@ -219,6 +221,7 @@ public struct RequestInspector: Sendable {
             case 4 where named("host"): self = .host
             case 6 where named("cookie"): self = .cookie
             case 7 where named("referer"), 6 where named("origin"): self = .referer
+            case 13 where named("authorization"), 16 where named("x-amzn-oidc-data"): self = .credentials
             case 14 where named("content-length"), 10 where named("connection"), 2 where named("te"), 6 where named("expect"),
                  17 where named("transfer-encoding"):
                 self = .framing
