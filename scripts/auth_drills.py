@@ -57,28 +57,19 @@ The drills, and what each reproduces:
     With AUTH_ALB_KEYS_URL the key is fetched over HTTPS from URL/<kid>.
  7. No token in any output of any run.
 """
-import atexit
 import base64
-import glob
 import http.client
 import json
 import os
 import re
 import secrets
 import shutil
-import signal
 import socket
-import socketserver
-import ssl
-import subprocess
-import sys
 import tempfile
-import threading
 import time
 import traceback
 import urllib.parse
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jwt
 from cryptography.hazmat.primitives import hashes, serialization
@@ -87,7 +78,9 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from jwt.algorithms import ECAlgorithm, HMACAlgorithm, RSAAlgorithm
 from jwt.utils import base64url_decode, base64url_encode
 
-from checks import Checks, free_port
+import drill_support
+from checks import Checks
+from drill_support import Endpoint, kill_processes, replace_file, wait_until
 
 check = Checks()
 
@@ -107,28 +100,6 @@ REASONS = ("missing", "malformed", "expired", "not_yet_valid", "bad_signature", 
            "wrong_audience", "wrong_token_use", "algorithm_not_allowed", "missing_claim", "untrusted_proxy", "wrong_signer")
 CHALLENGE = re.compile(r'Bearer error="invalid_token", error_description="[^"\\]*(\\.[^"\\]*)*"')
 DROP = object()  # a claim value that removes the claim
-
-# The service reads its migrations from ./Migrations: it runs from the repository's root.
-REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PROCESSES = []
-
-
-@atexit.register
-def kill_processes():
-    """A drill that fails half-way must not leave a service running."""
-    for proc in PROCESSES:
-        if proc.poll() is None:
-            proc.kill()
-
-
-def wait_until(predicate, timeout, interval=0.1):
-    """predicate()'s first truthy value within `timeout` seconds, else None (checked once more at the end)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() >= deadline:
-            return value or None
-        time.sleep(interval)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -275,37 +246,8 @@ def verify_alb_token(token, public_key):
 # PostgreSQL, as its superuser through psql
 
 
-def with_database(url, name):
-    """The admin URL (a URI, or a conninfo string) naming another database."""
-    uri = re.fullmatch(r"(postgres(?:ql)?://[^/?]*)(/[^?]*)?(\?.*)?", url)
-    if uri:
-        return f"{uri.group(1)}/{name}{uri.group(3) or ''}"
-    return f"{url} dbname={name}"
-
-
-class Postgres:
-    def __init__(self, admin_url, url_prefix):
-        self.admin_url = admin_url
-        prefix = urllib.parse.urlsplit(url_prefix)
-        self.host = prefix.hostname or "127.0.0.1"
-        self.port = prefix.port or 5432
-        bindirs = sorted(glob.glob("/usr/lib/postgresql/*/bin"),
-                         key=lambda d: int(d.split("/")[-2]) if d.split("/")[-2].isdigit() else 0)
-        self.psql = os.environ.get("PSQL") or (os.path.join(bindirs[-1], "psql") if bindirs else "psql")
-
-    def run(self, sql, database=None):
-        """Runs `sql` (statements separated by `;`, each in its own transaction) in the admin URL's
-        database, or in `database`; its output (-tA)."""
-        url = with_database(self.admin_url, database) if database else self.admin_url
-        command = [self.psql, url, "-X", "-q", "-tA", "-v", "ON_ERROR_STOP=1", "-f", "-"]
-        if os.geteuid() == 0:
-            # The cluster belongs to postgres (scripts/pg-local): connect as that user, as scripts/test does.
-            command = ["runuser", "-u", "postgres", "--", *command]
-        result = subprocess.run(command, input="SET client_min_messages = warning;\n" + sql, capture_output=True,
-                                text=True, timeout=60, cwd="/")
-        if result.returncode != 0:
-            raise RuntimeError(f"psql failed: {result.stderr.strip()}")
-        return result.stdout.strip()
+class Postgres(drill_support.Psql):
+    """psql (drill_support.Psql) on the drills' database and role."""
 
     def setup(self, password):
         self.run(f"""
@@ -324,95 +266,17 @@ class Postgres:
 
 
 # ---------------------------------------------------------------------------------------------
-# HTTPS: a test CA made with the openssl CLI, and a server for JWKS documents and ALB keys
+# HTTPS: a server for JWKS documents and ALB keys (drill_support's test CA)
 
 
-def make_tls(directory):
-    """A private CA, a server certificate for DNS:localhost, and an impostor CA: another key under
-    the same name."""
-    os.makedirs(directory, exist_ok=True)
-    files = {name: os.path.join(directory, name) for name in
-             ("ca.pem", "ca.key", "server.pem", "server.key", "server.csr", "san.ext", "impostor.pem", "impostor.key")}
-    ca_subject = "/CN=todo-api auth drill CA"
-
-    def openssl(*args):
-        subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=60)
-
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", ca_subject,
-            "-keyout", files["ca.key"], "-out", files["ca.pem"])
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
-            "-keyout", files["server.key"], "-out", files["server.csr"])
-    with open(files["san.ext"], "w") as f:
-        f.write("subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n")
-    openssl("x509", "-req", "-in", files["server.csr"], "-CA", files["ca.pem"], "-CAkey", files["ca.key"],
-            "-CAcreateserial", "-days", "2", "-extfile", files["san.ext"], "-out", files["server.pem"])
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", ca_subject,
-            "-keyout", files["impostor.key"], "-out", files["impostor.pem"])
-    return files
-
-
-class DrillServer(ThreadingHTTPServer):
-    """A threaded HTTPS server: counts connections, keeps handler errors (failed TLS handshakes
-    among them) instead of printing them."""
-    daemon_threads = True
-
-    def __init__(self, address, owner, family, tls):
-        self.address_family = family
-        self.owner = owner
-        super().__init__(address, KeyHandler)
-        # The handshake happens at the handler's first read, in its own thread.
-        self.socket = tls.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
-        threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
-
-    def server_bind(self):
-        # HTTPServer's own looks up the host's name (getfqdn), which can hang without DNS.
-        socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = self.server_address[:2]
-
-    def process_request(self, request, client_address):
-        with self.owner.lock:
-            self.owner.connections += 1
-        super().process_request(request, client_address)
-
-    def handle_error(self, request, client_address):
-        with self.owner.lock:
-            self.owner.errors.append(repr(sys.exc_info()[1]))
-
-    def close(self):
-        self.shutdown()
-        self.server_close()
-
-
-class KeyHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    timeout = 30
-
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        self.server.owner.handle(self)
-
-
-class KeyServer:
+class KeyServer(Endpoint):
     """https://localhost:PORT/...: documents set by the drills (a JWKS, PEM public keys), every
     request recorded. Listens on 127.0.0.1 and, when it can, ::1 (localhost may be either)."""
 
     def __init__(self, tls_files):
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(tls_files["server.pem"], tls_files["server.key"])
-        self.lock = threading.Lock()
         self.documents = {}
         self.requests = []
-        self.connections = 0
-        self.errors = []
-        self.servers = [DrillServer(("127.0.0.1", 0), self, socket.AF_INET, context)]
-        self.port = self.servers[0].server_address[1]
-        if socket.has_ipv6:
-            try:
-                self.servers.append(DrillServer(("::1", self.port), self, socket.AF_INET6, context))
-            except OSError:
-                pass
+        super().__init__(tls=drill_support.server_context(tls_files))
         self.base = f"https://localhost:{self.port}"
 
     def put(self, path, body, content_type="application/json"):
@@ -424,11 +288,7 @@ class KeyServer:
             document = self.documents.get(request.path)
             self.requests.append({"t": time.monotonic(), "path": request.path})
         body, content_type = document or (b'{"message":"not found"}', "application/json")
-        request.send_response(200 if document else 404)
-        request.send_header("Content-Type", content_type)
-        request.send_header("Content-Length", str(len(body)))
-        request.end_headers()
-        request.wfile.write(body)
+        request.reply(200 if document else 404, body, content_type)
 
     def fetches(self, path, since=0.0):
         with self.lock:
@@ -438,60 +298,17 @@ class KeyServer:
         with self.lock:
             return [r for r in self.requests if r["t"] >= since]
 
-    def close(self):
-        for server in self.servers:
-            server.close()
-
 
 # ---------------------------------------------------------------------------------------------
 # The service
 
 
-class Service:
-    """One `todo-api serve --migrate` with a metrics port; stdout (JSON log lines) and stderr go
-    to files, read by the checks. Every run is kept for the final search for tokens."""
-    runs = []
+class Service(drill_support.Service):
+    """One `todo-api serve --migrate` (drill_support.Service) with a metrics port, in the lab's
+    environment with `settings`."""
 
     def __init__(self, lab, name, settings):
-        self.lab = lab
-        self.name = name
-        self.port = free_port()
-        self.metrics_port = free_port()
-        slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-        self.stdout_path = os.path.join(lab.workdir, f"{slug}-{len(Service.runs)}.out")
-        self.stderr_path = self.stdout_path[:-4] + ".err"
-        self.started = time.monotonic()
-        with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
-            self.proc = subprocess.Popen([lab.binary, "serve", "--host", "127.0.0.1", "--port", str(self.port),
-                                          "--metrics-port", str(self.metrics_port), "--migrate"],
-                                         env=lab.env(**settings), stdout=out, stderr=err, cwd=REPOSITORY)
-        PROCESSES.append(self.proc)
-        Service.runs.append(self)
-
-    def output(self):
-        text = ""
-        for path in (self.stdout_path, self.stderr_path):
-            with open(path, "rb") as f:
-                text += f.read().decode("utf-8", "replace")
-        return text
-
-    def tail(self, lines=15):
-        return "\n".join(self.output().splitlines()[-lines:])
-
-    def log(self, containing=""):
-        """The JSON log lines (those whose text contains `containing`: the access log is long)."""
-        entries = []
-        with open(self.stdout_path, "rb") as f:
-            for line in f.read().decode("utf-8", "replace").splitlines():
-                if containing not in line:
-                    continue
-                try:
-                    entry = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(entry, dict):
-                    entries.append(entry)
-        return entries
+        super().__init__(lab, name, lab.env(**settings), metrics=True)
 
     def entries(self, request_id, component=None):
         return [e for e in self.log(request_id) if e.get("requestId") == request_id
@@ -502,22 +319,8 @@ class Service:
 
     def ready(self, timeout=40):
         """(True, "") once /health and /health/ready answer 200, else (False, why)."""
-        deadline = time.monotonic() + timeout
-        last = None
-        for path in ("/health", "/health/ready"):
-            while True:
-                if self.proc.poll() is not None:
-                    return False, f"exited with {self.proc.returncode}:\n{self.tail()}"
-                if time.monotonic() > deadline:
-                    return False, f"not ready after {timeout} s (last: {last}):\n{self.tail()}"
-                try:
-                    last = call(self.port, "GET", path, timeout=5).status
-                    if last == 200:
-                        break
-                except (OSError, http.client.HTTPException) as error:
-                    last = repr(error)
-                time.sleep(0.1)
-        return True, ""
+        return self.wait_ready([(lambda path=path: call(self.port, "GET", path, timeout=5).status, 200)
+                                for path in ("/health", "/health/ready")], timeout)
 
     def metrics(self):
         """auth_failures_total by reason (a reason the exposition lacks counts 0)."""
@@ -533,15 +336,6 @@ class Service:
             if reason:
                 counts[reason.group(1)] = counts.get(reason.group(1), 0) + int(float(value))
         return counts
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
 
 
 class Reply:
@@ -719,16 +513,9 @@ class Lab:
     def env(self, **settings):
         """The service's environment: this process's without any database, AWS, CA, auth or proxy
         setting it may have, the drills' defaults, then `settings` (None removes one)."""
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("AWS_", "PG", "DB_", "DATABASE_", "SSL_CERT_", "AUTH", "TRUSTED_PROXIES"))
-               and k != "MIGRATE_ON_START"}
-        env.update(RATE_LIMIT="off", LOG_LEVEL="info", LOG_FORMAT="json", DATABASE_URL=self.database_url or "")
-        for key, value in settings.items():
-            if value is None:
-                env.pop(key, None)
-            else:
-                env[key] = value
-        return env
+        return drill_support.service_env(("AWS_", "PG", "DB_", "DATABASE_", "SSL_CERT_", "AUTH", "TRUSTED_PROXIES"),
+                                         dict(RATE_LIMIT="off", LOG_LEVEL="info", LOG_FORMAT="json",
+                                              DATABASE_URL=self.database_url or ""), settings)
 
     def jwt_settings(self, **settings):
         return {"AUTH": "jwt", "AUTH_ISSUER": ISSUER, "AUTH_AUDIENCE": ",".join(AUDIENCES), **settings}
@@ -739,11 +526,8 @@ def setup(lab):
     password = secrets.token_hex(16)
     lab.pg.setup(password)
     lab.database_url = f"postgresql://{ROLE}:{password}@{lab.pg.host}:{lab.pg.port}/{DATABASE}?sslmode=disable"
-    migrated = subprocess.run([lab.binary, "migrate", "--log-level", "error"], env=lab.env(), capture_output=True,
-                              timeout=60, cwd=REPOSITORY)
-    if migrated.returncode != 0:
-        raise RuntimeError(f"migrate exited {migrated.returncode}: {migrated.stderr.decode(errors='replace')}")
-    lab.tls = make_tls(os.path.join(lab.workdir, "tls"))
+    drill_support.migrate(lab.binary, lab.env())
+    lab.tls = drill_support.make_tls(os.path.join(lab.workdir, "tls"), "todo-api auth drill CA")
 
 
 def self_check(lab):
@@ -817,13 +601,7 @@ def config_errors_drill(lab):
     ]
     try:
         for label, setting, settings in cases:
-            command = [lab.binary, "serve", "--host", "127.0.0.1", "--port", str(free_port()), "--metrics-port", "0"]
-            try:
-                result = subprocess.run(command, env=lab.env(**settings), capture_output=True, timeout=15, cwd=REPOSITORY)
-                status, text = result.returncode, (result.stdout + result.stderr).decode("utf-8", "replace")
-            except subprocess.TimeoutExpired as timeout:
-                status = "still running after 15 s"
-                text = ((timeout.stdout or b"") + (timeout.stderr or b"")).decode("utf-8", "replace")
+            status, text = drill_support.serve_until_exit(lab.binary, lab.env(**settings), 15)
             lab.extra_outputs.append((label, text))
             named = re.search(rf"\b{setting}\b", text)  # AUTH, not AUTH_ISSUER
             check(f"config: {label} -> exit 2 at start, the message names {setting}", status == 2 and named,
@@ -883,9 +661,7 @@ def auth_off_drill(lab):
 
 
 def write_jwks_file(path, *keys):
-    with open(path + ".new", "w") as f:
-        json.dump(jwks(*keys), f)
-    os.replace(path + ".new", path)
+    replace_file(path, json.dumps(jwks(*keys)))
 
 
 def jwt_file_drill(lab):
@@ -1426,41 +1202,28 @@ def alb_keys_url_drill(lab):
 
 # ---------------------------------------------------------------------------------------------
 def no_token_in_output_drill(lab):
-    outputs = [(s.name, s.output()) for s in Service.runs] + lab.extra_outputs
-    found = {name: lab.tokens.leaks(text) for name, text in outputs}
-    found = {name: tokens for name, tokens in found.items() if tokens}
-    size = sum(len(text) for _, text in outputs)
-    check(f"no token in any output: {len(outputs)} runs, {size // 1024} KiB, searched for {len(lab.tokens.minted)} tokens "
-          "(whole, payload and signature segments)", not found, found)
+    drill_support.check_no_leaks(check, lab.extra_outputs, lab.tokens.leaks, "token",
+                                 f"{len(lab.tokens.minted)} tokens (whole, payload and signature segments)")
 
 
 def main():
-    if len(sys.argv) != 4:
-        raise SystemExit(__doc__.split("\n\n")[1])
-    binary, admin_url, url_prefix = sys.argv[1:]
+    binary, admin_url, url_prefix = drill_support.arguments(__doc__.split("\n\n")[1])
     workdir = tempfile.mkdtemp(prefix="auth-drills.")
-    lab = Lab(os.path.abspath(binary), admin_url, url_prefix, workdir)
+    lab = Lab(binary, admin_url, url_prefix, workdir)
+
+    def prepare(lab):
+        setup(lab)
+        self_check(lab)
+
     try:
-        drills = []
-        try:
-            setup(lab)
-            self_check(lab)
-            drills = [config_errors_drill, auth_off_drill, jwt_file_drill, jwks_url_drill, jwks_url_untrusted_drill,
-                      inline_owner_claim_drill, alb_drill, alb_untrusted_drill, alb_keys_url_drill]
-        except Exception:
-            check("setup: database, role, migrations, the test CA, the keys", False, traceback.format_exc(limit=4))
-        for drill in drills + [no_token_in_output_drill]:
-            try:
-                drill(lab)
-            except Exception:
-                check(f"{drill.__name__} ran to its end", False, traceback.format_exc(limit=4))
+        drill_support.run_drills(check, lab, prepare, "setup: database, role, migrations, the test CA, the keys",
+                                 [config_errors_drill, auth_off_drill, jwt_file_drill, jwks_url_drill,
+                                  jwks_url_untrusted_drill, inline_owner_claim_drill, alb_drill, alb_untrusted_drill,
+                                  alb_keys_url_drill], no_token_in_output_drill)
     finally:
-        for proc in PROCESSES:
-            if proc.poll() is None:
-                proc.kill()
+        kill_processes()
         shutil.rmtree(workdir, ignore_errors=True)
-    print(f"auth-drills: {check.passed} passed, {check.failed} failed")
-    sys.exit(1 if check.failed else 0)
+    drill_support.finish("auth-drills", check)
 
 
 if __name__ == "__main__":

@@ -53,9 +53,7 @@ The drills, and what each reproduces:
    the refused certificate and the reason named in the log.
 6. No secret in any output of any run above.
 """
-import atexit
 import datetime
-import glob
 import hashlib
 import hmac
 import http.client
@@ -64,25 +62,22 @@ import os
 import re
 import secrets
 import shutil
-import signal
 import socket
-import socketserver
-import ssl
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import traceback
 import urllib.parse
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import botocore.session
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+import drill_support
 from checks import Checks, free_port
+from drill_support import PROCESSES, Endpoint, kill_processes, replace_file, wait_until
 
 check = Checks()
 
@@ -93,28 +88,6 @@ ALTERNATE = "drill_rotating_alt"
 # Passwords carry what breaks naive handling: URL-special characters, a space, a quote, a backslash
 # (a conninfo string needs quoting for those, a JSON string escapes the last two).
 PASSWORD_TAIL = " p@ss:w/rd%'q\\"
-
-# The service reads its migrations from ./Migrations: it runs from the repository's root.
-REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PROCESSES = []
-
-
-@atexit.register
-def kill_processes():
-    """A drill that fails half-way must not leave a service or moto running."""
-    for proc in PROCESSES:
-        if proc.poll() is None:
-            proc.kill()
-
-
-def wait_until(predicate, timeout, interval=0.1):
-    """predicate()'s first truthy value within `timeout` seconds, else None (checked once more at the end)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() >= deadline:
-            return value or None
-        time.sleep(interval)
 
 
 class Secrets:
@@ -142,27 +115,8 @@ class Secrets:
 # PostgreSQL, as its superuser through psql
 
 
-class Postgres:
-    def __init__(self, admin_url, url_prefix, redact):
-        self.admin_url = admin_url
-        prefix = urllib.parse.urlsplit(url_prefix)
-        self.host = prefix.hostname or "127.0.0.1"
-        self.port = prefix.port or 5432
-        bindirs = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda d: int(d.split("/")[-2]) if d.split("/")[-2].isdigit() else 0)
-        self.psql = os.environ.get("PSQL") or (os.path.join(bindirs[-1], "psql") if bindirs else "psql")
-        self.redact = redact
-
-    def run(self, sql):
-        """Runs `sql` (statements separated by `;`, each in its own transaction); its output (-tA)."""
-        command = [self.psql, self.admin_url, "-X", "-q", "-tA", "-v", "ON_ERROR_STOP=1", "-f", "-"]
-        if os.geteuid() == 0:
-            # The cluster belongs to postgres (scripts/pg-local): connect as that user, as scripts/test does.
-            command = ["runuser", "-u", "postgres", "--", *command]
-        result = subprocess.run(command, input="SET client_min_messages = warning;\n" + sql, capture_output=True,
-                                text=True, timeout=60, cwd="/")
-        if result.returncode != 0:
-            raise RuntimeError(f"psql failed: {self.redact(result.stderr.strip())}")
-        return result.stdout.strip()
+class Postgres(drill_support.Psql):
+    """psql (drill_support.Psql, its errors redacted) on the drills' database and roles."""
 
     @staticmethod
     def literal(text):
@@ -304,75 +258,23 @@ def verify_sigv4(method, target, headers, body, keys):
     return key_id, None
 
 
-class DrillServer(ThreadingHTTPServer):
-    """A threaded HTTP(S) server for one drill endpoint: counts connections, keeps handler errors
-    (failed TLS handshakes among them) instead of printing them."""
-    daemon_threads = True
-
-    def __init__(self, address, handler, owner, family=socket.AF_INET, tls=None):
-        self.address_family = family
-        self.owner = owner
-        super().__init__(address, handler)
-        if tls:
-            # The handshake happens at the handler's first read, in its own thread.
-            self.socket = tls.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
-        threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
-
-    def server_bind(self):
-        # HTTPServer's own looks up the host's name (getfqdn), which can hang without DNS.
-        socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = self.server_address[:2]
-
-    def process_request(self, request, client_address):
-        with self.owner.lock:
-            self.owner.connections += 1
-        super().process_request(request, client_address)
-
-    def handle_error(self, request, client_address):
-        with self.owner.lock:
-            self.owner.errors.append(repr(sys.exc_info()[1]))
-
-    def close(self):
-        self.shutdown()
-        self.server_close()
+class GetPostHandler(drill_support.DrillHandler):
+    """GET and POST (Secrets Manager's JSON protocol) to the owner."""
+    do_POST = drill_support.DrillHandler.do_GET
 
 
-class DrillHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    timeout = 30
-
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        self.server.owner.handle(self)
-
-    do_POST = do_GET
-
-    def reply(self, status, body, content_type="application/json", headers=()):
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in headers:
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
-
-
-class SigningProxy:
+class SigningProxy(Endpoint):
     """Secrets Manager as the service sees it: requests whose signature and session token verify
-    with a key handed out here are forwarded to moto; others get AWS's 400. Records every request."""
+    with a key handed out here are forwarded to moto; others get AWS's 400. Records every request.
+    On 127.0.0.1 only."""
     HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "content-length", "server", "date"}
 
     def __init__(self, moto_port):
         self.moto_port = moto_port
-        self.lock = threading.Lock()
         self.keys = {}
         self.requests = []
-        self.connections = 0
-        self.errors = []
-        self.server = DrillServer(("127.0.0.1", 0), DrillHandler, self)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        super().__init__(handler=GetPostHandler, ipv6=False)
+        self.url = f"http://127.0.0.1:{self.port}"
 
     def allow(self, key_id, secret_key, token=None):
         with self.lock:
@@ -415,11 +317,8 @@ class SigningProxy:
             return [r for r in self.requests if r["t"] >= since and r["target"].endswith("GetSecretValue")
                     and (secret_id is None or r["secretId"] == secret_id)]
 
-    def close(self):
-        self.server.close()
 
-
-class CredentialsEndpoint:
+class CredentialsEndpoint(Endpoint):
     """A container credentials endpoint (the ECS agent, the EKS Pod Identity agent): GET /creds
     with `Authorization: <an accepted token>` answers new credentials (a new key each call,
     handed to the proxy) expiring in `lifetime` seconds; any other Authorization gets 401.
@@ -429,18 +328,9 @@ class CredentialsEndpoint:
         self.lab = lab
         self.accepted = set(tokens)
         self.lifetime = lifetime
-        self.lock = threading.Lock()
         self.calls = []
         self.issued = {}
-        self.connections = 0
-        self.errors = []
-        self.servers = [DrillServer((host, 0), DrillHandler, self, tls=tls)]
-        self.port = self.servers[0].server_address[1]
-        if host == "127.0.0.1" and socket.has_ipv6:
-            try:
-                self.servers.append(DrillServer(("::1", self.port), DrillHandler, self, family=socket.AF_INET6, tls=tls))
-            except OSError:
-                pass
+        super().__init__(host, tls, GetPostHandler)
 
     def handle(self, request):
         authorization = request.headers.get("Authorization")
@@ -475,59 +365,16 @@ class CredentialsEndpoint:
         with self.lock:
             return [c for c in self.calls if c["t"] >= since]
 
-    def close(self):
-        for server in self.servers:
-            server.close()
-
 
 # ---------------------------------------------------------------------------------------------
 # The service
 
 
-class Service:
-    """One `todo-api serve`; its stdout (JSON log lines) and stderr go to files, read by the checks.
-    Every run is kept for the final search for secrets."""
-    runs = []
-
-    def __init__(self, lab, name, env, migrate=True):
-        self.lab = lab
-        self.name = name
-        self.port = free_port()
-        slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-        self.stdout_path = os.path.join(lab.workdir, f"{slug}-{len(Service.runs)}.out")
-        self.stderr_path = self.stdout_path[:-4] + ".err"
-        self.started = time.monotonic()
-        with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
-            self.proc = subprocess.Popen([lab.binary, "serve", "--host", "127.0.0.1", "--port", str(self.port),
-                                          "--metrics-port", "0", *(["--migrate"] if migrate else [])],
-                                         env=env, stdout=out, stderr=err, cwd=REPOSITORY)
-        PROCESSES.append(self.proc)
-        Service.runs.append(self)
-
-    def output(self):
-        text = ""
-        for path in (self.stdout_path, self.stderr_path):
-            with open(path, "rb") as f:
-                text += f.read().decode("utf-8", "replace")
-        return text
+class Service(drill_support.Service):
+    """One `todo-api serve --migrate` (drill_support.Service, no metrics port), its tail redacted."""
 
     def tail(self, lines=15):
-        return self.lab.secrets.redact("\n".join(self.output().splitlines()[-lines:]))
-
-    def log(self, containing=""):
-        """The JSON log lines (those whose text contains `containing`: the access log is long)."""
-        entries = []
-        with open(self.stdout_path, "rb") as f:
-            for line in f.read().decode("utf-8", "replace").splitlines():
-                if containing not in line:
-                    continue
-                try:
-                    entry = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(entry, dict):
-                    entries.append(entry)
-        return entries
+        return self.lab.secrets.redact(super().tail(lines))
 
     def lines(self, message, **fields):
         return [e for e in self.log(message) if e.get("message") == message and all(str(e.get(k)) == str(v) for k, v in fields.items())]
@@ -535,39 +382,9 @@ class Service:
     def ready(self, timeout=40):
         """(True, "") once /health answers 200 and a POST /todos 201 (the database in use), else
         (False, why)."""
-        deadline = time.monotonic() + timeout
-        last = None
-        for path in ("/health", "/todos"):
-            while True:
-                if self.proc.poll() is not None:
-                    return False, f"exited with {self.proc.returncode}:\n{self.tail()}"
-                if time.monotonic() > deadline:
-                    return False, f"not ready after {timeout} s (last: {last}):\n{self.tail()}"
-                try:
-                    status, _ = request(self.port, "POST" if path == "/todos" else "GET", path,
-                                        b'{"title":"ready?"}' if path == "/todos" else None, timeout=5)
-                    last = status
-                    if status == (201 if path == "/todos" else 200):
-                        break
-                except (OSError, http.client.HTTPException) as error:
-                    last = repr(error)
-                time.sleep(0.1)
-        return True, ""
-
-    def wait_exit(self, timeout):
-        try:
-            return self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return None
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        return self.wait_ready([(lambda: request(self.port, "GET", "/health", None, timeout=5)[0], 200),
+                                (lambda: request(self.port, "POST", "/todos", b'{"title":"ready?"}', timeout=5)[0], 201)],
+                               timeout)
 
 
 def request(port, method, path, body=None, timeout=10, connection=None):
@@ -670,15 +487,9 @@ class Lab:
     def env(self, **settings):
         """The service's environment: this process's without any database, AWS or CA setting it
         may have, the drills' defaults, then `settings` (None removes one)."""
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("AWS_", "PG", "DB_", "DATABASE_", "SSL_CERT_")) and k != "MIGRATE_ON_START"}
-        env.update(RATE_LIMIT="off", LOG_LEVEL="info", LOG_FORMAT="json", METRICS_PORT="0")
-        for key, value in settings.items():
-            if value is None:
-                env.pop(key, None)
-            else:
-                env[key] = value
-        return env
+        return drill_support.service_env(("AWS_", "PG", "DB_", "DATABASE_", "SSL_CERT_"),
+                                         dict(RATE_LIMIT="off", LOG_LEVEL="info", LOG_FORMAT="json", METRICS_PORT="0"),
+                                         settings)
 
     def env_credentials(self, session_token=True):
         credentials = {"AWS_ACCESS_KEY_ID": self.key_id, "AWS_SECRET_ACCESS_KEY": self.secret_key}
@@ -694,10 +505,7 @@ def setup(lab):
     lab.pg.setup(owner_password, lab.secrets.new("setup password of the alternate user"))
     url = (f"postgresql://{OWNER}:{urllib.parse.quote(owner_password, safe='')}@{lab.pg.host}:{lab.pg.port}/"
            f"{DATABASE}?sslmode=disable")
-    migrated = subprocess.run([lab.binary, "migrate", "--log-level", "error"], env=lab.env(DATABASE_URL=url),
-                              capture_output=True, timeout=60, cwd=REPOSITORY)
-    if migrated.returncode != 0:
-        raise RuntimeError(f"migrate exited {migrated.returncode}: {lab.secrets.redact(migrated.stderr.decode(errors='replace'))}")
+    migrated = drill_support.migrate(lab.binary, lab.env(DATABASE_URL=url), lab.secrets.redact)
     lab.extra_outputs.append(("migrate at setup", (migrated.stdout + migrated.stderr).decode("utf-8", "replace")))
     lab.moto = Moto(lab.workdir, lab.pg)
     lab.proxy = SigningProxy(lab.moto.port)
@@ -724,12 +532,7 @@ def setup(lab):
 def iam_without_tls_drill(lab):
     env = lab.env(DATABASE_URL="postgresql://u@127.0.0.1:1/db?sslmode=disable", DB_IAM_AUTH="true",
                   AWS_REGION=REGION, **lab.env_credentials())
-    command = [lab.binary, "serve", "--host", "127.0.0.1", "--port", str(free_port()), "--metrics-port", "0"]
-    try:
-        result = subprocess.run(command, env=env, capture_output=True, timeout=30, cwd=REPOSITORY)
-        status, text = result.returncode, (result.stdout + result.stderr).decode("utf-8", "replace")
-    except subprocess.TimeoutExpired as timeout:
-        status, text = "still running after 30 s", ((timeout.stdout or b"") + (timeout.stderr or b"")).decode("utf-8", "replace")
+    status, text = drill_support.serve_until_exit(lab.binary, env, 30)
     lab.extra_outputs.append(("IAM without TLS", text))
     check("IAM auth without TLS: DB_IAM_AUTH=true with sslmode=disable is refused at start (exit 2, the message names DB_IAM_AUTH)",
           status == 2 and "DB_IAM_AUTH" in text, (status, lab.secrets.redact(text[-1500:])))
@@ -931,12 +734,6 @@ def refused_run(lab, label, endpoint, uri, secret_arn, expect_exit=1, expect_han
         service.stop()
 
 
-def replace_file(path, text):
-    with open(path + ".new", "w") as f:
-        f.write(text)
-    os.replace(path + ".new", path)
-
-
 def non_loopback_ipv4():
     """This host's address on its default route, unless loopback or link-local (where plain HTTP is allowed)."""
     try:
@@ -990,35 +787,10 @@ def container_credentials_drill(lab):
 
 
 # ---------------------------------------------------------------------------------------------
-def make_tls(directory):
-    """A private CA, a server certificate for DNS:localhost only (no IP address), and an impostor
-    CA: another key under the same name."""
-    os.makedirs(directory, exist_ok=True)
-    files = {name: os.path.join(directory, name) for name in
-             ("ca.pem", "ca.key", "server.pem", "server.key", "server.csr", "san.ext", "impostor.pem", "impostor.key")}
-    ca_subject = "/CN=todo-api credential drill CA"
-
-    def openssl(*args):
-        subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=60)
-
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", ca_subject,
-            "-keyout", files["ca.key"], "-out", files["ca.pem"])
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
-            "-keyout", files["server.key"], "-out", files["server.csr"])
-    with open(files["san.ext"], "w") as f:
-        f.write("subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n")
-    openssl("x509", "-req", "-in", files["server.csr"], "-CA", files["ca.pem"], "-CAkey", files["ca.key"],
-            "-CAcreateserial", "-days", "2", "-extfile", files["san.ext"], "-out", files["server.pem"])
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", ca_subject,
-            "-keyout", files["impostor.key"], "-out", files["impostor.pem"])
-    return files
-
-
 def container_credentials_tls_drill(lab):
     arn = container_secret(lab)
-    tls = make_tls(os.path.join(lab.workdir, "tls"))
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(tls["server.pem"], tls["server.key"])
+    tls = drill_support.make_tls(os.path.join(lab.workdir, "tls"), "todo-api credential drill CA")
+    context = drill_support.server_context(tls)
     token = lab.secrets.new("container authorization token (TLS)")
     endpoint = CredentialsEndpoint(lab, {token}, tls=context)
     try:
@@ -1050,49 +822,30 @@ def container_credentials_tls_drill(lab):
 
 # ---------------------------------------------------------------------------------------------
 def no_secrets_in_output_drill(lab):
-    outputs = [(s.name, s.output()) for s in Service.runs] + lab.extra_outputs
-    found = {name: lab.secrets.leaks(text) for name, text in outputs}
-    found = {name: labels for name, labels in found.items() if labels}
-    size = sum(len(text) for _, text in outputs)
-    check(f"no secret in any output: {len(outputs)} runs, {size // 1024} KiB, searched for {len(lab.secrets.cores)} "
-          "passwords, secret keys, session tokens and authorization tokens", not found, found)
+    drill_support.check_no_leaks(check, lab.extra_outputs, lab.secrets.leaks, "secret", f"{len(lab.secrets.cores)} "
+                                 "passwords, secret keys, session tokens and authorization tokens")
 
 
 def main():
-    if len(sys.argv) != 4:
-        raise SystemExit(__doc__.split("\n\n")[1])
-    binary, admin_url, url_prefix = sys.argv[1:]
+    binary, admin_url, url_prefix = drill_support.arguments(__doc__.split("\n\n")[1])
     # Nothing of the host's AWS configuration may reach botocore here (nor the services: Lab.env).
     for key in [k for k in os.environ if k.startswith("AWS_")]:
         del os.environ[key]
     workdir = tempfile.mkdtemp(prefix="credential-drills.")
-    lab = Lab(os.path.abspath(binary), admin_url, url_prefix, workdir)
+    lab = Lab(binary, admin_url, url_prefix, workdir)
     try:
         iam_without_tls_drill(lab)
-        drills = []
-        try:
-            setup(lab)
-            drills += [rotation_under_load_drill, scheduled_refresh_drill, container_credentials_drill,
-                       container_credentials_tls_drill]
-        except Exception:
-            check("setup: database, roles, migrations, moto and the signing proxy", False,
-                  lab.secrets.redact(traceback.format_exc(limit=4)))
-        for drill in drills + [no_secrets_in_output_drill]:
-            try:
-                drill(lab)
-            except Exception:
-                check(f"{drill.__name__} ran to its end", False, lab.secrets.redact(traceback.format_exc(limit=4)))
+        drill_support.run_drills(check, lab, setup, "setup: database, roles, migrations, moto and the signing proxy",
+                                 [rotation_under_load_drill, scheduled_refresh_drill, container_credentials_drill,
+                                  container_credentials_tls_drill], no_secrets_in_output_drill, lab.secrets.redact)
     finally:
-        for proc in PROCESSES:
-            if proc.poll() is None:
-                proc.kill()
+        kill_processes()
         if lab.proxy:
             lab.proxy.close()
         if lab.moto:
             lab.moto.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-    print(f"credential-drills: {check.passed} passed, {check.failed} failed")
-    sys.exit(1 if check.failed else 0)
+    drill_support.finish("credential-drills", check)
 
 
 if __name__ == "__main__":
