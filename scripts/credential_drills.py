@@ -39,7 +39,8 @@ The drills, and what each reproduces:
    from the secret with no DATABASE_URL; AWS_ENDPOINT_URL_SECRETS_MANAGER over AWS_ENDPOINT_URL;
    an access key without a session token.
 4. Container credentials over plain HTTP on loopback, as ECS and EKS Pod Identity serve them:
-   short-lived keys (5 min + 3 s) with `Authorization: <token>`, given in
+   short-lived keys (5 min + 3 s), without an authorization token (as the ECS agent serves them) and
+   with `Authorization: <token>`, given in
    AWS_CONTAINER_AUTHORIZATION_TOKEN, then in AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE whose token
    is rotated during the run (EKS rotates it: the file must be read again at each fetch). The keys
    are refreshed ahead of their expiry and the secret fetches afterwards are signed with the new
@@ -759,6 +760,14 @@ def container_credentials_drill(lab):
     try:
         container_run(lab, "container http (token)", endpoint, f"http://127.0.0.1:{endpoint.port}/creds", arn,
                       AWS_CONTAINER_AUTHORIZATION_TOKEN=token)
+    finally:
+        endpoint.close()
+
+    # The ECS agent's own endpoint (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI) takes no Authorization.
+    endpoint = CredentialsEndpoint(lab, {None})
+    try:
+        container_run(lab, "container http (no token, as the ECS agent serves them)", endpoint,
+                      f"http://127.0.0.1:{endpoint.port}/creds", arn)
     finally:
         endpoint.close()
 
