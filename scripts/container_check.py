@@ -321,7 +321,7 @@ def known_settings():
             if file.endswith(".swift"):
                 text = open(os.path.join(directory, file), encoding="utf-8").read()
                 names.update(re.findall(r'environment: "([A-Z0-9_]+)"', text))
-                names.update(re.findall(r'timeout\("([A-Z0-9_]+)"', text))
+                names.update(re.findall(r'(?:timeout|text|integer|rateLimit)\("([A-Z0-9_]+)"', text))
                 names.update(re.findall(r'environment\["([A-Z0-9_]+)"\]', text))
     return names
 
@@ -727,7 +727,8 @@ def check_taskdef_schema(cfn_lint):
     taskdef = json.load(open(TASKDEF, encoding="utf-8"))
     text = json.dumps(taskdef)
     for placeholder, example in (("<ACCOUNT_ID>", "123456789012"), ("<REGION>", "us-east-1"), ("<TAG>", "1"),
-                                 ("<DB_SECRET_NAME>", "todo-api-db-AbCdEf"), ("<LOG_BUCKET>", "example-logs")):
+                                 ("<DB_SECRET_NAME>", "todo-api-db-AbCdEf"), ("<LOG_BUCKET>", "example-logs"),
+                                 ("<USER_POOL_ID>", "us-east-1_Example"), ("<APP_CLIENT_ID>", "1example23456789example")):
         text = text.replace(placeholder, example)
     left = re.findall(r"<[A-Z_]+>", text)
     require(not left, f"undocumented placeholders: {sorted(set(left))}")
@@ -766,11 +767,13 @@ def check_taskdefs_agree(template):
         for key in sorted(set(a) | set(b)):
             if key in ("environment", "secrets"):
                 ea, eb = env_of(a, key), env_of(b, key)
+                # The JSON is one deployment of the template: every variable the template always
+                # sets, plus any it sets in some mode (the JSON's example: AUTH=jwt with Cognito).
                 names_b = set(eb) - optional.get(name, set())
-                if set(ea) != names_b:
-                    problems.append(f"{name}.{key} names: {sorted(ea)} vs {sorted(names_b)}")
+                if not names_b <= set(ea) <= set(eb):
+                    problems.append(f"{name}.{key} names: {sorted(ea)} vs {sorted(names_b)} (+ optional {sorted(set(eb) - names_b)})")
                 problems += [f"{name}.{key} {k}: {str(ea[k])[:60]!r} vs {str(eb[k])[:60]!r}{' (they differ further on)' if len(str(ea[k])) > 60 else ''}"
-                             for k in ea if k in eb and not same(ea[k], eb[k])]
+                             for k in ea if k in names_b and not same(ea[k], eb[k])]
             elif not same(a.get(key), b.get(key)):
                 problems.append(f"{name}.{key}: {json.dumps(a.get(key))[:80]} vs {json.dumps(b.get(key))[:80]}")
     require(not problems, "; ".join(problems))
