@@ -23,12 +23,16 @@ public final class BackgroundRefresher: Sendable {
     /// Runs on `queue`: performs the fetch for `reason` and reports the outcome; `failure` tells
     /// whether this failure is the first of a run (log it).
     private let fetch: @Sendable (_ reason: RefreshPolicy.Reason, _ failureIsFirst: @Sendable () -> Bool) -> Outcome
+    /// Runs after each fetch's outcome is recorded (no fetch in flight any more): whoever waited
+    /// on a demand answered `.inFlight` is woken after the state says so, never before.
+    private let afterFetch: @Sendable () -> Void
 
-    public init(label: String, settings: RefreshPolicy.Settings = .init(),
+    public init(label: String, settings: RefreshPolicy.Settings = .init(), afterFetch: @escaping @Sendable () -> Void = {},
          fetch: @escaping @Sendable (_ reason: RefreshPolicy.Reason, _ failureIsFirst: @Sendable () -> Bool) -> Outcome) {
         queue = DispatchQueue(label: label)
         state = Mutex(State(policy: RefreshPolicy(settings: settings)))
         self.fetch = fetch
+        self.afterFetch = afterFetch
     }
 
     /// Records the start-up fetch's outcome (done by the caller, synchronously) and schedules the next.
@@ -76,6 +80,7 @@ public final class BackgroundRefresher: Sendable {
         let failures = state.withLock { $0.policy.failures }
         let outcome = fetch(reason) { failures == 0 }
         finish(outcome, now: .now())
+        afterFetch()
     }
 
     private func finish(_ outcome: Outcome, now: MonotonicTime) {
@@ -92,10 +97,16 @@ public final class BackgroundRefresher: Sendable {
     }
 
     private func timerFired(generation: Int) {
-        let reason: RefreshPolicy.Reason? = state.withLock { state in
-            guard state.generation == generation else { return nil }
-            return state.policy.timerFired(now: .now())
+        let now = MonotonicTime.now()
+        let (reason, early): (RefreshPolicy.Reason?, MonotonicTime?) = state.withLock { state in
+            guard state.generation == generation else { return (nil, nil) }
+            if let reason = state.policy.timerFired(now: now) { return (reason, nil) }
+            // Fired before its time by the monotonic clock (DispatchTime rounds differently):
+            // armed again, or the refreshes would stop for good.
+            guard state.policy.inFlight == nil, let due = state.policy.nextDue, now < due else { return (nil, nil) }
+            return (nil, due)
         }
+        if let early { arm(at: early, generation: generation, now: now) }
         guard let reason else { return }
         run(reason)
     }

@@ -1,3 +1,4 @@
+import Glibc
 import HTTPClient
 import JSON
 import Net
@@ -32,7 +33,7 @@ public struct ContainerCredentialsEndpoint: Sendable, CustomStringConvertible {
             guard let parsed = HTTPClientURL(full) else {
                 throw AWSConfigurationError(setting: "AWS_CONTAINER_CREDENTIALS_FULL_URI", message: "must be an http:// or https:// URL")
             }
-            guard parsed.isTLS || allowedPlainHosts.contains(parsed.host) || parsed.host.hasPrefix("127.") else {
+            guard parsed.isTLS || allowedPlainHosts.contains(parsed.host) || isLoopbackIPv4(parsed.host) else {
                 throw AWSConfigurationError(setting: "AWS_CONTAINER_CREDENTIALS_FULL_URI",
                                             message: "plain http is allowed only for loopback and the ECS/EKS link-local addresses; use https")
             }
@@ -50,6 +51,12 @@ public struct ContainerCredentialsEndpoint: Sendable, CustomStringConvertible {
             authorization = .token(token)
         }
         return ContainerCredentialsEndpoint(url: url, authorization: authorization)
+    }
+
+    /// 127.0.0.0/8 as an address literal (a name such as `127.0.0.1.example.com` is not loopback).
+    static func isLoopbackIPv4(_ host: String) -> Bool {
+        var address = in_addr()
+        return inet_pton(AF_INET, host, &address) == 1 && host.hasPrefix("127.")
     }
 
     /// Fetches the credentials. Blocking: call off the loops.

@@ -92,7 +92,9 @@ public struct RefreshPolicy: Sendable {
         let exponent = min(failures - 1, 16)
         let backoff = TimeSpan(nanoseconds: min(settings.retryCap.nanoseconds, settings.retryBase.nanoseconds << exponent))
         var due = now + backoff
-        if let latest, latest < due { due = max(latest, now + .seconds(1)) }
+        // Before the old credentials' last moment, not after it: once that has passed, the
+        // backoff applies (a dead endpoint is not polled every second).
+        if let latest, latest > now, latest < due { due = max(latest, now + .seconds(1)) }
         nextDue = due
         return failures == 1
     }

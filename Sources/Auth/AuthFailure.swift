@@ -25,8 +25,12 @@ public struct AuthFailure: Error, Sendable, Equatable {
     }
 
     /// The challenge: no error code when no credentials came (RFC 6750 §3.1), else invalid_token.
+    /// The description keeps only what RFC 6750 §3 allows in it (%x20-21 / %x23-5B / %x5D-7E):
+    /// descriptions are fixed texts, and this makes sure none can ever end a header line.
     public var wwwAuthenticate: String {
-        reason == .missing ? "Bearer" : "Bearer error=\"invalid_token\", error_description=\"\(description)\""
+        guard reason != .missing else { return "Bearer" }
+        let safe = String(decoding: description.utf8.filter { ($0 >= 0x20 && $0 <= 0x7E) && $0 != 0x22 && $0 != 0x5C }, as: UTF8.self)
+        return "Bearer error=\"invalid_token\", error_description=\"\(safe)\""
     }
 }
 

@@ -67,8 +67,7 @@ public final class JWKSKeyStore: VerificationKeys {
         if case .inline = source { return }
         var settings = RefreshPolicy.Settings()
         settings.demandGap = Self.unknownKeyGap
-        let refresher = BackgroundRefresher(label: "todo-api.jwks", settings: settings) { [self] reason, failureIsFirst in
-            defer { wakeWaiters() }
+        let refresher = BackgroundRefresher(label: "todo-api.jwks", settings: settings, afterFetch: { [self] in wakeWaiters() }) { [self] reason, failureIsFirst in
             do {
                 let loaded = try read()
                 let added = keys.withLock { current -> Int in

@@ -74,7 +74,8 @@ public struct BearerTokenVerifier: Sendable {
         // The header decides nothing until checked against what we accept.
         guard let name = jws.header.string("alg") else { return .failure(AuthFailure(.malformed, "the token header has no alg")) }
         guard let algorithm = SignatureAlgorithm(rawValue: name) else {
-            return .failure(AuthFailure(.algorithmNotAllowed, "algorithm \(name.prefix(16)) is not accepted"))
+            // Never the token's own text: it is the client's, and it lands in a header and a log.
+            return .failure(AuthFailure(.algorithmNotAllowed, "the token's algorithm is not accepted"))
         }
         if jws.header.has("crit") {
             // RFC 7515 §4.1.11: an extension the recipient does not understand makes the JWS invalid.
@@ -85,7 +86,7 @@ public struct BearerTokenVerifier: Sendable {
         }
         guard let entry = keys.key(for: kid) else { return .failure(AuthFailure(.unknownKey, "no key with the token's kid")) }
         guard !entry.algorithmUnsupported, entry.algorithm.map({ $0 == algorithm }) ?? true, algorithm.fits(entry.key.kind) else {
-            return .failure(AuthFailure(.algorithmNotAllowed, "algorithm \(name) does not fit the key"))
+            return .failure(AuthFailure(.algorithmNotAllowed, "algorithm \(algorithm.rawValue) does not fit the key"))
         }
         let verified = jws.signingInput.utf8.withContiguousStorageIfAvailable { input in
             entry.key.verify(algorithm, message: UnsafeRawBufferPointer(input), signature: jws.signature)
@@ -139,7 +140,10 @@ public struct BearerTokenVerifier: Sendable {
         case .some(nil): return .failure(AuthFailure(.malformed, "the token's iat is not a number"))
         default: break
         }
-        guard let owner = claims.string(ownerClaim), !owner.isEmpty, owner.utf8.count <= TokenPolicy.maxOwnerLength else {
+        // No control characters: NUL would cut the owner short where libpq takes it as a C string
+        // (`alice\u0000x` would act as `alice`).
+        guard let owner = claims.string(ownerClaim), !owner.isEmpty, owner.utf8.count <= TokenPolicy.maxOwnerLength,
+              owner.utf8.allSatisfy({ $0 >= 0x20 && $0 != 0x7F }) else {
             return .failure(AuthFailure(.missingClaim, "the token has no \(ownerClaim) claim"))
         }
         return .success(Caller(owner: owner, expiresAt: expiry + leeway))

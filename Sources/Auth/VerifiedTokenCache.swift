@@ -1,34 +1,51 @@
 import Synchronization
 
 /// Tokens already verified, so a client reusing its token pays the signature check once: keyed by
-/// the token itself (the dictionary hashes it; a hit compares it whole, so a tampered copy never
-/// matches), kept until the token's `exp` (plus leeway), bounded.
+/// the header value itself (the dictionary hashes it; a hit compares it whole, so a tampered copy
+/// never matches), kept until the token's `exp` (plus leeway), bounded.
 ///
-/// Bounded at 2,048 entries (a token is ~1 KB: ~2 MB at most). When full, expired entries go
-/// first; if none has, the whole cache is dropped (tokens are re-verified once each: a burst of
-/// distinct tokens costs signature checks, never memory).
+/// Bounded at 2,048 entries and 2 MiB of token text (a Cognito access token is ~1 KB; tokens may
+/// be up to 8 KiB). When either is reached, expired entries go first; if that is not enough, the
+/// whole cache is dropped (tokens are then verified once more each: a burst of distinct tokens
+/// costs signature checks, never memory).
 final class VerifiedTokenCache: Sendable {
     static let capacity = 2048
-    private let entries = Mutex<[String: Caller]>([:])
+    static let byteBudget = 2 << 20
+
+    private struct Entries {
+        var callers: [String: Caller] = [:]
+        var bytes = 0
+
+        mutating func removeAll() {
+            callers.removeAll(keepingCapacity: true)
+            bytes = 0
+        }
+    }
+
+    private let entries = Mutex(Entries())
 
     func caller(for token: String, now: Int64) -> Caller? {
         entries.withLock { entries in
-            guard let caller = entries[token] else { return nil }
+            guard let caller = entries.callers[token] else { return nil }
             if now < caller.expiresAt { return caller }
-            entries[token] = nil
+            entries.callers[token] = nil
+            entries.bytes -= token.utf8.count
             return nil
         }
     }
 
     func store(_ token: String, _ caller: Caller, now: Int64) {
+        let size = token.utf8.count
         entries.withLock { entries in
-            if entries.count >= Self.capacity {
-                entries = entries.filter { now < $0.value.expiresAt }
-                if entries.count >= Self.capacity { entries.removeAll(keepingCapacity: true) }
+            if entries.callers.count >= Self.capacity || entries.bytes + size > Self.byteBudget {
+                entries.callers = entries.callers.filter { now < $0.value.expiresAt }
+                entries.bytes = entries.callers.keys.reduce(0) { $0 + $1.utf8.count }
+                if entries.callers.count >= Self.capacity || entries.bytes + size > Self.byteBudget { entries.removeAll() }
             }
-            entries[token] = caller
+            if entries.callers.updateValue(caller, forKey: token) == nil { entries.bytes += size }
         }
     }
 
-    var count: Int { entries.withLock { $0.count } }
+    var count: Int { entries.withLock { $0.callers.count } }
+    var bytes: Int { entries.withLock { $0.bytes } }
 }

@@ -45,6 +45,11 @@ public struct HTTPClient: Sendable {
                 do throws(HTTPClientError) { return .success(try stream.receive(into: raw, until: deadline)) } catch { return .failure(error) }
             }
             let count = try received.get()
+            // Over TLS the end of the stream is not authenticated (close_notify is not required of
+            // servers): a body framed only by it could be cut short on the way unnoticed.
+            if count == 0 && url.isTLS && parser.isReadingUntilClose {
+                throw HTTPClientError(.protocolViolation, "\(url.host) sent a body without a length over TLS")
+            }
             let progress = count == 0 ? try parser.finish() : try parser.feed(buffer[..<count])
             if progress == .complete, let response = parser.response { return response }
         }

@@ -37,6 +37,11 @@ public struct HTTPResponseParser {
         self.isHeadRequest = isHeadRequest
     }
 
+    /// The body ends only where the connection does (no Content-Length, not chunked).
+    public var isReadingUntilClose: Bool {
+        if case .untilClose = state { true } else { false }
+    }
+
     public var response: HTTPClientResponse? {
         guard case .complete = state else { return nil }
         return HTTPClientResponse(status: status, headers: headers, body: body)

@@ -74,8 +74,9 @@ public enum LogLine {
             for (key, value) in metadata.sorted(by: { $0.key < $1.key }) {
                 text += " \(key)=\(cut(value.description, valueLimit))"
             }
-            // One line per entry: a newline in a value would forge a second entry.
-            return Array(text.map { $0 == "\n" || $0 == "\r" ? " " : $0 }.reduce(into: "") { $0.append($1) }.utf8)
+            // One line per entry: a newline in a value would forge a second entry. By bytes, not
+            // Characters: "\r\n" is one Character, equal to neither "\n" nor "\r".
+            return Array(text.utf8).map { $0 == 0x0A || $0 == 0x0D ? 0x20 : $0 }
         }
     }
 

@@ -20,6 +20,10 @@ import Testing
             try ContainerCredentialsEndpoint.resolve(environment: ["AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://credentials.example.com/x"])
         }
         #expect(try ContainerCredentialsEndpoint.resolve(environment: ["AWS_CONTAINER_CREDENTIALS_FULL_URI": "https://credentials.example.com/x"]) != nil)
+        #expect(try ContainerCredentialsEndpoint.resolve(environment: ["AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://127.0.0.2:9/x"]) != nil)
+        #expect(throws: AWSConfigurationError.self, "a name that merely starts like a loopback address") {
+            try ContainerCredentialsEndpoint.resolve(environment: ["AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://127.0.0.1.evil.example/x"])
+        }
         #expect(throws: AWSConfigurationError.self) {
             try ContainerCredentialsEndpoint.resolve(environment: ["AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://127.0.0.1/x",
                                                                     "AWS_CONTAINER_AUTHORIZATION_TOKEN": "a\r\nX-Injected: 1"])

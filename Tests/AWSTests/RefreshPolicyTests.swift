@@ -69,7 +69,11 @@ import Testing
         #expect(policy.failed(now: t0, latest: t0 + .seconds(2)) == true)
         #expect(policy.nextDue == t0 + .seconds(2))
         _ = policy.timerFired(now: t0 + .seconds(2))
-        _ = policy.failed(now: t0 + .seconds(2), latest: t0)
+        _ = policy.failed(now: t0 + .seconds(2), latest: t0 + .seconds(2) + .milliseconds(100))
         #expect(policy.nextDue == t0 + .seconds(3), "never sooner than a second: no busy loop")
+        // Past the old credentials' expiry: the backoff, not a retry every second.
+        _ = policy.timerFired(now: t0 + .seconds(3))
+        _ = policy.failed(now: t0 + .seconds(3), latest: t0)
+        #expect(policy.nextDue == t0 + .seconds(3) + .seconds(20))
     }
 }

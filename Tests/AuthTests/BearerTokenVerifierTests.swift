@@ -84,6 +84,7 @@ import Testing
         #expect(reason(signed(claims(aud: "\"someone-else\""))) == .wrongAudience)
         #expect(reason(signed(claims(aud: "[\"x\",\"other\"]"))) == nil)
         #expect(reason(signed(claims(sub: nil))) == .missingClaim)
+        #expect(reason(signed(claims(sub: "alice\\u0000x"))) == .missingClaim, "NUL would cut the owner short in libpq")
         #expect(reason(signed("{\"iss\":\"\(Self.issuer)\",\"aud\":\"app-client\",\"sub\":\"u\"}")) == .missingClaim)
         #expect(reason(signed(claims(",\"exp2\":true").replacingOccurrences("\"exp\":\(Self.now + 3600)", "\"exp\":\"soon\""))) == .malformed)
     }
@@ -106,6 +107,11 @@ import Testing
         let jws = token(header: #"{"alg":"ES256","kid":"ec"}"#, claims: claims(), key: Self.ec, algorithm: .es256)
         #expect(verifier.verify(authorization: "bearer " + jws, keys: Self.keys, now: Self.now).failureReason == nil, "the scheme is case-insensitive")
         #expect(AuthFailure(.missing, "x").wwwAuthenticate == "Bearer")
+        // Whatever a description held, it cannot end the header line.
+        #expect(AuthFailure(.malformed, "a\r\nSet-Cookie: x=\"1\"").wwwAuthenticate == "Bearer error=\"invalid_token\", error_description=\"aSet-Cookie: x=1\"")
+        let injected = Base64URL.encode(Array(#"{"alg":"\r\nSet-Cookie:a=b","kid":"x"}"#.utf8)) + ".e30.c2ln"
+        guard case .failure(let failure) = verify(injected) else { Issue.record("accepted"); return }
+        #expect(failure.reason == .algorithmNotAllowed && !failure.description.contains("Set-Cookie"))
         #expect(AuthFailure(.expired, "the token has expired").wwwAuthenticate == "Bearer error=\"invalid_token\", error_description=\"the token has expired\"")
     }
 

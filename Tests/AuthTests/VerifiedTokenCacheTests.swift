@@ -17,6 +17,10 @@ import Testing
         cache.store("late", Caller(owner: "u", expiresAt: 1000), now: 10)
         #expect(cache.count <= VerifiedTokenCache.capacity)
         #expect(cache.caller(for: "late", now: 10) != nil)
+        // Large tokens: the byte budget bounds it before the entry count does.
+        let big = String(repeating: "x", count: 8 << 10)
+        for i in 0..<400 { cache.store(big + "\(i)", Caller(owner: "u", expiresAt: 1000), now: 10) }
+        #expect(cache.bytes <= VerifiedTokenCache.byteBudget)
     }
 
     @Test func aCachedTokenSkipsTheSignatureCheck() throws {

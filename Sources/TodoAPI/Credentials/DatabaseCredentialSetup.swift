@@ -65,6 +65,12 @@ public enum DatabaseCredentialSetup {
         let source = try IAMTokenCredentials.make(endpoints: [settings.writer] + (settings.reader.map { [$0] } ?? []),
                                                   environment: environment, aws: aws)
         logger.info("database IAM authentication", metadata: ["region": "\(source.region)"])
+        let sslmode = settings.writer["sslmode"] ?? environment["PGSSLMODE"] ?? ""
+        if sslmode == "require" {
+            // The token is a password valid 15 minutes; require encrypts but does not check who
+            // the server is, so whoever sits on the path could take it.
+            logger.warning("DB_IAM_AUTH with sslmode=require: the server's certificate is not verified; use verify-full with the RDS CA bundle (PGSSLROOTCERT)")
+        }
         return Result(writer: settings.writer, reader: settings.reader, source: source, rotatingSecret: nil)
     }
 

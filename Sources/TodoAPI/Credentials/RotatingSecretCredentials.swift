@@ -45,7 +45,18 @@ public final class RotatingSecretCredentials: PostgresCredentialSource {
             aws.refreshSoon()
             throw AWSError(code: "NoAWSCredentials", message: "no valid AWS credentials to sign GetSecretValue with")
         }
-        let value = try client.getSecretValue(secretId: secretId, credentials: credentials)
+        let value: SecretsManagerClient.SecretValue
+        do {
+            value = try client.getSecretValue(secretId: secretId, credentials: credentials)
+        } catch {
+            // The keys themselves were refused (expired or revoked session): fetch new ones now
+            // rather than at their scheduled refresh.
+            if ["ExpiredTokenException", "UnrecognizedClientException", "InvalidClientTokenId", "InvalidSignatureException",
+                "AccessDeniedException"].contains(error.code) {
+                aws.refreshSoon()
+            }
+            throw error
+        }
         do {
             return (value, try PostgresConnectionSettings.parseSecret(value.secretString))
         } catch {
