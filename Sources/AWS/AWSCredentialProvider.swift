@@ -61,13 +61,15 @@ public final class AWSCredentialProvider: Sendable {
     /// starts refreshing them. Environment credentials need neither.
     public func start() throws(AWSError) {
         guard case .container(let endpoint) = source else { return }
+        let fetched = try endpoint.fetch(client: client)
+        credentials.withLock { $0 = fetched }
+        logger.info("aws credentials loaded", metadata: metadata(fetched))
+        // The refreshes begin once there is something to refresh (a failed start is retried by
+        // the caller, which calls start again).
         let refresher = BackgroundRefresher(label: "todo-api.aws-credentials") { [self] _, failureIsFirst in
             refresh(endpoint, logFailure: failureIsFirst())
         }
         self.refresher.withLock { $0 = refresher }
-        let fetched = try endpoint.fetch(client: client)
-        credentials.withLock { $0 = fetched }
-        logger.info("aws credentials loaded", metadata: metadata(fetched))
         refresher.started(.success(next: nextRefresh(fetched)))
     }
 

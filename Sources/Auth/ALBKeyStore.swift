@@ -153,7 +153,7 @@ public struct ALBTokenVerifier: Sendable {
         guard let kid = jws.header.string("kid"), ALBKeyStore.isValidKid(kid) else {
             return .failure(AuthFailure(.malformed, "the token header has no valid kid"))
         }
-        guard let entry = keys.key(for: kid) else { return .failure(AuthFailure(.unknownKey, "no key with the token's kid")) }
+        guard let entry = keys.key(for: kid) else { return .failure(.unknownKey(kid)) }
         let verified = Array(jws.signingInput.utf8).withUnsafeBytes { entry.key.verify(.es256, message: $0, signature: jws.signature) }
         guard verified else { return .failure(AuthFailure(.badSignature, "the signature does not verify")) }
         let claims: [(key: String, value: JSONValue)]

@@ -18,10 +18,17 @@ public struct AuthFailure: Error, Sendable, Equatable {
     public let reason: Reason
     /// For the client and the log: what was wrong, never the token or a claim's value.
     public let description: String
+    /// `unknown_key`: the kid the token named (the keys may be read again for it).
+    public let kid: String?
 
-    public init(_ reason: Reason, _ description: String) {
+    public init(_ reason: Reason, _ description: String, kid: String? = nil) {
         self.reason = reason
         self.description = description
+        self.kid = kid
+    }
+
+    static func unknownKey(_ kid: String) -> AuthFailure {
+        AuthFailure(.unknownKey, "no key with the token's kid", kid: kid)
     }
 
     /// The challenge: no error code when no credentials came (RFC 6750 §3.1), else invalid_token.

@@ -9,14 +9,6 @@ public final class Authenticator: Sendable {
         case alb(ALBTokenVerifier, ALBKeyStore)
     }
 
-    public enum Outcome: Sendable {
-        case accepted(Caller)
-        case refused(AuthFailure)
-        /// The token names a key not in hand; a read of the keys is under way. Call `authenticate`
-        /// again after `then` (given to `awaitKeys`) runs.
-        case awaitingKeys(kid: String)
-    }
-
     public let mode: Mode
     private let cache = VerifiedTokenCache()
     private let clock: @Sendable () -> Int64
@@ -28,51 +20,39 @@ public final class Authenticator: Sendable {
 
     /// `authorization`: the Authorization field; `albData`: x-amzn-oidc-data;
     /// `trustedPeer`: the TCP peer is a trusted proxy (only the ALB's header is believed then).
-    /// `mayWait`: false on the second try after a read of the keys (no second wait).
-    public func authenticate(authorization: String?, albData: String?, trustedPeer: Bool, mayWait: Bool = true,
-                             then: @escaping @Sendable () -> Void = {}) -> Outcome {
+    /// A refusal for `unknown_key` carries the kid: see `awaitKey`.
+    public func authenticate(authorization: String?, albData: String?, trustedPeer: Bool) -> Result<Caller, AuthFailure> {
         let now = clock()
+        let token: String
+        let result: Result<Caller, AuthFailure>
         switch mode {
         case .jwt(let verifier, let keys):
-            guard let authorization else { return .refused(AuthFailure(.missing, "no credentials")) }
-            if let caller = cache.caller(for: authorization, now: now) { return .accepted(caller) }
-            let result = verifier.verify(authorization: authorization, keys: keys, now: now)
-            return finish(result, token: authorization, now: now) { kid in mayWait && keys.refresh(then: then) }
+            guard let authorization else { return .failure(AuthFailure(.missing, "no credentials")) }
+            if let caller = cache.caller(for: authorization, now: now) { return .success(caller) }
+            token = authorization
+            result = verifier.verify(authorization: authorization, keys: keys, now: now)
         case .alb(let verifier, let keys):
-            guard let albData else { return .refused(AuthFailure(.missing, "no credentials")) }
+            guard let albData else { return .failure(AuthFailure(.missing, "no credentials")) }
             guard trustedPeer else {
-                return .refused(AuthFailure(.untrustedProxy, "x-amzn-oidc-data is believed only from the load balancer"))
+                return .failure(AuthFailure(.untrustedProxy, "x-amzn-oidc-data is believed only from the load balancer"))
             }
-            if let caller = cache.caller(for: albData, now: now) { return .accepted(caller) }
-            let result = verifier.verify(token: albData, keys: keys, now: now)
-            return finish(result, token: albData, now: now) { kid in mayWait && keys.fetch(kid, then: then) }
+            if let caller = cache.caller(for: albData, now: now) { return .success(caller) }
+            token = albData
+            result = verifier.verify(token: albData, keys: keys, now: now)
         }
+        if case .success(let caller) = result { cache.store(token, caller, now: now) }
+        return result
     }
 
-    private func finish(_ result: Result<Caller, AuthFailure>, token: String, now: Int64,
-                        fetch: (String) -> Bool) -> Outcome {
-        switch result {
-        case .success(let caller):
-            cache.store(token, caller, now: now)
-            return .accepted(caller)
-        case .failure(let failure) where failure.reason == .unknownKey:
-            guard let kid = Self.kid(of: token), fetch(kid) else { return .refused(failure) }
-            return .awaitingKeys(kid: kid)
-        case .failure(let failure):
-            return .refused(failure)
+    /// After an `unknown_key` refusal: reads the keys again if a read may run now (or one is under
+    /// way), and calls `then` when it ends, off the loops. False: no read will come soon (the
+    /// JWKS 30 s gap, an inline JWKS, a kid that failed lately): refuse at once.
+    public func awaitKey(_ kid: String, then: @escaping @Sendable () -> Void) -> Bool {
+        switch mode {
+        case .jwt(_, let keys): keys.refresh(then: then)
+        case .alb(_, let keys): keys.fetch(kid, then: then)
         }
-    }
-
-    /// The kid of a token whose header parsed (it did, to get as far as unknown_key).
-    static func kid(of token: String) -> String? {
-        let bearer = token.utf8.prefix(7).map({ $0 | 0x20 }) == Array("bearer ".utf8) ? String(token.dropFirst(7)) : token
-        guard case .success(let jws) = CompactJWS.parse(bearer.trimmingLeadingSpaces, allowPadding: true) else { return nil }
-        return jws.header.string("kid")
     }
 
     var cachedTokens: Int { cache.count }
-}
-
-extension String {
-    fileprivate var trimmingLeadingSpaces: String { String(drop { $0 == " " }) }
 }

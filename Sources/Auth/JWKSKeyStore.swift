@@ -52,8 +52,6 @@ public final class JWKSKeyStore: VerificationKeys {
         keys.withLock { $0[kid] }
     }
 
-    public var count: Int { keys.withLock { $0.count } }
-
     /// The first read (blocking; at start-up). A JWKS that cannot be read or holds no usable key
     /// throws: the service cannot accept any token without one.
     public func start() throws(JWKSError) {

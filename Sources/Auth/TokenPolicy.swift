@@ -84,7 +84,7 @@ public struct BearerTokenVerifier: Sendable {
         guard let kid = jws.header.string("kid"), !kid.isEmpty, kid.utf8.count <= 256 else {
             return .failure(AuthFailure(.malformed, "the token header has no kid"))
         }
-        guard let entry = keys.key(for: kid) else { return .failure(AuthFailure(.unknownKey, "no key with the token's kid")) }
+        guard let entry = keys.key(for: kid) else { return .failure(.unknownKey(kid)) }
         guard !entry.algorithmUnsupported, entry.algorithm.map({ $0 == algorithm }) ?? true, algorithm.fits(entry.key.kind) else {
             return .failure(AuthFailure(.algorithmNotAllowed, "algorithm \(algorithm.rawValue) does not fit the key"))
         }

@@ -7,6 +7,9 @@ public final class HTTPResponder {
     private let omitBody: Bool
     private let requestID: String
     private var answered = false
+    /// Who made the request, once the application has authenticated it: the access log's
+    /// `userId` for whatever answer follows (a response that names its own wins).
+    public var userID: String?
 
     init(connection: HTTPConnection, head: HTTPRequestHead, omitBody: Bool, requestID: String) {
         self.connection = connection
@@ -21,7 +24,12 @@ public final class HTTPResponder {
             return
         }
         answered = true
-        connection.asyncResponseReady(response, head: head, omitBody: omitBody)
+        guard let userID, response.userID == nil else {
+            return connection.asyncResponseReady(response, head: head, omitBody: omitBody)
+        }
+        var attributed = response
+        attributed.userID = userID
+        connection.asyncResponseReady(attributed, head: head, omitBody: omitBody)
     }
 
     deinit {

@@ -83,10 +83,9 @@ public struct HTTPResponseParser {
                 }
                 state = try bodyFraming()
             case .fixedBody(let remaining):
-                let take = min(remaining, buffer.count)
-                try appendBody(buffer[..<take])
-                buffer.removeSubrange(..<take)
-                if remaining - take == 0 { state = .complete } else { state = .fixedBody(remaining: remaining - take); return .needMore }
+                let left = try takeBody(remaining)
+                guard left == 0 else { state = .fixedBody(remaining: left); return .needMore }
+                state = .complete
             case .untilClose:
                 try appendBody(buffer[...])
                 buffer.removeAll()
@@ -107,10 +106,9 @@ public struct HTTPResponseParser {
                 buffer.removeSubrange(..<(end + 2))
                 state = size == 0 ? .trailers : .chunkData(remaining: size)
             case .chunkData(let remaining):
-                let take = min(remaining, buffer.count)
-                try appendBody(buffer[..<take])
-                buffer.removeSubrange(..<take)
-                if remaining - take == 0 { state = .chunkDataEnd } else { state = .chunkData(remaining: remaining - take); return .needMore }
+                let left = try takeBody(remaining)
+                guard left == 0 else { state = .chunkData(remaining: left); return .needMore }
+                state = .chunkDataEnd
             case .chunkDataEnd:
                 guard buffer.count >= 2 else { return .needMore }
                 guard buffer[0] == 13, buffer[1] == 10 else { throw HTTPClientError(.protocolViolation, "chunk not followed by CRLF") }
@@ -126,6 +124,14 @@ public struct HTTPResponseParser {
                 if end == 0 { state = .complete }
             }
         }
+    }
+
+    /// Moves up to `remaining` buffered bytes into the body; returns how many are still to come.
+    private mutating func takeBody(_ remaining: Int) throws(HTTPClientError) -> Int {
+        let take = min(remaining, buffer.count)
+        try appendBody(buffer[..<take])
+        buffer.removeSubrange(..<take)
+        return remaining - take
     }
 
     private mutating func appendBody(_ bytes: ArraySlice<UInt8>) throws(HTTPClientError) {

@@ -32,20 +32,21 @@ import Testing
         let authenticator = Authenticator(mode: .jwt(BearerTokenVerifier(policy: policy), store), clock: { now })
         let jws = token(header: #"{"alg":"ES256","kid":"k"}"#, claims: "{\"iss\":\"https://issuer.example\",\"aud\":\"a\",\"exp\":\(now + 60),\"sub\":\"s\"}",
                         key: key, algorithm: .es256)
-        guard case .accepted(let first) = authenticator.authenticate(authorization: "Bearer " + jws, albData: nil, trustedPeer: false) else {
+        guard case .success(let first) = authenticator.authenticate(authorization: "Bearer " + jws, albData: nil, trustedPeer: false) else {
             Issue.record("a valid token was refused"); return
         }
         #expect(first.owner == "s")
         #expect(authenticator.cachedTokens == 1)
-        guard case .accepted = authenticator.authenticate(authorization: "Bearer " + jws, albData: nil, trustedPeer: false) else {
+        guard case .success = authenticator.authenticate(authorization: "Bearer " + jws, albData: nil, trustedPeer: false) else {
             Issue.record("the cached token was refused"); return
         }
-        // An inline JWKS cannot be read again: an unknown kid is refused at once, not awaited.
+        // An inline JWKS cannot be read again: an unknown kid is refused, and not awaited.
         let other = token(header: #"{"alg":"ES256","kid":"new"}"#, claims: "{}", key: key, algorithm: .es256)
-        guard case .refused(let failure) = authenticator.authenticate(authorization: "Bearer " + other, albData: nil, trustedPeer: false) else {
-            Issue.record("an unknown kid was accepted or awaited"); return
+        guard case .failure(let failure) = authenticator.authenticate(authorization: "Bearer " + other, albData: nil, trustedPeer: false) else {
+            Issue.record("an unknown kid was accepted"); return
         }
-        #expect(failure.reason == .unknownKey)
+        #expect(failure.reason == .unknownKey && failure.kid == "new")
+        #expect(!authenticator.awaitKey("new") {})
     }
 }
 

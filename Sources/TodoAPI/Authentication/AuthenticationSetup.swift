@@ -1,12 +1,11 @@
 import Auth
 import HTTPClient
 import Logging
-import Glibc
 import Net
 
 /// At start-up: the authenticator `AUTH` asks for, its keys loaded (blocking, before the service
 /// listens). Configuration mistakes throw `ConfigurationError` (exit 2); keys that cannot be read
-/// throw `AuthStartupError` (exit 1).
+/// throw `StartupDependencyError` (exit 1).
 public enum AuthenticationSetup {
     public static func make(_ configuration: AuthConfiguration, environment: [String: String],
                             logger: Logger = Logger(label: "security")) throws -> Authenticator? {
@@ -78,25 +77,14 @@ public enum AuthenticationSetup {
     }
 
     /// The first read of the keys: a file or inline JWKS that cannot be used is a configuration
-    /// error; a URL gets about 10 s of retries, as a secret does.
+    /// error; a URL is retried like a secret (`StartupRetry`).
     static func startKeys(_ keys: JWKSKeyStore, source: JWKSKeyStore.Source, logger: Logger) throws {
-        var delay: UInt32 = 500_000
-        var waited: UInt32 = 0
-        while true {
-            do {
-                try keys.start()
-                return
-            } catch {
-                guard case .url = source else {
-                    throw ConfigurationError(setting: source.settingName, value: "(see the message)", help: error.description)
-                }
-                guard waited < 7_000_000 else { throw AuthStartupError(description: "cannot read the token signing keys: \(error)") }
-                logger.warning("token signing keys not read yet: retrying", metadata: ["error": "\(error)"])
-                usleep(delay)
-                waited += delay
-                delay *= 2
+        guard case .url = source else {
+            do { return try keys.start() } catch {
+                throw ConfigurationError(setting: source.settingName, value: "(see the message)", help: error.description)
             }
         }
+        try StartupRetry.run("the token signing keys", logger: logger) { () throws(JWKSError) in try keys.start() }
     }
 }
 
@@ -108,9 +96,4 @@ extension JWKSKeyStore.Source {
         case .url: "AUTH_JWKS_URL"
         }
     }
-}
-
-/// The signing keys could not be read at start-up (exit 1).
-public struct AuthStartupError: Error, CustomStringConvertible {
-    public let description: String
 }

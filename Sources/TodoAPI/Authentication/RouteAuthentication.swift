@@ -26,34 +26,39 @@ public final class RouteAuthentication: Sendable {
         return AuthFailure.Reason.allCases.map { ($0.rawValue, counts[$0] ?? 0) }
     }
 
-    /// On the connection's loop: `next(owner, respond)` for an accepted caller, or a 401 sent.
+    /// On the connection's loop: `next(owner, respond)` for an accepted caller (the responder then
+    /// attributes its answer to the owner in the access log), or a 401 sent.
     func authenticate(_ request: HTTPRequest, respond: HTTPResponder, next: @escaping (String, HTTPResponder) -> Void) {
-        let fields = request.head.fields
-        let trusted = request.peer.map(isTrustedPeer) ?? false
-        let loop = EventLoop.current!  // handlers run on their connection's loop
-        let pending = LoopBound((respond, next), loop: loop)
-        let outcome = authenticator.authenticate(authorization: fields["Authorization"], albData: fields["x-amzn-oidc-data"],
-                                                 trustedPeer: trusted) { [self] in
-            // The keys were read again (on the key store's queue): once more, on the loop, without waiting again.
-            loop.execute {
-                let (respond, next) = pending.value
-                let retried = self.authenticator.authenticate(authorization: fields["Authorization"], albData: fields["x-amzn-oidc-data"],
-                                                              trustedPeer: trusted, mayWait: false)
-                self.finish(retried, request: request, respond: respond, next: next)
+        let outcome = check(request)
+        if case .failure(let failure) = outcome, let kid = failure.kid {
+            // Nothing is allocated for this on the common paths: only an unknown key waits.
+            let loop = EventLoop.current!  // handlers run on their connection's loop
+            let pending = LoopBound((respond, next), loop: loop)
+            let waiting = authenticator.awaitKey(kid) { [self] in
+                // The keys were read again (off the loop): once more, on the loop, without waiting again.
+                loop.execute {
+                    let (respond, next) = pending.value
+                    self.finish(self.check(request), request: request, respond: respond, next: next)
+                }
             }
+            if waiting { return }
         }
-        if case .awaitingKeys = outcome { return }
         finish(outcome, request: request, respond: respond, next: next)
     }
 
-    private func finish(_ outcome: Authenticator.Outcome, request: HTTPRequest, respond: HTTPResponder, next: (String, HTTPResponder) -> Void) {
+    private func check(_ request: HTTPRequest) -> Result<Caller, AuthFailure> {
+        let fields = request.head.fields
+        return authenticator.authenticate(authorization: fields["Authorization"], albData: fields["x-amzn-oidc-data"],
+                                          trustedPeer: request.peer.map(isTrustedPeer) ?? false)
+    }
+
+    private func finish(_ outcome: Result<Caller, AuthFailure>, request: HTTPRequest, respond: HTTPResponder,
+                        next: (String, HTTPResponder) -> Void) {
         switch outcome {
-        case .accepted(let caller):
+        case .success(let caller):
+            respond.userID = caller.owner
             next(caller.owner, respond)
-        case .refused(let failure):
-            refuse(failure, request: request, respond: respond)
-        case .awaitingKeys:
-            refuse(AuthFailure(.unknownKey, "no key with the token's kid"), request: request, respond: respond)
+        case .failure(let failure): refuse(failure, request: request, respond: respond)
         }
     }
 
@@ -71,15 +76,5 @@ public final class RouteAuthentication: Sendable {
 
     static func detail(_ failure: AuthFailure) -> String {
         failure.reason == .missing ? "This endpoint needs credentials: Authorization: Bearer <token>." : "The credentials were refused: \(failure.description)."
-    }
-}
-
-extension HTTPResponse {
-    /// This response as the access log should attribute it (`userId`).
-    func attributed(to owner: String?) -> HTTPResponse {
-        guard let owner else { return self }
-        var response = self
-        response.userID = owner
-        return response
     }
 }

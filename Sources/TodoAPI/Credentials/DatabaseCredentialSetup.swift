@@ -1,5 +1,4 @@
 import AWS
-import Glibc
 import Logging
 import Postgres
 
@@ -18,13 +17,13 @@ public enum DatabaseCredentialSetup {
         /// migrations). Throws when the source has none to give.
         public func writerWithCredentials() throws -> PostgresConnectionSettings {
             var settings = writer
-            if let error = source?.prepare(&settings) { throw CredentialStartupError(description: error.message) }
+            if let error = source?.prepare(&settings) { throw StartupDependencyError(description: error.message) }
             return settings
         }
     }
 
     /// Nil when no database is configured. Configuration problems throw `ConfigurationError`
-    /// (exit 2); AWS refusing or unreachable throws `CredentialStartupError` (exit 1, as ECS
+    /// (exit 2); AWS refusing or unreachable throws `StartupDependencyError` (exit 1, as ECS
     /// fails a task whose secret it cannot inject).
     public static func resolve(configuration: ServiceConfiguration, environment: [String: String],
                                logger: Logger = Logger(label: "credentials")) throws -> Result? {
@@ -43,14 +42,15 @@ public enum DatabaseCredentialSetup {
         } catch let error as AWSConfigurationError {
             throw ConfigurationError(setting: error.setting, value: "(hidden)", help: error.message)
         }
-        try retryingAtStart(what: "AWS credentials", logger: logger) { () throws(AWSError) in try aws.start() }
+        try StartupRetry.run("AWS credentials", logger: logger, isPermanent: \AWSError.isPermanent) { () throws(AWSError) in try aws.start() }
 
         if let secretId = options.secretId {
             let client: SecretsManagerClient
             do { client = try SecretsManagerClient.resolve(secretId: secretId, environment: environment) } catch {
                 throw ConfigurationError(setting: error.setting, value: "(hidden)", help: error.message)
             }
-            let (source, json) = try retryingAtStart(what: "the database secret \(secretId)", logger: logger) { () throws(AWSError) in
+            let (source, json) = try StartupRetry.run("the database secret \(secretId)", logger: logger,
+                                                      isPermanent: \AWSError.isPermanent) { () throws(AWSError) in
                 try RotatingSecretCredentials.start(secretId: secretId, client: client, aws: aws, interval: options.secretRefresh, logger: logger)
             }
             var withSecret = environment
@@ -73,28 +73,4 @@ public enum DatabaseCredentialSetup {
         }
         return Result(writer: settings.writer, reader: settings.reader, source: source, rotatingSecret: nil)
     }
-
-    /// Retries transient failures for about 10 s (0.5, 1, 2, 4 s apart); a permanent one at once.
-    static func retryingAtStart<T>(what: String, logger: Logger, _ body: () throws(AWSError) -> T) throws(CredentialStartupError) -> T {
-        var delay: UInt32 = 500_000
-        var waited: UInt32 = 0
-        while true {
-            do {
-                return try body()
-            } catch {
-                if error.isPermanent || waited >= 7_000_000 {
-                    throw CredentialStartupError(description: "cannot get \(what): \(error)")
-                }
-                logger.warning("\(what) not available yet: retrying", metadata: ["error": "\(error)"])
-                usleep(delay)
-                waited += delay
-                delay *= 2
-            }
-        }
-    }
-}
-
-/// AWS refused or could not be reached at start-up (exit 1).
-public struct CredentialStartupError: Error, CustomStringConvertible {
-    public let description: String
 }

@@ -27,8 +27,7 @@ struct TodoRoutes: Sendable {
                     let loop = EventLoop.current!  // handlers run on their connection's loop
                     let responder = LoopBound(respond, loop: loop)
                     Task(executorPreference: loop) {
-                        var response = await database.withRequestDeadline { await handler(request, owner) }
-                        response.userID = owner
+                        let response = await database.withRequestDeadline { await handler(request, owner) }
                         responder.value(response)
                     }
                 }
@@ -119,7 +118,7 @@ struct TodoRoutes: Sendable {
     func get(_ request: HTTPRequest, owner: String?, respond: HTTPResponder) {
         let requestID = request.requestID
         let id = request.parameters["id"] ?? ""
-        guard TodoID.isValid(id) else { return respond(notFound(requestID).attributed(to: owner)) }
+        guard TodoID.isValid(id) else { return respond(notFound(requestID)) }
         repository.find(id: id, owner: owner) { result in
             let response: HTTPResponse
             switch result {
@@ -135,7 +134,7 @@ struct TodoRoutes: Sendable {
             case .failure(let error):
                 response = Problem.database(error, requestID: requestID)
             }
-            respond(response.attributed(to: owner))
+            respond(response)
         }
     }
 
@@ -153,7 +152,7 @@ struct TodoRoutes: Sendable {
         let input: TodoInput
         switch Self.body(request, mode: .create, requestID: requestID) {
         case .success(let parsed): input = parsed
-        case .failure(let problem): return respond(problem.response.attributed(to: owner))
+        case .failure(let problem): return respond(problem.response)
         }
         guard request.head.fields["Idempotency-Key"] == nil else {
             let loop = EventLoop.current!  // handlers run on their connection's loop
@@ -167,7 +166,7 @@ struct TodoRoutes: Sendable {
                         return Problem.database(error, requestID: requestID)
                     }
                 }
-                responder.value(response.attributed(to: owner))
+                responder.value(response)
             }
             return
         }
@@ -175,11 +174,11 @@ struct TodoRoutes: Sendable {
             switch result {
             case .success(let todo?):
                 event("todo created", todoID: todo.id, requestID: requestID, owner: owner)
-                respond(created(todo.envelope, id: todo.id, version: todo.version, requestID: requestID).attributed(to: owner))
+                respond(created(todo.envelope, id: todo.id, version: todo.version, requestID: requestID))
             case .success(nil):
-                respond(Problem.database(PostgresError(.server, message: "no row"), requestID: requestID).attributed(to: owner))
+                respond(Problem.database(PostgresError(.server, message: "no row"), requestID: requestID))
             case .failure(let error):
-                respond(Problem.database(error, requestID: requestID).attributed(to: owner))
+                respond(Problem.database(error, requestID: requestID))
             }
         }
     }
