@@ -258,7 +258,33 @@ request = function()
                     '{"title":"updated","completed":true}')
 end
 """,
+    "PATCH /todos/{id}": """
+ids = {}
+for line in io.lines("%(ids)s") do ids[#ids + 1] = line end
+request = function()
+  return wrk.format("PATCH", "/todos/" .. ids[math.random(#ids)], {["Content-Type"] = "application/json", ["User-Agent"] = "wrk/4.1.0 (todo-api bench)"},
+                    '{"completed":false}')
+end
+""",
+    # Each request deletes a row of its own, seeded for this run (`fresh_rows`): a repeated
+    # id would be a 404.
+    "DELETE /todos/{id}": """
+ids = {}
+for line in io.lines("%(fresh_ids)s") do ids[#ids + 1] = line end
+n = 0
+request = function()
+  n = n + 1
+  return wrk.format("DELETE", "/todos/" .. ids[n], {["User-Agent"] = "wrk/4.1.0 (todo-api bench)"})
+end
+""",
 }
+
+# Rows a DELETE run may consume: more than one run at the fastest rate seen here sends.
+FRESH_ROWS = int(os.environ.get("BENCH_FRESH_ROWS", "400000"))
+
+# The endpoints the anchors serve (../shared/anchors/README.md): PUT, PATCH and DELETE are the
+# service's alone, measured without a reference (the issue's bound for them is CPU per request).
+ANCHOR_ENDPOINTS = {"GET /health", "GET /todos/{id}", "GET /todos?limit=20", "POST /todos"}
 
 
 # Printed once by wrk when a response is not 2xx: the reason shows up in the error.
@@ -424,21 +450,40 @@ def seeded_ids(cluster):
     return ids_file.name
 
 
-def interleave(servers, endpoints, ids_path, scripts=None):
+def fresh_rows(cluster):
+    """FRESH_ROWS new todos (for one DELETE run); returns the path of a file of their ids."""
+    psql = [os.path.join(os.path.dirname(cluster.env["PG_CTL"]), "psql"), cluster.env["PG_ADMIN_URL"], "-q", "-v", "ON_ERROR_STOP=1"]
+    ids = subprocess.run(psql + ["-tAc", "INSERT INTO todos (title, description, priority) SELECT 'to delete ' || n, NULL, 'low' "
+                                 f"FROM generate_series(1, {FRESH_ROWS}) AS n RETURNING id"],
+                         capture_output=True, text=True, check=True).stdout.split()
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
+        f.write("\n".join(ids) + "\n")
+        return f.name
+
+
+def interleave(servers, endpoints, ids_path, scripts=None, serves=None, cluster=None):
     """servers: name → (process, port). Per endpoint a warm-up each, then ROUNDS rounds in
     alternating order; returns (endpoint, name) → [round results]. scripts: name → a wrk script
-    for that server instead of the endpoint's."""
-    rounds = {(endpoint, name): [] for endpoint in endpoints for name in servers}
+    for that server instead of the endpoint's. serves(name, endpoint): whether that server has
+    the endpoint (default: all do). cluster: where DELETE's rows are seeded, before each run."""
+    rounds = {(endpoint, name): [] for endpoint in endpoints for name in servers if not serves or serves(name, endpoint)}
     for endpoint in endpoints:
-        def script_for(name):
-            return ((scripts or {}).get(name) or WRK_SCRIPTS[endpoint]) % {"ids": ids_path}
-        for name, (proc, port) in servers.items():
-            wrk_script(f"http://127.0.0.1:{port}", script_for(name))  # warm-up
+        def run(name, port):
+            script = (scripts or {}).get(name) or WRK_SCRIPTS[endpoint]
+            fresh = fresh_rows(cluster) if "%(fresh_ids)s" in script else None
+            try:
+                return wrk_script(f"http://127.0.0.1:{port}", script % {"ids": ids_path, "fresh_ids": fresh})
+            finally:
+                if fresh:
+                    os.unlink(fresh)
+        measured = {name: server for name, server in servers.items() if not serves or serves(name, endpoint)}
+        for name, (proc, port) in measured.items():
+            run(name, port)  # warm-up
         for i in range(ROUNDS):
-            order = list(servers.items()) if i % 2 == 0 else list(reversed(list(servers.items())))
+            order = list(measured.items()) if i % 2 == 0 else list(reversed(list(measured.items())))
             for name, (proc, port) in order:
                 before = cpu_seconds(proc.pid)
-                rps, requests, p50, p99 = wrk_script(f"http://127.0.0.1:{port}", script_for(name))
+                rps, requests, p50, p99 = run(name, port)
                 rounds[(endpoint, name)].append({"rps": rps, "p50": p50, "p99": p99,
                                                  "cpu_us": (cpu_seconds(proc.pid) - before) / requests * 1e6})
                 print(f"{endpoint} round {i + 1}: {name} {rps:.0f}/s", file=sys.stderr)
@@ -450,10 +495,13 @@ def print_rounds(rounds, endpoints, names, baseline, rss=None):
     print(f"| endpoint | configuration | req/s (median of {ROUNDS}) | vs {baseline} | p50 ms | p99 ms | server CPU µs/req |{rss_header}")
     print("|---|---|---|---|---|---|---|" + ("---|" if rss else ""))
     for endpoint in endpoints:
-        base = median_round(rounds[(endpoint, baseline)])
+        base = median_round(rounds[(endpoint, baseline)]) if (endpoint, baseline) in rounds else None
         for name in names:
+            if (endpoint, name) not in rounds:
+                continue
             row = median_round(rounds[(endpoint, name)])
-            print(f"| {endpoint} | {name} | {row['rps']:.0f} | {row['rps'] / base['rps']:.2f} | {row['p50']:.2f} | {row['p99']:.2f} | "
+            ratio = f"{row['rps'] / base['rps']:.2f}" if base else "— (no such endpoint)"
+            print(f"| {endpoint} | {name} | {row['rps']:.0f} | {ratio} | {row['p50']:.2f} | {row['p99']:.2f} | "
                   f"{row['cpu_us']:.1f} |" + (f" {rss[name]:.1f} |" if rss else ""))
     print("\nall rounds (req/s): " + "; ".join("%s, %s: %s" % (e, n, ", ".join("%.0f" % r["rps"] for r in rs)) for (e, n), rs in rounds.items()))
 
@@ -488,7 +536,7 @@ def compare(variants, endpoints, baseline, env=None, flags=None, owner=None, scr
                                     stdout=subprocess.DEVNULL, cwd=ROOT)
             wait_port(port)
             servers[name] = (proc, port)
-        rounds = interleave(servers, endpoints, ids_path, scripts)
+        rounds = interleave(servers, endpoints, ids_path, scripts, cluster=cluster)
     finally:
         stop_all(servers)
         os.unlink(ids_path)
@@ -546,7 +594,8 @@ def anchors():
     subprocess.run(psql + [cluster.env["PG_ADMIN_URL"], "-c", "CREATE DATABASE anchor OWNER todo"], check=True)
     subprocess.run(psql + [cluster.env["PG_ADMIN_URL"].replace("/todo?", "/anchor?"), "-c", ANCHOR_SQL], check=True)
     anchor_url = cluster.url.rsplit("/", 1)[0] + "/anchor"
-    endpoints = os.environ.get("BENCH_ENDPOINTS", "GET /health,GET /todos/{id},GET /todos?limit=20,POST /todos").split(",")
+    endpoints = os.environ.get("BENCH_ENDPOINTS", "GET /health,GET /todos/{id},GET /todos?limit=20,POST /todos,"
+                               "PUT /todos/{id},PATCH /todos/{id},DELETE /todos/{id}").split(",")
     servers = {}
     try:
         port = free_port()
@@ -563,7 +612,8 @@ def anchors():
                                     POOL_SIZE="8", WORKERS="1", GOMAXPROCS="1"), stdout=subprocess.DEVNULL)
             wait_port(port)
             servers[name] = (proc, port)
-        rounds = interleave(servers, endpoints, ids_path)
+        rounds = interleave(servers, endpoints, ids_path, serves=lambda name, endpoint: name == "todo-api" or endpoint in ANCHOR_ENDPOINTS,
+                            cluster=cluster)
         rss = {name: peak_rss_mb(proc.pid) for name, (proc, _) in servers.items()}
     finally:
         stop_all(servers)

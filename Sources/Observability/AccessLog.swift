@@ -83,14 +83,15 @@ public struct AccessLog: Sendable {
     /// dictionary, no sorting). Client-controlled strings are cut so a line stays far below 16 KiB.
     func json(_ record: AccessRecord, level lineLevel: Logger.Level) -> [UInt8] {
         var json = JSONWriter(capacity: 400)
-        json.raw("{\"timestamp\":")
-        Timestamp.format(milliseconds: Timestamp.nowMilliseconds(), into: &json)
-        json.raw(",\"level\":\"")
-        json.raw(LogLine.levelName(lineLevel))
-        json.raw("\",\"service\":")
-        json.string(service)
-        json.raw(",\"component\":\"access\",\"message\":")
-        json.string("\(record.method) \(LogLine.cut(record.path, 512)) \(record.status)")
+        LogLine.writeHead(to: &json, timestamp: Timestamp.nowMilliseconds(), level: lineLevel, service: service, component: "access")
+        // The message in pieces, not interpolated: "GET /todos/… 200".
+        json.raw(",\"message\":\"")
+        json.escaped(record.method)
+        json.raw(" ")
+        json.escaped(LogLine.cut(record.path, 512))
+        json.raw(" ")
+        json.integer(record.status)
+        json.raw("\"")
         json.raw(",\"method\":")
         json.string(record.method)
         json.raw(",\"path\":")
@@ -100,7 +101,7 @@ public struct AccessLog: Sendable {
         json.raw(",\"status\":")
         json.integer(record.status)
         json.raw(",\"durationMs\":")
-        json.bytes.append(contentsOf: Self.milliseconds(record.durationNanoseconds).utf8)
+        Self.appendMilliseconds(record.durationNanoseconds, to: &json)
         json.raw(",\"bytesIn\":")
         json.integer(record.bytesIn)
         json.raw(",\"bytesOut\":")
@@ -128,6 +129,15 @@ public struct AccessLog: Sendable {
         if let userID = record.userID { metadata["userId"] = .string(userID) }
         return LogLine.render(format: .text, timestamp: Timestamp.nowMilliseconds(), level: lineLevel, service: service,
                               component: "access", message: "\(record.method) \(record.path)", metadata: metadata)
+    }
+
+    /// `1.234` (three decimals), as digits into the line (no strings).
+    static func appendMilliseconds(_ nanoseconds: Int64, to json: inout JSONWriter) {
+        let micros = Int(max(0, nanoseconds / 1000))
+        let fraction = micros % 1000
+        json.integer(micros / 1000)
+        json.raw(fraction < 10 ? ".00" : fraction < 100 ? ".0" : ".")
+        json.integer(fraction)
     }
 
     /// `1.234` (three decimals).

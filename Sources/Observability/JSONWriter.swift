@@ -16,6 +16,12 @@ public struct JSONWriter: Sendable {
 
     public mutating func string(_ text: String) {
         bytes.append(UInt8(ascii: "\""))
+        escaped(text)
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// `text` escaped, without the quotes: for a string written in pieces.
+    public mutating func escaped(_ text: String) {
         var text = text
         text.withUTF8 { utf8 in
             var runStart = 0
@@ -36,7 +42,6 @@ public struct JSONWriter: Sendable {
             }
             bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart...]))
         }
-        bytes.append(UInt8(ascii: "\""))
     }
 
     public mutating func optionalString(_ text: String?) {

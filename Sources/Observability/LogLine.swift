@@ -51,14 +51,7 @@ public enum LogLine {
         switch format {
         case .json:
             var json = JSONWriter(capacity: 256)
-            json.raw("{\"timestamp\":")
-            Timestamp.format(milliseconds: timestamp, into: &json)
-            json.raw(",\"level\":\"")
-            json.raw(levelName(level))
-            json.raw("\",\"service\":")
-            json.string(cut(service, valueLimit))
-            json.raw(",\"component\":")
-            json.string(cut(component, valueLimit))
+            writeHead(to: &json, timestamp: timestamp, level: level, service: service, component: component, limit: valueLimit)
             json.raw(",\"message\":")
             json.string(cut(message, valueLimit))
             for (key, value) in metadata.sorted(by: { $0.key < $1.key }) where !reservedKeys.contains(key) {
@@ -78,6 +71,19 @@ public enum LogLine {
             // Characters: "\r\n" is one Character, equal to neither "\n" nor "\r".
             return Array(text.utf8).map { $0 == 0x0A || $0 == 0x0D ? 0x20 : $0 }
         }
+    }
+
+    /// `{"timestamp":…,"level":…,"service":…,"component":…`: how every JSON line begins.
+    static func writeHead(to json: inout JSONWriter, timestamp: Int64, level: Logger.Level, service: String, component: String,
+                          limit: Int = maxValueBytes) {
+        json.raw("{\"timestamp\":")
+        Timestamp.format(milliseconds: timestamp, into: &json)
+        json.raw(",\"level\":\"")
+        json.raw(levelName(level))
+        json.raw("\",\"service\":")
+        json.string(cut(service, limit))
+        json.raw(",\"component\":")
+        json.string(cut(component, limit))
     }
 
     static func write(_ value: Logger.MetadataValue, to json: inout JSONWriter, limit: Int) {

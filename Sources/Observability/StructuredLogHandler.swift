@@ -39,6 +39,34 @@ public struct StructuredLogHandler: LogHandler {
                                   component: component, message: event.message.description, metadata: merged))
     }
 
+    /// A line of string fields without a metadata dictionary, for lines written once per request
+    /// (business events): the dictionary, its hashing and the sorted copy `log(event:)` makes were
+    /// about 6 % of a POST's CPU (perf). `fields` in key order, as `log(event:)` would write them;
+    /// a nil value is left out. The same line as `Logger.info(message, metadata:)` gives.
+    public func write(_ level: Logger.Level, _ message: StaticString, fields: KeyValuePairs<StaticString, String?>) {
+        guard level >= logLevel else { return }
+        guard format == .json else {
+            var metadata: Logger.Metadata = [:]
+            for (key, value) in fields { if let value { metadata[key.description] = .string(value) } }
+            return sink.write(LogLine.render(format: format, timestamp: Timestamp.nowMilliseconds(), level: level, service: service,
+                                             component: component, message: message.description, metadata: metadata))
+        }
+        var json = JSONWriter(capacity: 256)
+        LogLine.writeHead(to: &json, timestamp: Timestamp.nowMilliseconds(), level: level, service: service, component: component)
+        json.raw(",\"message\":\"")
+        json.raw(message)
+        json.raw("\"")
+        for (key, value) in fields {
+            guard let value else { continue }
+            json.raw(",\"")
+            json.raw(key)
+            json.raw("\":")
+            json.string(LogLine.cut(value, LogLine.maxValueBytes))
+        }
+        json.raw("}")
+        sink.write(json.bytes)
+    }
+
     /// Parses `LOG_LEVEL` values.
     public static func level(named name: String) -> Logger.Level? {
         switch name.lowercased() {

@@ -97,9 +97,17 @@ public final class PostgresDatabase: Sendable {
         }
     }
 
-    /// `query` for callers on the loop without a task: `completion` runs on this loop.
-    public func query(_ query: PostgresQuery, completion: @escaping (Result<PostgresResult, PostgresError>) -> Void) {
-        pool(writers).submit(query, deadline: Self.requestDeadline, completion: completion)
+    /// `query` for callers on the loop without a task: `completion` runs on this loop. `deadline`:
+    /// one deadline shared by the statements of a callback handler (`requestDeadlineFromNow`);
+    /// nil takes the task's (`withRequestDeadline`), else `DB_REQUEST_TIMEOUT` from now.
+    public func query(_ query: PostgresQuery, deadline: MonotonicTime? = nil,
+                      completion: @escaping (Result<PostgresResult, PostgresError>) -> Void) {
+        pool(writers).submit(query, deadline: deadline ?? Self.requestDeadline, completion: completion)
+    }
+
+    /// What `withRequestDeadline` gives a task, for a callback handler that may run several statements.
+    public func requestDeadlineFromNow() -> MonotonicTime {
+        MonotonicTime.now() + requestTimeout
     }
 
     private func pool(_ pools: [LoopBound<PostgresPool>]) -> PostgresPool {

@@ -101,6 +101,34 @@ func parsesAsJSONObject(_ bytes: [UInt8]) -> Bool {
         #expect(log.level(of: record("GET", nil, 404)) == .info)
         #expect(AccessLog.milliseconds(1_500_000) == "1.500")
         #expect(AccessLog.milliseconds(12_345) == "0.012")
+        // The digits written straight into the line are the same text.
+        for nanoseconds: Int64 in [-5, 0, 999, 1_000, 12_345, 100_000, 1_500_000, 1_234_567_890, 60_000_000_000] {
+            var json = JSONWriter()
+            AccessLog.appendMilliseconds(nanoseconds, to: &json)
+            #expect(String(decoding: json.bytes, as: UTF8.self) == AccessLog.milliseconds(nanoseconds))
+        }
+    }
+
+    /// Business events skip the metadata dictionary: the line must be the one `Logger.info` writes.
+    @Test func directFieldsMatchTheMetadataLine() throws {
+        var pipe: [Int32] = [0, 0]
+        #expect(Glibc.pipe(&pipe) == 0)
+        let sink = LogSink(fd: pipe[1]) { _ in [] }
+        let handler = StructuredLogHandler(component: "business", level: .info, service: "todo-api", format: .json, sink: sink)
+        var logger = Logger(label: "business") { _ in handler }
+        logger.logLevel = .info
+        logger.info("todo created", metadata: ["todoId": "t\"1", "requestId": "r-1", "userId": "u\n1"])
+        handler.write(.info, "todo created", fields: ["idempotencyKey": nil, "requestId": "r-1", "todoId": "t\"1", "userId": "u\n1"])
+        handler.write(.debug, "below the level", fields: ["todoId": "x"])
+        sink.flush()
+        var bytes = [UInt8](repeating: 0, count: 4096)
+        let count = read(pipe[0], &bytes, bytes.count)
+        let lines = String(decoding: bytes[0..<max(0, count)], as: UTF8.self).split(separator: "\n")
+        try #require(lines.count == 2)
+        // Identical but for the timestamp.
+        #expect(lines[0].dropFirst(40) == lines[1].dropFirst(40))
+        #expect(lines[1].contains(#""message":"todo created","requestId":"r-1","todoId":"t\"1","userId":"u\n1"}"#))
+        close(pipe[0]); close(pipe[1])
     }
 }
 

@@ -11,6 +11,14 @@ struct TodoRoutes: Sendable {
     let repository: TodoRepository
     /// Business events (component `business`): a todo created or deleted, with the request id.
     let events = Logger(label: "business")
+    /// `events`' handler when it is the service's own: its lines are then written without a
+    /// metadata dictionary (nil when logging was bootstrapped otherwise, as in some tests).
+    let directEvents: StructuredLogHandler?
+
+    init(repository: TodoRepository) {
+        self.repository = repository
+        directEvents = events.handler as? StructuredLogHandler
+    }
 
     /// `authentication` nil: AUTH=off, every handler gets owner nil and no check runs.
     static func register(in router: inout Router, database: PostgresDatabase, authentication: RouteAuthentication? = nil) {
@@ -42,18 +50,23 @@ struct TodoRoutes: Sendable {
         router.add(.get, "/todos", withDeadline(routes.list))
         router.add(.post, "/todos", onLoop(routes.create))
         router.add(.get, "/todos/:id", onLoop(routes.get))
-        router.add(.put, "/todos/:id", withDeadline { await routes.update($0, owner: $1, replace: true) })
-        router.add(.patch, "/todos/:id", withDeadline { await routes.update($0, owner: $1, replace: false) })
-        router.add(.delete, "/todos/:id", withDeadline(routes.delete))
+        router.add(.put, "/todos/:id", onLoop { routes.update($0, owner: $1, replace: true, respond: $2) })
+        router.add(.patch, "/todos/:id", onLoop { routes.update($0, owner: $1, replace: false, respond: $2) })
+        router.add(.delete, "/todos/:id", onLoop(routes.delete))
     }
 
     /// Business events name the todo, the request and, with AUTH on, the owner (`userId`).
-    private func event(_ message: Logger.Message, todoID: String, requestID: String, owner: String?, extra: Logger.Metadata = [:]) {
-        var metadata: Logger.Metadata = extra
-        metadata["todoId"] = .string(todoID)
-        metadata["requestId"] = .string(requestID)
+    private func event(_ message: StaticString, todoID: String, requestID: String, owner: String?, idempotencyKey: Bool = false) {
+        if let handler = directEvents {
+            // Keys in the order the handler sorts them.
+            handler.write(.info, message, fields: ["idempotencyKey": idempotencyKey ? "present" : nil, "requestId": requestID,
+                                                   "todoId": todoID, "userId": owner])
+            return
+        }
+        var metadata: Logger.Metadata = ["todoId": .string(todoID), "requestId": .string(requestID)]
+        if idempotencyKey { metadata["idempotencyKey"] = "present" }
         if let owner { metadata["userId"] = .string(owner) }
-        events.info(message, metadata: metadata)
+        events.info("\(message)", metadata: metadata)
     }
 
     // MARK: Reads
@@ -200,7 +213,7 @@ struct TodoRoutes: Sendable {
         case .created(let todo):
             let body = todo.envelope
             await storeResponse(key: key, todoID: todo.id, body: body, owner: owner)
-            event("todo created", todoID: todo.id, requestID: requestID, owner: owner, extra: ["idempotencyKey": "present"])
+            event("todo created", todoID: todo.id, requestID: requestID, owner: owner, idempotencyKey: true)
             return created(body, id: todo.id, version: todo.version, requestID: requestID)
         case .replay(let body?, let todoID):
             return created(Array(body.utf8), id: todoID, version: 1, requestID: requestID)
@@ -233,49 +246,63 @@ struct TodoRoutes: Sendable {
         .json(.created, body, headers: [("Location", "/todos/\(id)"), ("ETag", "\"\(version)\"")])
     }
 
-    func update(_ request: HTTPRequest, owner: String?, replace: Bool) async -> HTTPResponse {
+    /// PUT and PATCH: callback handlers, like `create`. The common case is one conditional UPDATE;
+    /// when it matches no row, a second statement tells 404 from 412, within the same deadline.
+    func update(_ request: HTTPRequest, owner: String?, replace: Bool, respond: HTTPResponder) {
         let requestID = request.requestID
         let id = request.parameters["id"] ?? ""
-        guard TodoID.isValid(id) else { return notFound(requestID) }
+        guard TodoID.isValid(id) else { return respond(notFound(requestID)) }
         let input: TodoInput
         switch Self.body(request, mode: replace ? .replace : .patch, requestID: requestID) {
         case .success(let parsed): input = parsed
-        case .failure(let problem): return problem.response
+        case .failure(let problem): return respond(problem.response)
         }
         let versions = EntityTags.versions(ifMatch: request.head.fields["If-Match"])
-        do {
-            if let todo = try await repository.update(id: id, input, replace: replace, versions: versions, owner: owner) {
-                return .json(.ok, todo.envelope, headers: [("ETag", todo.etag)])
+        let deadline = repository.database.requestDeadlineFromNow()
+        repository.update(id: id, input, replace: replace, versions: versions, owner: owner, deadline: deadline) { result in
+            switch result {
+            case .success(let todo?):
+                respond(.json(.ok, todo.envelope, headers: [("ETag", todo.etag)]))
+            case .success(nil):
+                missingOrStale(id: id, requestID: requestID, owner: owner, deadline: deadline, respond: respond)
+            case .failure(let error):
+                respond(Problem.database(error, requestID: requestID))
             }
-            return try await missingOrStale(id: id, requestID: requestID, owner: owner)
-        } catch {
-            return Problem.database(error, requestID: requestID)
         }
     }
 
-    func delete(_ request: HTTPRequest, owner: String?) async -> HTTPResponse {
+    func delete(_ request: HTTPRequest, owner: String?, respond: HTTPResponder) {
         let requestID = request.requestID
         let id = request.parameters["id"] ?? ""
-        guard TodoID.isValid(id) else { return notFound(requestID) }
+        guard TodoID.isValid(id) else { return respond(notFound(requestID)) }
         let versions = EntityTags.versions(ifMatch: request.head.fields["If-Match"])
-        do {
-            if let todo = try await repository.delete(id: id, versions: versions, owner: owner) {
+        let deadline = repository.database.requestDeadlineFromNow()
+        repository.delete(id: id, versions: versions, owner: owner, deadline: deadline) { result in
+            switch result {
+            case .success(let todo?):
                 event("todo deleted", todoID: todo.id, requestID: requestID, owner: owner)
-                return .json(.ok, todo.envelope, headers: [])
+                respond(.json(.ok, todo.envelope, headers: []))
+            case .success(nil):
+                missingOrStale(id: id, requestID: requestID, owner: owner, deadline: deadline, respond: respond)
+            case .failure(let error):
+                respond(Problem.database(error, requestID: requestID))
             }
-            return try await missingOrStale(id: id, requestID: requestID, owner: owner)
-        } catch {
-            return Problem.database(error, requestID: requestID)
         }
     }
 
     /// After a conditional write matched no row: gone (404) or changed (412).
-    private func missingOrStale(id: String, requestID: String, owner: String?) async throws(PostgresError) -> HTTPResponse {
-        if let current = try await repository.version(id: id, owner: owner) {
-            return Problem.response(.preconditionFailed, detail: "The todo has changed since the ETag in If-Match was issued.",
-                                    requestID: requestID, headers: [("ETag", "\"\(current)\"")])
+    private func missingOrStale(id: String, requestID: String, owner: String?, deadline: MonotonicTime, respond: HTTPResponder) {
+        repository.version(id: id, owner: owner, deadline: deadline) { result in
+            switch result {
+            case .success(let current?):
+                respond(Problem.response(.preconditionFailed, detail: "The todo has changed since the ETag in If-Match was issued.",
+                                         requestID: requestID, headers: [("ETag", "\"\(current)\"")]))
+            case .success(nil):
+                respond(notFound(requestID))
+            case .failure(let error):
+                respond(Problem.database(error, requestID: requestID))
+            }
         }
-        return notFound(requestID)
     }
 
     private func notFound(_ requestID: String) -> HTTPResponse {
