@@ -9,6 +9,13 @@ import PackageDescription
 //   JSON (the parser) has no dependencies; TodoAPI reads request bodies with it, Postgres DB_SECRET.
 // No Foundation anywhere, and no command-line package: see Sources/TodoAPI/ServiceCommandLine.swift.
 // See docs/ARCHITECTURE.md.
+// Release builds put each function in its own section, and the linker places the functions the
+// service runs (Sources/todo-api/link/symbol-order.txt, made by scripts/symbol-order) next to each other:
+// the kernel maps a binary's code 64 KiB around each page fault, so scattered hot functions kept
+// most of the 9 MB of code resident. docs/BENCHMARKS.md, "Memory".
+let packedCode: [SwiftSetting] = [.unsafeFlags(["-function-sections"], .when(platforms: [.linux], configuration: .release))]
+let packageDirectory = String(#filePath.dropLast("/Package.swift".count))
+
 let package = Package(
     name: "todo-api",
     platforms: [.macOS(.v15)],
@@ -20,7 +27,7 @@ let package = Package(
     ],
     targets: [
         .target(name: "CLinux"),
-        .target(name: "JSON"),
+        .target(name: "JSON", swiftSettings: packedCode),
         // libpq and libcrypto through pkg-config. The scripts and the Dockerfile put
         // scripts/libpq-static's directory first on PKG_CONFIG_PATH: a static libpq without
         // GSSAPI/LDAP and static OpenSSL. A plain `swift build` links Debian's shared libraries.
@@ -28,42 +35,51 @@ let package = Package(
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .target(
             name: "Net",
-            dependencies: ["CLinux", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["CLinux", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: packedCode
         ),
         .target(
             name: "Observability",
-            dependencies: ["Net", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["Net", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: packedCode
         ),
         .target(
             name: "HTTP",
-            dependencies: ["Net", "Observability", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["Net", "Observability", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: packedCode
         ),
         .target(
             name: "Postgres",
-            dependencies: ["Net", "JSON", "CLibPQ", "COpenSSL", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["Net", "JSON", "CLibPQ", "COpenSSL", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: packedCode
         ),
         // A small HTTPS client (OpenSSL, our sockets) for calls to AWS and identity providers.
         .target(
             name: "HTTPClient",
-            dependencies: ["Net", "COpenSSL"]
+            dependencies: ["Net", "COpenSSL"],
+            swiftSettings: packedCode
         ),
         // SigV4, AWS credentials (environment, ECS container endpoint), Secrets Manager, RDS IAM tokens.
         .target(
             name: "AWS",
-            dependencies: ["HTTPClient", "JSON", "Net", "Observability", "COpenSSL", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["HTTPClient", "JSON", "Net", "Observability", "COpenSSL", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: packedCode
         ),
         // Bearer tokens (JWS, JWKS) and the ALB's x-amzn-oidc-data; knows no HTTP serving.
         .target(
             name: "Auth",
-            dependencies: ["AWS", "HTTPClient", "JSON", "Net", "COpenSSL", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["AWS", "HTTPClient", "JSON", "Net", "COpenSSL", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: packedCode
         ),
         .target(
             name: "Security",
-            dependencies: ["HTTP", "Net", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["HTTP", "Net", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: packedCode
         ),
         .target(
             name: "TodoAPI",
-            dependencies: ["HTTP", "JSON", "Postgres", "Observability", "Security", "AWS", "Auth", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["HTTP", "JSON", "Postgres", "Observability", "Security", "AWS", "Auth", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: packedCode
         ),
         .executableTarget(
             name: "todo-api",
@@ -71,12 +87,26 @@ let package = Package(
                 "TodoAPI", "HTTP", "Postgres", "Net", "Observability", "Security", "AWS",
                 .product(name: "Logging", package: "swift-log"),
             ],
+            exclude: ["link"],
+            swiftSettings: packedCode,
             // lld with packed relative relocations (DT_RELR, glibc 2.36+: bookworm): the binary's
             // 58,800 RELATIVE relocations took 1.4 MB of .rela.dyn, read at every start and then
             // resident; as RELR they take 14 KB. The executable stays position-independent (ASLR).
+            // The symbol order: see `packedCode`; a name it lists that no longer exists is skipped.
+            // link/libstdc++.a (a link to GCC 12's, Debian 12's libstdc++-12-dev, which the
+            // toolchain needs anyway): searched before the system directories, so the `-lstdc++` of
+            // the Swift runtime links the few functions it uses into the binary instead of mapping
+            // libstdc++.so, whose symbol tables the dynamic loader reads at every start (0.9 MB
+            // resident). link/libgcc_s.a is GCC's static unwinder (libgcc_eh.a) under the name the
+            // driver's `-lgcc_s` looks for: the same pair as `-static-libstdc++ -static-libgcc`,
+            // which the Swift driver's own `-lstdc++ -lgcc_s` would otherwise override. Where those
+            // files do not exist, the link takes the shared libraries as before.
             // docs/BENCHMARKS.md, "Memory".
             linkerSettings: [
                 .unsafeFlags(["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"], .when(platforms: [.linux])),
+                .unsafeFlags(["-Xlinker", "--symbol-ordering-file=\(packageDirectory)/Sources/todo-api/link/symbol-order.txt",
+                              "-Xlinker", "--no-warn-symbol-ordering", "-L\(packageDirectory)/Sources/todo-api/link"],
+                             .when(platforms: [.linux], configuration: .release)),
             ]
         ),
         // Benchmark driver for scripts/bench (not shipped in the image).

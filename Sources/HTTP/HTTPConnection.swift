@@ -47,6 +47,8 @@ final class HTTPConnection: Selectable {
     private var dispatching = false
     var closed: Bool { lifecycle.isClosed }
     private lazy var timer = LoopTimer { [unowned self] in self.timerFired() }
+    /// The peer's address as text, made once per connection (not once per access line).
+    private lazy var peerText = peer.description
 
     init(fd: Int32, peer: PeerAddress, context: HTTPLoopContext) {
         self.fd = fd
@@ -206,7 +208,7 @@ final class HTTPConnection: Selectable {
                 // Broken framing is how request smuggling and scanners look: a security event.
                 context.securityLog.warning("malformed request refused", metadata: [
                     "reason": .string("\(error)"), "status": .stringConvertible(error.status.code),
-                    "clientIp": .string(peer.description), "requestId": .string(requestID),
+                    "clientIp": .string(peerText), "requestId": .string(requestID),
                 ])
                 respond(.problem(error.status, detail: error.detail, requestID: requestID), version: .http1_1, keepAlive: false, omitBody: false)
                 return offset
@@ -339,7 +341,7 @@ final class HTTPConnection: Selectable {
         accessLog.record(AccessRecord(
             method: method, path: String(exchange.path), route: exchange.route, status: status,
             durationNanoseconds: duration.nanoseconds, bytesIn: exchange.bytesIn, bytesOut: bytesOut,
-            clientIP: exchange.clientIP ?? peer.description, userAgent: exchange.head?.fields["User-Agent"], requestID: exchange.requestID,
+            clientIP: exchange.clientIP ?? peerText, userAgent: exchange.head?.fields["User-Agent"], requestID: exchange.requestID,
             traceID: traceID, userID: userID))
     }
 
@@ -380,8 +382,10 @@ final class HTTPConnection: Selectable {
                 return
             }
         }
-        // Keep the buffer for the next response unless one response made it unusually large.
-        if output.capacity > 256 * 1024 {
+        // Keep the buffer for the next response unless it outgrew a typical one (a todo, an
+        // error: under 2 KiB): 64 kept-alive connections each keeping a list page's 8 KiB held
+        // half a megabyte at peak (docs/BENCHMARKS.md, "Memory"); a list pays one allocation.
+        if output.capacity > 4096 {
             output = []
         } else {
             output.removeAll(keepingCapacity: true)
