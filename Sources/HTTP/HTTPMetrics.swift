@@ -1,7 +1,7 @@
 import Net
 import Synchronization
 
-/// Request metrics of one loop, owned by it: recording is a dictionary increment, no lock and no
+/// Request metrics of one loop, owned by it: recording is an increment in arrays, no lock and no
 /// atomic shared with other loops; a scrape asks every loop for a copy and adds them up.
 public struct HTTPMetrics: Sendable {
     /// Upper bounds (seconds) of `http_request_duration_seconds`: 0.5 ms to 5 s.
@@ -25,28 +25,68 @@ public struct HTTPMetrics: Sendable {
         }
     }
 
-    public var requests: [RequestKey: Int] = [:]
-    public var durations: [String: Histogram] = [:]
+    /// One counter per (method, route, status) and one histogram per route, in arrays found by a
+    /// linear scan: the route is the router's own template string each time and the method a
+    /// small string, so comparing them is comparing words, where the dictionaries this replaced
+    /// hashed three strings per request (SipHash: a few % of a `GET /health`). Past
+    /// `scanLimit` series (unusual traffic: many statuses), a dictionary finds the slot.
+    private var keys: [RequestKey] = []
+    private var counts: [Int] = []
+    private var slotOfKey: [RequestKey: Int] = [:]
+    private var routes: [String] = []
+    private var histograms: [Histogram] = []
+    private static let scanLimit = 32
     public var inFlight = 0
 
     public init() {}
 
+    /// Requests by method, route and status (for `/metrics`).
+    public var requests: [RequestKey: Int] { Dictionary(uniqueKeysWithValues: zip(keys, counts)) }
+    /// Durations by route (for `/metrics`).
+    public var durations: [String: Histogram] { Dictionary(uniqueKeysWithValues: zip(routes, histograms)) }
+
     mutating func record(method: String, route: String, status: Int, seconds: Double) {
-        requests[RequestKey(method: method, route: route, status: status), default: 0] += 1
+        counts[slot(RequestKey(method: method, route: route, status: status))] += 1
         var index = 0
         while index < Self.buckets.count && seconds > Self.buckets[index] { index += 1 }
-        // In place (`default:` subscript): no copy of the bucket array per request.
-        durations[route, default: Histogram()].add(bucket: index, seconds: seconds)
+        histograms[histogramSlot(route)].add(bucket: index, seconds: seconds)
+    }
+
+    private mutating func slot(_ key: RequestKey) -> Int {
+        if keys.count <= Self.scanLimit {
+            for i in keys.indices where keys[i].status == key.status && keys[i].method == key.method && keys[i].route == key.route {
+                return i
+            }
+        } else if let i = slotOfKey[key] {
+            return i
+        }
+        keys.append(key)
+        counts.append(0)
+        if keys.count > Self.scanLimit {
+            if slotOfKey.isEmpty {
+                for (i, known) in keys.enumerated() { slotOfKey[known] = i }
+            } else {
+                slotOfKey[key] = keys.count - 1
+            }
+        }
+        return keys.count - 1
+    }
+
+    /// Routes are bounded (the router's templates and "unmatched"): a scan is enough.
+    private mutating func histogramSlot(_ route: String) -> Int {
+        if let i = routes.firstIndex(of: route) { return i }
+        routes.append(route)
+        histograms.append(Histogram())
+        return routes.count - 1
     }
 
     public mutating func merge(_ other: HTTPMetrics) {
-        for (key, count) in other.requests { requests[key, default: 0] += count }
-        for (route, histogram) in other.durations {
-            var mine = durations[route] ?? Histogram()
-            for i in 0..<mine.counts.count { mine.counts[i] += histogram.counts[i] }
-            mine.sum += histogram.sum
-            mine.count += histogram.count
-            durations[route] = mine
+        for (key, count) in zip(other.keys, other.counts) { counts[slot(key)] += count }
+        for (route, histogram) in zip(other.routes, other.histograms) {
+            let i = histogramSlot(route)
+            for b in 0..<histograms[i].counts.count { histograms[i].counts[b] += histogram.counts[b] }
+            histograms[i].sum += histogram.sum
+            histograms[i].count += histogram.count
         }
         inFlight += other.inFlight
     }

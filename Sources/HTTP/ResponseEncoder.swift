@@ -33,37 +33,43 @@ enum ResponseEncoder {
         let status = response.status.code
         // RFC 9110 §8.6: no Content-Length in 1xx and 204 responses; 304 may omit it.
         if status != 204 && status != 304 {
-            output.append(contentsOf: "Content-Length: ".utf8)
+            append("Content-Length: ", to: &output)
             ASCIIDigits.appendDecimal(response.body.count, to: &output)
-            output.append(contentsOf: "\r\n".utf8)
+            append("\r\n", to: &output)
         }
         if let contentType = response.contentType {
-            output.append(contentsOf: "Content-Type: ".utf8)
+            append("Content-Type: ", to: &output)
             output.append(contentsOf: contentType.utf8)
-            output.append(contentsOf: "\r\n".utf8)
+            append("\r\n", to: &output)
         }
         for (name, value) in response.headers {
             output.append(contentsOf: name.utf8)
-            output.append(contentsOf: ": ".utf8)
+            append(": ", to: &output)
             output.append(contentsOf: value.utf8)
-            output.append(contentsOf: "\r\n".utf8)
+            append("\r\n", to: &output)
         }
         if let requestID {
-            output.append(contentsOf: "X-Request-ID: ".utf8)
+            append("X-Request-ID: ", to: &output)
             output.append(contentsOf: requestID.utf8)
-            output.append(contentsOf: "\r\n".utf8)
+            append("\r\n", to: &output)
         }
         output.append(contentsOf: extraHeaders)
         if !exchangeHeaders.isEmpty { output.append(contentsOf: exchangeHeaders) }
         if let connectionHeader {
-            output.append(contentsOf: "Connection: ".utf8)
+            append("Connection: ", to: &output)
             connectionHeader.withUTF8Buffer { output.append(contentsOf: $0) }
-            output.append(contentsOf: "\r\n".utf8)
+            append("\r\n", to: &output)
         }
-        output.append(contentsOf: "\r\n".utf8)
+        append("\r\n", to: &output)
         if !omitBody && status != 204 && status != 304 {
             output.append(contentsOf: response.body)
         }
+    }
+
+    /// Literal bytes, copied at once (a literal's `.utf8` went through the generic sequence append).
+    @inline(__always)
+    private static func append(_ text: StaticString, to output: inout [UInt8]) {
+        text.withUTF8Buffer { output.append(contentsOf: $0) }
     }
 
     static let continueResponse: [UInt8] = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
