@@ -97,3 +97,19 @@ extension String {
         return out
     }
 }
+
+/// The paths the filter names in its log (`body:$.title`) are made only on demand; they must still
+/// be the key each string belongs to.
+@Suite struct JSONStringPathTests {
+    @Test func pathsNameTheKeyOfEachString() {
+        var seen: [String] = []
+        JSONStrings.forEach(Array(#"{"title":"a","tags":["b","c"],"n":{"x":"d"}, "e":1}"#.utf8)) { path, value, isKey in
+            seen.append((isKey ? "key " : "") + path() + "=" + String(decoding: value, as: UTF8.self))
+            return true
+        }
+        #expect(seen == ["key $=title", "$.title=a", "key $=tags", "$.tags[]=b", "$.tags[]=c", "key $=n", "key $=x", "$.x=d", "key $=e"])
+        var top: [String] = []
+        JSONStrings.forEach(Array(#"["z"]"#.utf8)) { path, _, _ in top.append(path()); return true }
+        #expect(top == ["$[]"])
+    }
+}

@@ -4,10 +4,11 @@ import Net
 /// does that and answers 400 for bad JSON). Bounded by the body size rule.
 enum JSONStrings {
     /// Calls `visit(path, bytes)` for each string; `path` is the key the value belongs to
-    /// (`$.title`), or `$` for keys and array elements.
-    static func forEach(_ body: [UInt8], _ visit: (String, [UInt8], _ isKey: Bool) -> Bool) {
+    /// (`$.title`), or `$` for keys and array elements. `path` is made only when called (only a
+    /// match names it): building it for every value was two allocations per JSON string.
+    static func forEach(_ body: [UInt8], _ visit: (_ path: () -> String, [UInt8], _ isKey: Bool) -> Bool) {
         var i = 0
-        var lastKey = "$"
+        var lastKey: [UInt8]?
         var expectingKey = false
         var stack: [UInt8] = []
         while i < body.count {
@@ -22,14 +23,21 @@ enum JSONStrings {
                 let (value, end) = decodeString(body, from: i + 1)
                 i = end
                 if expectingKey {
-                    lastKey = "$." + String(decoding: value.prefix(64), as: UTF8.self)
-                    if !visit("$", value, true) { return }
+                    lastKey = value
+                    if !visit({ "$" }, value, true) { return }
                 } else {
-                    if !visit(stack.last == 0x5B ? lastKey + "[]" : lastKey, value, false) { return }
+                    let inArray = stack.last == 0x5B
+                    if !visit({ path(key: lastKey, inArray: inArray) }, value, false) { return }
                 }
             default: i += 1
             }
         }
+    }
+
+    /// `$.title`, `$.tags[]`, `$`, `$[]`.
+    private static func path(key: [UInt8]?, inArray: Bool) -> String {
+        let base = key.map { "$." + String(decoding: $0.prefix(64), as: UTF8.self) } ?? "$"
+        return inArray ? base + "[]" : base
     }
 
     static func decodeString(_ s: [UInt8], from start: Int) -> ([UInt8], Int) {

@@ -147,10 +147,10 @@ public struct RequestInspector: Sendable {
             var blocked = false
             JSONStrings.forEach(body) { location, value, isKey in
                 if isKey && value.first == 0x24,  // {"$gt": …}: a query operator where a field name belongs
-                   record(.noSQLInjection, "body:\(location)", "operator key", value, into: &verdict) { blocked = true; return false }
+                   record(.noSQLInjection, "body:\(location())", "operator key", value, into: &verdict) { blocked = true; return false }
                 // AWS WAF URL-decodes bodies too: `%3Cscript%3E` in a field is still markup.
                 let decoded = value.contains(0x25) ? TextTransform.urlDecodeRepeatedly(value[...], plusIsSpace: false) : value
-                if check(TextTransform.normalize(decoded), raw: value, place: .body, location: "body:\(location)", into: &verdict) { blocked = true; return false }
+                if check(TextTransform.normalize(decoded), raw: value, place: .body, location: "body:\(location())", into: &verdict) { blocked = true; return false }
                 return true
             }
             if blocked { return verdict }
