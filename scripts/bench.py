@@ -38,9 +38,14 @@ def wait_port(port):
 
 
 def cpu_seconds(pid):
+    return sum(cpu_split(pid))
+
+
+def cpu_split(pid):
+    """(user, system) CPU seconds of a process so far."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
+    return int(fields[11]) / TICKS, int(fields[12]) / TICKS
 
 
 def peak_rss_mb(pid):
@@ -482,17 +487,22 @@ def interleave(servers, endpoints, ids_path, scripts=None, serves=None, cluster=
         for i in range(ROUNDS):
             order = list(measured.items()) if i % 2 == 0 else list(reversed(list(measured.items())))
             for name, (proc, port) in order:
-                before = cpu_seconds(proc.pid)
+                user, system = cpu_split(proc.pid)
                 rps, requests, p50, p99 = run(name, port)
+                user_after, system_after = cpu_split(proc.pid)
                 rounds[(endpoint, name)].append({"rps": rps, "p50": p50, "p99": p99,
-                                                 "cpu_us": (cpu_seconds(proc.pid) - before) / requests * 1e6})
+                                                 "cpu_us": (user_after + system_after - user - system) / requests * 1e6,
+                                                 "user_us": (user_after - user) / requests * 1e6,
+                                                 "sys_us": (system_after - system) / requests * 1e6})
                 print(f"{endpoint} round {i + 1}: {name} {rps:.0f}/s", file=sys.stderr)
     return rounds
 
 
-def print_rounds(rounds, endpoints, names, baseline, rss=None):
+def print_rounds(rounds, endpoints, names, baseline, rss=None, split=False):
+    """split: the CPU column as total (user + system): where the difference lies."""
     rss_header = " peak RSS MB |" if rss else ""
-    print(f"| endpoint | configuration | req/s (median of {ROUNDS}) | vs {baseline} | p50 ms | p99 ms | server CPU µs/req |{rss_header}")
+    cpu_header = "server CPU µs/req (user + sys)" if split else "server CPU µs/req"
+    print(f"| endpoint | configuration | req/s (median of {ROUNDS}) | vs {baseline} | p50 ms | p99 ms | {cpu_header} |{rss_header}")
     print("|---|---|---|---|---|---|---|" + ("---|" if rss else ""))
     for endpoint in endpoints:
         base = median_round(rounds[(endpoint, baseline)]) if (endpoint, baseline) in rounds else None
@@ -501,8 +511,9 @@ def print_rounds(rounds, endpoints, names, baseline, rss=None):
                 continue
             row = median_round(rounds[(endpoint, name)])
             ratio = f"{row['rps'] / base['rps']:.2f}" if base else "— (no such endpoint)"
+            cpu = f"{row['cpu_us']:.1f} ({row['user_us']:.1f} + {row['sys_us']:.1f})" if split else f"{row['cpu_us']:.1f}"
             print(f"| {endpoint} | {name} | {row['rps']:.0f} | {ratio} | {row['p50']:.2f} | {row['p99']:.2f} | "
-                  f"{row['cpu_us']:.1f} |" + (f" {rss[name]:.1f} |" if rss else ""))
+                  f"{cpu} |" + (f" {rss[name]:.1f} |" if rss else ""))
     print("\nall rounds (req/s): " + "; ".join("%s, %s: %s" % (e, n, ", ".join("%.0f" % r["rps"] for r in rs)) for (e, n), rs in rounds.items()))
 
 
@@ -619,7 +630,7 @@ def anchors():
         stop_all(servers)
         os.unlink(ids_path)
         cluster.stop()
-    print_rounds(rounds, endpoints, list(servers), names[0], rss)
+    print_rounds(rounds, endpoints, list(servers), names[0], rss, split=True)
 
 
 def versus():

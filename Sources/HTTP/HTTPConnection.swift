@@ -11,7 +11,10 @@ import Observability
 final class HTTPConnection: Selectable {
     let fd: Int32
     let peer: PeerAddress
-    unowned let context: HTTPLoopContext
+    /// Strong: the context outlives its connections, and holds them only until they close (the
+    /// cycle ends there). `unowned` cost a checked retain and a release on each of the dozen
+    /// uses per request (`swift_unownedRetainStrong` alone: 1.6 % of a `GET /todos/{id}`, perf).
+    let context: HTTPLoopContext
     var generation: UInt32 = 0
     /// Counted against `maxConnectionsPerAddress` (released at close).
     var countedAgainstAddress = false
