@@ -114,6 +114,23 @@ import TestSupport
             WHERE i.indrelid = 'idempotency_keys'::regclass AND i.indisprimary
             """)
         #expect(keys.string(0, 0) == "owner,key", "idempotency keys are per owner")
+
+        // 0004: the column rules are domains now (no CHECK constraint is parsed per statement),
+        // and they still refuse what they refused, with the same SQLSTATE.
+        let connection = try BlockingPostgresConnection(fixture.settings)
+        let checks = try connection.query("SELECT count(*) FROM pg_constraint WHERE conrelid = 'todos'::regclass AND contype = 'c'")
+        #expect(checks.int(0, 0) == 0)
+        func sqlState(_ query: PostgresQuery) -> String? {
+            do { _ = try connection.query(query); return nil } catch { return error.sqlState }
+        }
+        #expect(sqlState("INSERT INTO todos (title) VALUES (\(""))") == "23514")
+        #expect(sqlState("INSERT INTO todos (title) VALUES (\(String(repeating: "t", count: 201)))") == "23514")
+        #expect(sqlState("INSERT INTO todos (title, description) VALUES ('t', \(String(repeating: "d", count: 2001)))") == "23514")
+        #expect(sqlState("INSERT INTO todos (title, priority) VALUES ('t', \(String(repeating: "p", count: 33)))") == "23514")
+        #expect(sqlState("INSERT INTO todos (title, owner) VALUES ('t', \(String(repeating: "o", count: 257)))") == "23514")
+        #expect(sqlState("INSERT INTO todos (title, owner) VALUES ('t', \(""))") == "23514")
+        #expect(sqlState("INSERT INTO todos (title, description, priority, owner) VALUES (\(String(repeating: "t", count: 200)), \(String(repeating: "d", count: 2000)), 'high', \(String(repeating: "o", count: 256)))") == nil)
+        #expect(sqlState("UPDATE todos SET title = \("") WHERE true") == "23514")
     }
 }
 
