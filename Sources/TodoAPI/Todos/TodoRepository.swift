@@ -55,27 +55,33 @@ struct TodoRepository: Sendable {
     }
 
     /// Newest first; keyset pagination on (created_at, id), so inserts meanwhile shift nothing.
-    func list(limit: Int, after cursor: TodoCursor?, completed: Bool?, titleContains query: String?, owner: String?) async throws(PostgresError) -> Page {
+    /// A callback, like `find`: one read, answered on the loop without a task.
+    func list(limit: Int, after cursor: TodoCursor?, completed: Bool?, titleContains query: String?, owner: String?,
+              completion: @escaping (Result<Page, PostgresError>) -> Void) {
         let pattern = query.map { "%" + Self.escapeLike($0) + "%" }
-        let result: PostgresResult
+        let statement: PostgresQuery
         if let cursor {
-            result = try await database.read("""
+            statement = """
                 SELECT \(sql: Todo.columns) FROM todos
                 WHERE (created_at, id) < ('epoch'::timestamptz + \(cursor.createdAtMicros)::bigint * interval '1 microsecond', \(cursor.id)::uuid)
                   AND (\(completed)::boolean IS NULL OR completed = \(completed)::boolean)
                   AND (\(pattern)::text IS NULL OR title ILIKE \(pattern)::text)
                   AND (\(sql: Self.ownerFilter(owner))owner = \(owner)::text)
                 ORDER BY created_at DESC, id DESC LIMIT \(limit + 1)
-                """)
+                """
         } else {
-            result = try await database.read("""
+            statement = """
                 SELECT \(sql: Todo.columns) FROM todos
                 WHERE (\(completed)::boolean IS NULL OR completed = \(completed)::boolean)
                   AND (\(pattern)::text IS NULL OR title ILIKE \(pattern)::text)
                   AND (\(sql: Self.ownerFilter(owner))owner = \(owner)::text)
                 ORDER BY created_at DESC, id DESC LIMIT \(limit + 1)
-                """)
+                """
         }
+        database.read(statement) { completion($0.map { Self.page($0, limit: limit) }) }
+    }
+
+    private static func page(_ result: PostgresResult, limit: Int) -> Page {
         var todos: [Todo] = []
         todos.reserveCapacity(min(result.rowCount, limit))
         for row in 0..<min(result.rowCount, limit) {

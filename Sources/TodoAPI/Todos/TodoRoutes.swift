@@ -23,31 +23,13 @@ struct TodoRoutes: Sendable {
     /// `authentication` nil: AUTH=off, every handler gets owner nil and no check runs.
     static func register(in router: inout Router, database: PostgresDatabase, authentication: RouteAuthentication? = nil) {
         let routes = TodoRoutes(repository: TodoRepository(database: database))
-        // One deadline (DB_REQUEST_TIMEOUT) for all the database work of a request, however many
-        // statements it takes; the callback route has one statement, which gets it by default.
-        func withDeadline(_ handler: @escaping @Sendable (HTTPRequest, String?) async -> HTTPResponse) -> RouteHandler {
-            guard let authentication else {
-                return .async { request in await database.withRequestDeadline { await handler(request, nil) } }
-            }
-            // Authenticated first, on the loop; then the handler as a task, as `.async` runs it.
-            return .callback { request, respond in
-                authentication.authenticate(request, respond: respond) { owner, respond in
-                    let loop = EventLoop.current!  // handlers run on their connection's loop
-                    let responder = LoopBound(respond, loop: loop)
-                    Task(executorPreference: loop) {
-                        let response = await database.withRequestDeadline { await handler(request, owner) }
-                        responder.value(response)
-                    }
-                }
-            }
-        }
         func onLoop(_ handler: @escaping @Sendable (HTTPRequest, String?, HTTPResponder) -> Void) -> RouteHandler {
             guard let authentication else { return .callback { handler($0, nil, $1) } }
             return .callback { request, respond in
                 authentication.authenticate(request, respond: respond) { owner, respond in handler(request, owner, respond) }
             }
         }
-        router.add(.get, "/todos", withDeadline(routes.list))
+        router.add(.get, "/todos", onLoop(routes.list))
         router.add(.post, "/todos", onLoop(routes.create))
         router.add(.get, "/todos/:id", onLoop(routes.get))
         router.add(.put, "/todos/:id", onLoop { routes.update($0, owner: $1, replace: true, respond: $2) })
@@ -71,10 +53,11 @@ struct TodoRoutes: Sendable {
 
     // MARK: Reads
 
-    func list(_ request: HTTPRequest, owner: String?) async -> HTTPResponse {
+    /// A callback handler, like `get`: the checks, then one read answered from its completion.
+    func list(_ request: HTTPRequest, owner: String?, respond: HTTPResponder) {
         let requestID = request.requestID
         guard let parameters = QueryString.parse(request.head.query) else {
-            return Problem.response(.badRequest, detail: "The query string is malformed.", requestID: requestID)
+            return respond(Problem.response(.badRequest, detail: "The query string is malformed.", requestID: requestID))
         }
         func first(_ name: String) -> String? { parameters.first { $0.name == name }?.value }
         var errors: [TodoInput.FieldError] = []
@@ -102,29 +85,33 @@ struct TodoRoutes: Sendable {
             errors.append(.init(field: "q", message: problem))
         }
         guard errors.isEmpty else {
-            return Problem.response(.badRequest, detail: "Invalid query parameter\(errors.count == 1 ? "" : "s"): \(errors.map(\.field).joined(separator: ", ")).",
-                                    requestID: requestID, type: "urn:todo-api:problem:validation", errors: errors)
+            return respond(Problem.response(.badRequest, detail: "Invalid query parameter\(errors.count == 1 ? "" : "s"): \(errors.map(\.field).joined(separator: ", ")).",
+                                            requestID: requestID, type: "urn:todo-api:problem:validation", errors: errors))
         }
-        do {
-            let page = try await repository.list(limit: limit, after: cursor, completed: completed,
-                                                 titleContains: query?.isEmpty == true ? nil : query, owner: owner)
-            var json = JSONWriter(capacity: 64 + page.todos.count * 300)
-            json.raw("{\"todos\":[")
-            for (i, todo) in page.todos.enumerated() {
-                if i > 0 { json.raw(",") }
-                todo.write(to: &json)
+        repository.list(limit: limit, after: cursor, completed: completed, titleContains: query?.isEmpty == true ? nil : query,
+                        owner: owner) { result in
+            switch result {
+            case .success(let page): respond(Self.pageResponse(page))
+            case .failure(let error): respond(Problem.database(error, requestID: requestID))
             }
-            json.raw("],\"nextCursor\":")
-            if page.hasMore, let last = page.todos.last {
-                json.string(TodoCursor(createdAtMicros: last.createdAtMicros, id: last.id).token)
-            } else {
-                json.raw("null")
-            }
-            json.raw("}")
-            return .json(.ok, json.bytes, headers: [])
-        } catch {
-            return Problem.database(error, requestID: requestID)
         }
+    }
+
+    private static func pageResponse(_ page: TodoRepository.Page) -> HTTPResponse {
+        var json = JSONWriter(capacity: 64 + page.todos.count * 300)
+        json.raw("{\"todos\":[")
+        for (i, todo) in page.todos.enumerated() {
+            if i > 0 { json.raw(",") }
+            todo.write(to: &json)
+        }
+        json.raw("],\"nextCursor\":")
+        if page.hasMore, let last = page.todos.last {
+            json.string(TodoCursor(createdAtMicros: last.createdAtMicros, id: last.id).token)
+        } else {
+            json.raw("null")
+        }
+        json.raw("}")
+        return .json(.ok, json.bytes, headers: [])
     }
 
     /// The hottest route, so a callback handler: one read, answered from its completion (no task).
