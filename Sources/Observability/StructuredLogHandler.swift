@@ -45,6 +45,9 @@ public struct StructuredLogHandler: LogHandler {
     /// a nil value is left out. The same line as `Logger.info(message, metadata:)` gives.
     public func write(_ level: Logger.Level, _ message: StaticString, fields: KeyValuePairs<StaticString, String?>) {
         guard level >= logLevel else { return }
+        // The message and the keys are written as they are: literals of our own, with nothing
+        // JSON would escape.
+        assert(([message] + fields.map(\.key)).allSatisfy { $0.withUTF8Buffer { !$0.contains { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C } } })
         guard format == .json else {
             var metadata: Logger.Metadata = [:]
             for (key, value) in fields { if let value { metadata[key.description] = .string(value) } }

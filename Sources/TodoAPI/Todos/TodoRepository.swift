@@ -59,27 +59,43 @@ struct TodoRepository: Sendable {
     func list(limit: Int, after cursor: TodoCursor?, completed: Bool?, titleContains query: String?, owner: String?,
               completion: @escaping (Result<Page, PostgresError>) -> Void) {
         let pattern = query.map { "%" + Self.escapeLike($0) + "%" }
-        let statement: PostgresQuery
-        if let cursor {
-            statement = """
-                SELECT \(sql: Todo.columns) FROM todos
-                WHERE (created_at, id) < ('epoch'::timestamptz + \(cursor.createdAtMicros)::bigint * interval '1 microsecond', \(cursor.id)::uuid)
-                  AND (\(completed)::boolean IS NULL OR completed = \(completed)::boolean)
-                  AND (\(pattern)::text IS NULL OR title ILIKE \(pattern)::text)
-                  AND (\(sql: Self.ownerFilter(owner))owner = \(owner)::text)
-                ORDER BY created_at DESC, id DESC LIMIT \(limit + 1)
-                """
+        let completedText = completed?.postgresText
+        let statement = if let cursor {
+            (owner == nil ? Self.listAfterStatement : Self.listAfterOwnedStatement).rebinding(
+                String(cursor.createdAtMicros), cursor.id, completedText, completedText, pattern, pattern, owner, String(limit + 1))
         } else {
-            statement = """
-                SELECT \(sql: Todo.columns) FROM todos
-                WHERE (\(completed)::boolean IS NULL OR completed = \(completed)::boolean)
-                  AND (\(pattern)::text IS NULL OR title ILIKE \(pattern)::text)
-                  AND (\(sql: Self.ownerFilter(owner))owner = \(owner)::text)
-                ORDER BY created_at DESC, id DESC LIMIT \(limit + 1)
-                """
+            (owner == nil ? Self.listStatement : Self.listOwnedStatement).rebinding(
+                completedText, completedText, pattern, pattern, owner, String(limit + 1))
         }
         database.read(statement) { completion($0.map { Self.page($0, limit: limit) }) }
     }
+
+    /// Built once, bound per request, like the writes. Parameters: the cursor's created_at (µs)
+    /// and id (the `After` forms only), completed (twice), the ILIKE pattern (twice), owner, limit.
+    private static func makeListStatement(afterCursor: Bool, ownerFilter: StaticString) -> PostgresQuery {
+        guard afterCursor else {
+            return """
+                SELECT \(sql: Todo.columns) FROM todos
+                WHERE (\("")::boolean IS NULL OR completed = \("")::boolean)
+                  AND (\("")::text IS NULL OR title ILIKE \("")::text)
+                  AND (\(sql: ownerFilter)owner = \("")::text)
+                ORDER BY created_at DESC, id DESC LIMIT \("")::bigint
+                """
+        }
+        return """
+            SELECT \(sql: Todo.columns) FROM todos
+            WHERE (created_at, id) < ('epoch'::timestamptz + \("")::bigint * interval '1 microsecond', \("")::uuid)
+              AND (\("")::boolean IS NULL OR completed = \("")::boolean)
+              AND (\("")::text IS NULL OR title ILIKE \("")::text)
+              AND (\(sql: ownerFilter)owner = \("")::text)
+            ORDER BY created_at DESC, id DESC LIMIT \("")::bigint
+            """
+    }
+
+    private static let listStatement = makeListStatement(afterCursor: false, ownerFilter: ownerFilter(nil))
+    private static let listOwnedStatement = makeListStatement(afterCursor: false, ownerFilter: ownerFilter(""))
+    private static let listAfterStatement = makeListStatement(afterCursor: true, ownerFilter: ownerFilter(nil))
+    private static let listAfterOwnedStatement = makeListStatement(afterCursor: true, ownerFilter: ownerFilter(""))
 
     private static func page(_ result: PostgresResult, limit: Int) -> Page {
         var todos: [Todo] = []
