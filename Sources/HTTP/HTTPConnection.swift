@@ -344,8 +344,8 @@ final class HTTPConnection: Selectable {
         accessLog.record(AccessRecord(
             method: method, path: String(exchange.path), route: exchange.route, status: status,
             durationNanoseconds: duration.nanoseconds, bytesIn: exchange.bytesIn, bytesOut: bytesOut,
-            clientIP: exchange.clientIP ?? peerText, userAgent: exchange.head?.fields["User-Agent"], requestID: exchange.requestID,
-            traceID: traceID, userID: userID))
+            clientIP: exchange.clientIP ?? peerText, userAgent: nil, userAgentBytes: exchange.head?.fields.rawValue("User-Agent"),
+            requestID: exchange.requestID, traceID: traceID, userID: userID), scratch: &context.accessLine)
     }
 
     /// `Root=1-5759e988-bd862e3fe1be46a994272793;Parent=...;Sampled=1` → `1-5759e988-bd862e3fe1be46a994272793`

@@ -1,5 +1,6 @@
 import Logging
 import Net
+import Observability
 
 /// The HTTP server's state on one loop: its listener, its connections, its Date cache. Loop-owned.
 final class HTTPLoopContext {
@@ -10,6 +11,9 @@ final class HTTPLoopContext {
     let logger: Logger
     var dateCache = DateCache()
     var metrics = HTTPMetrics()
+    /// Where this loop renders access lines before the sink copies them: reused, so a line costs
+    /// no allocation.
+    var accessLine = JSONWriter(capacity: 1024)
     /// Security events (component `security`), e.g. refused malformed requests.
     let securityLog = Logger(label: "security")
     private(set) var draining = false

@@ -87,6 +87,16 @@ public struct HTTPFields: Sendable, Sequence {
         }
     }
 
+    /// The first value of `name` as the head's bytes (no string made), or nil.
+    public func rawValue(_ name: StaticString) -> ArraySlice<UInt8>? {
+        name.withUTF8Buffer { wanted in
+            for entry in entries where Self.nameMatches(bytes, entry, wanted) {
+                return bytes[Int(entry.valueStart)..<Int(entry.valueEnd)]
+            }
+            return nil
+        }
+    }
+
     /// Every value of `name`, in order.
     public func values(_ name: String) -> [String] {
         var name = name

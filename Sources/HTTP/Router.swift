@@ -18,7 +18,22 @@ public struct Router: Sendable {
     struct Route: Sendable {
         let pattern: String
         let segments: [Segment]
-        var handlers: [HTTPMethod: RouteHandler]
+        /// A route has a handful of methods: scanning them compares enum cases, where a
+        /// dictionary hashed the method (SipHash) on every request.
+        var handlers: [(method: HTTPMethod, handler: RouteHandler)]
+
+        func handler(for method: HTTPMethod) -> RouteHandler? {
+            for entry in handlers where entry.method == method { return entry.handler }
+            return nil
+        }
+
+        mutating func set(_ method: HTTPMethod, _ handler: RouteHandler) {
+            if let index = handlers.firstIndex(where: { $0.method == method }) {
+                handlers[index].handler = handler
+            } else {
+                handlers.append((method, handler))
+            }
+        }
 
         var isLiteral: Bool { !segments.contains { if case .parameter = $0 { true } else { false } } }
     }
@@ -42,13 +57,13 @@ public struct Router: Sendable {
     public mutating func add(_ method: HTTPMethod, _ pattern: String, _ handler: RouteHandler) {
         precondition(pattern.hasPrefix("/"), "route patterns start with /")
         if let index = routes.firstIndex(where: { $0.pattern == pattern }) {
-            routes[index].handlers[method] = handler
+            routes[index].set(method, handler)
             return
         }
         let segments: [Segment] = pattern.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map {
             $0.hasPrefix(":") ? .parameter(String($0.dropFirst())) : .literal(Array($0.utf8))
         }
-        let route = Route(pattern: pattern, segments: segments, handlers: [method: handler])
+        let route = Route(pattern: pattern, segments: segments, handlers: [(method, handler)])
         // Literal patterns before parameterised ones, so `/todos/count` wins over `/todos/:id`.
         if route.isLiteral {
             routes.insert(route, at: routes.firstIndex { !$0.isLiteral } ?? routes.endIndex)
@@ -93,10 +108,10 @@ public struct Router: Sendable {
     }
 
     private func resolve(_ route: Route, method: HTTPMethod, parameters: RouteParameters) -> Match {
-        if let handler = route.handlers[method] {
+        if let handler = route.handler(for: method) {
             return .handler(handler, route: route.pattern, parameters: parameters)
         }
-        if method == .head, let handler = route.handlers[.get] {
+        if method == .head, let handler = route.handler(for: .get) {
             return .handler(handler, route: route.pattern, parameters: parameters)
         }
         let allow = Self.allowHeader(route)
@@ -105,7 +120,7 @@ public struct Router: Sendable {
     }
 
     static func allowHeader(_ route: Route) -> String {
-        var methods = Set(route.handlers.keys.map(\.description))
+        var methods = Set(route.handlers.map(\.method.description))
         if methods.contains("GET") { methods.insert("HEAD") }
         methods.insert("OPTIONS")
         let order = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
@@ -114,8 +129,8 @@ public struct Router: Sendable {
 
     /// Every method any route serves, for `OPTIONS *`.
     public var allMethods: String {
-        var all = Route(pattern: "*", segments: [], handlers: [:])
-        for route in routes { for (method, handler) in route.handlers { all.handlers[method] = handler } }
+        var all = Route(pattern: "*", segments: [], handlers: [])
+        for route in routes { for (method, handler) in route.handlers { all.set(method, handler) } }
         return Self.allowHeader(all)
     }
 }
@@ -123,13 +138,21 @@ public struct Router: Sendable {
 /// The `:name` segments of the matched route, decoded, in pattern order. Routes have one or two,
 /// so a list searched by name (no dictionary to allocate and hash per request).
 public struct RouteParameters: Sendable {
-    private var entries: [(name: String, value: String)] = []
+    /// The first parameter inline: every route of the API has at most one (`/todos/:id`), and an
+    /// array for it was one allocation per request. Further ones go to `more`.
+    private var first: (name: String, value: String)?
+    private var more: [(name: String, value: String)] = []
 
     public init() {}
 
-    mutating func append(_ name: String, _ value: String) { entries.append((name, value)) }
+    mutating func append(_ name: String, _ value: String) {
+        if first == nil { first = (name, value) } else { more.append((name, value)) }
+    }
 
-    public subscript(name: String) -> String? { entries.first { $0.name == name }?.value }
+    public subscript(name: String) -> String? {
+        if let first, first.name == name { return first.value }
+        return more.first { $0.name == name }?.value
+    }
 }
 
 /// Percent-decoding of a path segment (RFC 3986 §2.1). Nil for a malformed escape or bytes that

@@ -13,6 +13,10 @@ public struct AccessRecord: Sendable {
     public var bytesOut: Int
     public var clientIP: String
     public var userAgent: String?
+    /// The User-Agent as the request's bytes, when the caller has them (the HTTP layer): written
+    /// straight into the line when it is printable ASCII, so the common request makes no string
+    /// for it (one allocation a request otherwise). Used when `userAgent` is nil.
+    public var userAgentBytes: ArraySlice<UInt8>?
     public var requestID: String
     /// The `Root=` part of the ALB's `X-Amzn-Trace-Id`.
     public var traceID: String?
@@ -20,8 +24,10 @@ public struct AccessRecord: Sendable {
     public var userID: String?
 
     public init(method: String, path: String, route: String?, status: Int, durationNanoseconds: Int64, bytesIn: Int,
-                bytesOut: Int, clientIP: String, userAgent: String?, requestID: String, traceID: String?, userID: String? = nil) {
+                bytesOut: Int, clientIP: String, userAgent: String?, userAgentBytes: ArraySlice<UInt8>? = nil,
+                requestID: String, traceID: String?, userID: String? = nil) {
         self.userID = userID
+        self.userAgentBytes = userAgentBytes
         self.method = method
         self.path = path
         self.route = route
@@ -33,6 +39,11 @@ public struct AccessRecord: Sendable {
         self.userAgent = userAgent
         self.requestID = requestID
         self.traceID = traceID
+    }
+
+    /// The User-Agent as text, whichever way it was given (invalid UTF-8 repaired).
+    public var userAgentText: String? {
+        userAgent ?? userAgentBytes.map { String(decoding: $0, as: UTF8.self) }
     }
 }
 
@@ -73,16 +84,34 @@ public struct AccessLog: Sendable {
     }
 
     public func record(_ record: AccessRecord) {
+        var scratch = JSONWriter(capacity: 512)
+        self.record(record, scratch: &scratch)
+    }
+
+    /// Renders the line in `scratch` (emptied first) and hands the bytes to the sink, which
+    /// copies them: a caller that keeps one scratch writer (a loop: `HTTPLoopContext`) makes no
+    /// allocation per line (a fresh 400-byte writer, then its growth, were two a request).
+    public func record(_ record: AccessRecord, scratch: inout JSONWriter) {
         let lineLevel = level(of: record)
         guard lineLevel >= level else { return }
-        let line = format == .json ? json(record, level: lineLevel) : text(record, level: lineLevel)
-        sink.write(line)
+        if format == .json {
+            scratch.reset()
+            json(record, level: lineLevel, into: &scratch)
+            scratch.bytes.withUnsafeBytes { sink.write($0) }
+        } else {
+            sink.write(text(record, level: lineLevel))
+        }
+    }
+
+    func json(_ record: AccessRecord, level lineLevel: Logger.Level) -> [UInt8] {
+        var json = JSONWriter(capacity: 512)
+        self.json(record, level: lineLevel, into: &json)
+        return json.bytes
     }
 
     /// Written directly, in a fixed order: one line per request must stay cheap (no metadata
     /// dictionary, no sorting). Client-controlled strings are cut so a line stays far below 16 KiB.
-    func json(_ record: AccessRecord, level lineLevel: Logger.Level) -> [UInt8] {
-        var json = JSONWriter(capacity: 400)
+    func json(_ record: AccessRecord, level lineLevel: Logger.Level, into json: inout JSONWriter) {
         LogLine.writeHead(to: &json, timestamp: Timestamp.nowMilliseconds(), level: lineLevel, service: service, component: "access")
         // The message in pieces, not interpolated: "GET /todos/… 200".
         json.raw(",\"message\":\"")
@@ -109,7 +138,12 @@ public struct AccessLog: Sendable {
         json.raw(",\"clientIp\":")
         json.string(record.clientIP)
         json.raw(",\"userAgent\":")
-        json.optionalString(record.userAgent.map { LogLine.cut($0, 512) })
+        if record.userAgent == nil, let bytes = record.userAgentBytes, bytes.count <= 512,
+           bytes.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) {
+            json.string(asciiBytes: bytes)
+        } else {
+            json.optionalString(record.userAgentText.map { LogLine.cut($0, 512) })
+        }
         json.raw(",\"requestId\":")
         json.string(record.requestID)
         json.raw(",\"traceId\":")
@@ -117,7 +151,6 @@ public struct AccessLog: Sendable {
         json.raw(",\"userId\":")
         json.optionalString(record.userID)
         json.raw("}")
-        return json.bytes
     }
 
     func text(_ record: AccessRecord, level lineLevel: Logger.Level) -> [UInt8] {

@@ -44,6 +44,22 @@ public struct JSONWriter: Sendable {
         }
     }
 
+    /// Printable ASCII (0x20–0x7E, checked by the caller) as a JSON string: only `"` and `\\`
+    /// need escaping.
+    public mutating func string<Bytes: Collection<UInt8>>(asciiBytes text: Bytes) {
+        bytes.append(UInt8(ascii: "\""))
+        for b in text {
+            if b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") { bytes.append(UInt8(ascii: "\\")) }
+            bytes.append(b)
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// Empties the buffer, keeping its storage (a writer reused line after line).
+    public mutating func reset() {
+        bytes.removeAll(keepingCapacity: true)
+    }
+
     public mutating func optionalString(_ text: String?) {
         if let text { string(text) } else { raw("null") }
     }

@@ -1,3 +1,4 @@
+import Glibc
 import HTTP
 import Logging
 import Net
@@ -79,7 +80,7 @@ public final class SecurityFilter: Sendable {
         }
 
         // /health and /health/ready are exempt: the ALB and container checks must never be limited.
-        if request.head.path.utf8.starts(with: "/health".utf8) { return nil }
+        if Self.isHealthPath(request.head.path) { return nil }
         // draft-ietf-httpapi-ratelimit-headers: every response the policies cover says what is
         // left, so a client can slow down before it is refused. One buffer per request.
         let writes: RateLimiter?
@@ -101,6 +102,17 @@ public final class SecurityFilter: Sendable {
         fields.append(contentsOf: "\r\n".utf8)
         request.responseFields = fields
         return nil
+    }
+
+    /// Whether `path` starts with `/health`, compared on the contiguous bytes (the generic
+    /// `starts(with:)` over a substring's UTF-8 view was 1.6 % of a `GET /health`, perf).
+    static func isHealthPath(_ path: Substring) -> Bool {
+        var path = path
+        return path.withUTF8 { bytes in
+            guard bytes.count >= 7 else { return false }
+            let prefix: StaticString = "/health"
+            return prefix.withUTF8Buffer { wanted in memcmp(bytes.baseAddress!, wanted.baseAddress!, 7) == 0 }
+        }
     }
 
     /// `RateLimit-Policy: "default";q=5000;w=300, "writes";q=600;w=300` and its CRLF.

@@ -123,7 +123,9 @@ struct TodoRoutes: Sendable {
             let response: HTTPResponse
             switch result {
             case .success(let todo?):
-                let headers = [("ETag", todo.etag)]
+                // Typed as the response's header array: an untyped tuple array was converted
+                // element by element (`_arrayForceCast`, one more allocation per request).
+                let headers: [(name: String, value: String)] = [(name: "ETag", value: todo.etag)]
                 if let condition = request.head.fields["If-None-Match"], EntityTags.matchesWeakly(condition, todo.etag) {
                     response = HTTPResponse(status: .notModified, headers: headers)
                 } else {
