@@ -222,7 +222,9 @@ final class HTTPConnection: Selectable {
 
     // MARK: Requests and responses
 
-    private func dispatch(_ request: HTTPRequest) {
+    /// Takes the request (`consuming`): the filter and the router fill in its fields in place, where
+    /// a copy retained each of its references again (perf: retains were a third of a `GET /health`).
+    private func dispatch(_ request: consuming HTTPRequest) {
         let head = request.head
         let omitBody = head.method == .head
         let path = head.path
@@ -230,7 +232,6 @@ final class HTTPConnection: Selectable {
                             startedAt: context.loop.now, bytesIn: head.fields.bytes.count + request.body.count, head: head)
         context.metrics.inFlight += 1
         let requestID = request.requestID
-        var request = request
         request.peer = peer
         if let filter = context.configuration.requestFilter {
             let refusal = filter.inspect(&request, peer)
@@ -306,12 +307,13 @@ final class HTTPConnection: Selectable {
         let connectionHeader: StaticString? = !keepOpen ? "close" : (version == .http1_0 ? "keep-alive" : nil)
         context.dateCache.refresh()
         let before = output.count
+        // Moved out, not copied (a copy retained each of its references once more).
+        let exchange = self.exchange.take()
         ResponseEncoder.encode(response, into: &output, date: context.dateCache.headerLine,
                                connectionHeader: connectionHeader, omitBody: omitBody,
                                extraHeaders: context.configuration.responseHeaders.bytes,
                                exchangeHeaders: exchange?.responseFields ?? [], requestID: exchange?.requestID)
         if let exchange {
-            self.exchange = nil
             finished(exchange, status: response.status.code, bytesOut: output.count - before, userID: response.userID)
         }
         // Not keeping the connection open: whatever follows this request is never read
@@ -484,10 +486,9 @@ final class HTTPConnection: Selectable {
     func close(reset: Bool) {
         guard !closed else { return }
         lifecycle.closed()
-        if let exchange {
+        if let exchange = exchange.take() {
             // The client left before its answer: an access line and a count with status 499, as
             // nginx logs it (no response is sent).
-            self.exchange = nil
             finished(exchange, status: 499, bytesOut: 0, userID: nil)
         }
         context.loop.deregister(fd: fd)

@@ -63,6 +63,23 @@ import Testing
         }
     }
 
+    /// Duplicate names are found by a scan in small objects and by a set past
+    /// `scannedMemberNames` members: the same answer either way, wherever the repeat is.
+    @Test func duplicateNamesAreFoundInSmallAndLargeObjects() throws {
+        for size in [2, JSONParser.scannedMemberNames, JSONParser.scannedMemberNames + 1, 40] {
+            let names = (0..<size).map { "k\($0)" }
+            let members = names.map { "\"\($0)\":1" }
+            guard case .object(let parsed) = try parse("{" + members.joined(separator: ",") + "}") else {
+                Issue.record("not an object"); continue
+            }
+            #expect(parsed.map { $0.key } == names)
+            for repeated in [0, size / 2, size - 1] {
+                let text = "{" + (members + ["\"k\(repeated)\":2"]).joined(separator: ",") + "}"
+                #expect(failure(text)?.reason == "duplicate member \"k\(repeated)\"", "\(size) \(repeated)")
+            }
+        }
+    }
+
     @Test func invalidUTF8IsRefused() {
         #expect(throws: JSONParser.Failure.self) { _ = try JSONParser.parse([0x22, 0xC3, 0x28, 0x22]) }
         #expect(throws: JSONParser.Failure.self) { _ = try JSONParser.parse([0x22, 0xED, 0xA0, 0x80, 0x22]) }

@@ -25,6 +25,26 @@ struct FastPathTests {
         }
     }
 
+    /// The packed keyword lookup the tokenizer uses answers as the dictionary it is built from,
+    /// for every keyword, every prefix and extension of one, and random words.
+    @Test func packedKeywordLookupAgreesWithTheDictionary() {
+        var words = Array(SQLWords.kinds.keys)
+        for word in SQLWords.kinds.keys {
+            words.append(String(word.dropLast()))
+            words.append(word + "s")
+            words.append("x" + word)
+        }
+        var random = RobustnessTests.SplitMix(state: 11)
+        let alphabet = Array("abcdefghijklmnopqrstuvwxyz_0123456789$".utf8)
+        for _ in 0..<20_000 {
+            words.append(String(decoding: (0..<Int(random.next() % 18 + 1)).map { _ in alphabet[Int(random.next() % UInt64(alphabet.count))] }, as: UTF8.self))
+        }
+        for word in words where !word.isEmpty {
+            let bytes = Array(("  " + word + " ").utf8)
+            #expect(SQLWords.kind(bytes, 2, bytes.count - 1) == SQLWords.kinds[word], "\(word)")
+        }
+    }
+
     @Test func markerSetFindsEveryOccurrenceANaiveSearchFinds() {
         let markers = ["/etc/passwd", "/etc/", "ab", "abc", "b/", "zz", "/tmp/.x", "..", "../"]
         let set = MarkerSet(markers)

@@ -112,4 +112,18 @@ extension String {
         JSONStrings.forEach(Array(#"["z"]"#.utf8)) { path, _, _ in top.append(path()); return true }
         #expect(top == ["$[]"])
     }
+
+    /// Strings without an escape take a shortcut (one copy); with one, the decoding loop. Both
+    /// end after the closing quote, or at the end of an unterminated string.
+    @Test func stringsDecodeTheSameWithAndWithoutEscapes() {
+        let cases: [(String, String, Int)] = [
+            (#""plain text" rest"#, "plain text", 12), (#""a\nb" x"#, "a\nb", 6), (#""\u0041bc""#, "Abc", 10),
+            (#""ends early"#, "ends early", 11), (#""""#, "", 2), (#""x\"#, "x\\", 3), (#""tab\t""#, "tab\t", 7),
+        ]
+        for (json, expected, end) in cases {
+            let (value, next) = JSONStrings.decodeString(Array(json.utf8), from: 1)
+            #expect(String(decoding: value, as: UTF8.self) == expected, "\(json)")
+            #expect(next == end, "\(json)")
+        }
+    }
 }
