@@ -45,6 +45,16 @@ struct FastPathTests {
         }
     }
 
+    /// The gate before the bareword rules lets every name they look for through.
+    @Test func systemObjectNamesPassTheBarewordGate() {
+        for name in SQLInjectionDetector.systemObjectNames {
+            #expect(SQLInjectionDetector.mayNameSystemObject(name), "\(name)")
+        }
+        for prose in ["bench", "todo", "created", "benchmark", "the", "select"] {
+            #expect(!SQLInjectionDetector.mayNameSystemObject(prose), "\(prose)")
+        }
+    }
+
     @Test func markerSetFindsEveryOccurrenceANaiveSearchFinds() {
         let markers = ["/etc/passwd", "/etc/", "ab", "abc", "b/", "zz", "/tmp/.x", "..", "../"]
         let set = MarkerSet(markers)
