@@ -32,6 +32,11 @@ public final class PostgresResult: @unchecked Sendable {
     /// The type OID of a column (25 text, 23 int4, 2950 uuid, ...).
     public func typeOID(_ column: Int) -> UInt32 { UInt32(PQftype(handle, Int32(column))) }
 
+    /// A value's bytes as libpq holds them (binary format), nil for NULL or out of range. Valid only
+    /// while this result lives: for rendering a row straight into a response without making a
+    /// `String` of each field.
+    public func value(_ row: Int, _ column: Int) -> UnsafeRawBufferPointer? { bytes(row, column) }
+
     private func bytes(_ row: Int, _ column: Int) -> UnsafeRawBufferPointer? {
         guard row < rowCount, column < columnCount, !isNull(row, column) else { return nil }
         let length = Int(PQgetlength(handle, Int32(row), Int32(column)))
@@ -93,6 +98,18 @@ public enum PostgresType {
     static let postgresEpochMilliseconds: Int64 = 946_684_800_000
 
     static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
+
+    /// The 36-byte text form of a 16-byte binary uuid, into `out` (36 bytes).
+    public static func writeUUID(_ bytes: UnsafeRawBufferPointer, into out: UnsafeMutableBufferPointer<UInt8>) {
+        var j = 0
+        for i in 0..<16 {
+            if i == 4 || i == 6 || i == 8 || i == 10 { out[j] = UInt8(ascii: "-"); j += 1 }
+            let byte = bytes[i]
+            out[j] = hexDigits[Int(byte >> 4)]
+            out[j + 1] = hexDigits[Int(byte & 0xF)]
+            j += 2
+        }
+    }
 
     /// Written straight into the string's storage: one allocation, not an array and a copy.
     static func formatUUID(_ bytes: UnsafeRawBufferPointer) -> String {

@@ -24,9 +24,10 @@ struct TodoRepository: Sendable {
         try Self.todo(await database.read(Self.findQuery(id, owner: owner)))
     }
 
-    /// `find` for a callback handler on the loop; `completion` runs on the loop.
-    func find(id: String, owner: String?, completion: @escaping (Result<Todo?, PostgresError>) -> Void) {
-        database.read(Self.findQuery(id, owner: owner)) { completion($0.map(Self.todo)) }
+    /// `find` for a callback handler on the loop; `completion` runs on the loop, with the row to
+    /// render (no `Todo` made).
+    func find(id: String, owner: String?, completion: @escaping (Result<TodoRow?, PostgresError>) -> Void) {
+        database.read(Self.findQuery(id, owner: owner)) { completion($0.map { TodoRow($0, row: 0) }) }
     }
 
     private static let findStatement: PostgresQuery = "SELECT \(sql: Todo.columns) FROM todos WHERE id = \("")"
@@ -49,9 +50,19 @@ struct TodoRepository: Sendable {
         }
     }
 
-    struct Page: Sendable {
-        var todos: [Todo]
-        var hasMore: Bool
+    /// Up to `limit` rows of `result`, rendered straight from it (`TodoRow`).
+    struct Page {
+        let result: PostgresResult
+        let limit: Int
+
+        var hasMore: Bool { result.rowCount > limit }
+
+        /// The well-formed rows among the first `limit` (a malformed one is skipped).
+        func forEachRow(_ body: (TodoRow) -> Void) {
+            for row in 0..<min(result.rowCount, limit) {
+                if let todo = TodoRow(result, row: row) { body(todo) }
+            }
+        }
     }
 
     /// Newest first; keyset pagination on (created_at, id), so inserts meanwhile shift nothing.
@@ -67,7 +78,7 @@ struct TodoRepository: Sendable {
             (owner == nil ? Self.listStatement : Self.listOwnedStatement).rebinding(
                 completedText, completedText, pattern, pattern, owner, String(limit + 1))
         }
-        database.read(statement) { completion($0.map { Self.page($0, limit: limit) }) }
+        database.read(statement) { completion($0.map { Page(result: $0, limit: limit) }) }
     }
 
     /// Built once, bound per request, like the writes. Parameters: the cursor's created_at (µs)
@@ -96,15 +107,6 @@ struct TodoRepository: Sendable {
     private static let listOwnedStatement = makeListStatement(afterCursor: false, ownerFilter: ownerFilter(""))
     private static let listAfterStatement = makeListStatement(afterCursor: true, ownerFilter: ownerFilter(nil))
     private static let listAfterOwnedStatement = makeListStatement(afterCursor: true, ownerFilter: ownerFilter(""))
-
-    private static func page(_ result: PostgresResult, limit: Int) -> Page {
-        var todos: [Todo] = []
-        todos.reserveCapacity(min(result.rowCount, limit))
-        for row in 0..<min(result.rowCount, limit) {
-            if let todo = Todo(result, row: row) { todos.append(todo) }
-        }
-        return Page(todos: todos, hasMore: result.rowCount > limit)
-    }
 
     /// `\`, `%` and `_` are LIKE wildcards (backslash is the default escape): match them literally.
     static func escapeLike(_ text: String) -> String {

@@ -98,14 +98,16 @@ struct TodoRoutes: Sendable {
     }
 
     private static func pageResponse(_ page: TodoRepository.Page) -> HTTPResponse {
-        var json = JSONWriter(capacity: 64 + page.todos.count * 300)
+        var json = JSONWriter(capacity: 64 + min(page.result.rowCount, page.limit) * 300)
         json.raw("{\"todos\":[")
-        for (i, todo) in page.todos.enumerated() {
-            if i > 0 { json.raw(",") }
+        var last: TodoRow?
+        page.forEachRow { todo in
+            if last != nil { json.raw(",") }
             todo.write(to: &json)
+            last = todo
         }
         json.raw("],\"nextCursor\":")
-        if page.hasMore, let last = page.todos.last {
+        if page.hasMore, let last {
             json.string(TodoCursor(createdAtMicros: last.createdAtMicros, id: last.id).token)
         } else {
             json.raw("null")
@@ -125,8 +127,9 @@ struct TodoRoutes: Sendable {
             case .success(let todo?):
                 // Typed as the response's header array: an untyped tuple array was converted
                 // element by element (`_arrayForceCast`, one more allocation per request).
-                let headers: [(name: String, value: String)] = [(name: "ETag", value: todo.etag)]
-                if let condition = request.head.fields["If-None-Match"], EntityTags.matchesWeakly(condition, todo.etag) {
+                let etag = todo.etag
+                let headers: [(name: String, value: String)] = [(name: "ETag", value: etag)]
+                if let condition = request.head.fields["If-None-Match"], EntityTags.matchesWeakly(condition, etag) {
                     response = HTTPResponse(status: .notModified, headers: headers)
                 } else {
                     response = .json(.ok, todo.envelope, headers: headers)
