@@ -23,17 +23,20 @@ public struct JSONWriter: Sendable {
     /// `text` escaped, without the quotes: for a string written in pieces.
     public mutating func escaped(_ text: String) {
         var text = text
-        text.withUTF8 { utf8 in
-            var runStart = 0
-            var i = Self.firstToEscape(utf8, from: 0)
-            while i < utf8.count {
-                bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<i]))
-                appendEscape(utf8[i])
-                runStart = i + 1
-                i = Self.firstToEscape(utf8, from: runStart)
-            }
-            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart...]))
+        text.withUTF8 { appendEscaped($0) }
+    }
+
+    /// Runs without anything to escape are copied whole; each byte that needs it is escaped.
+    private mutating func appendEscaped(_ utf8: UnsafeBufferPointer<UInt8>) {
+        var runStart = 0
+        var i = Self.firstToEscape(utf8, from: 0)
+        while i < utf8.count {
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<i]))
+            appendEscape(utf8[i])
+            runStart = i + 1
+            i = Self.firstToEscape(utf8, from: runStart)
         }
+        bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart...]))
     }
 
     /// The escape of one byte that `firstToEscape` stopped at (RFC 8259 §7).
@@ -110,15 +113,7 @@ public struct JSONWriter: Sendable {
             return
         }
         bytes.append(UInt8(ascii: "\""))
-        var runStart = 0
-        var i = Self.firstToEscape(utf8, from: 0)
-        while i < utf8.count {
-            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<i]))
-            appendEscape(utf8[i])
-            runStart = i + 1
-            i = Self.firstToEscape(utf8, from: runStart)
-        }
-        bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart...]))
+        appendEscaped(utf8)
         bytes.append(UInt8(ascii: "\""))
     }
 

@@ -59,10 +59,13 @@ struct Todo: Sendable {
     }
 
     /// `{"todo":{...}}`
-    var envelope: [UInt8] {
+    var envelope: [UInt8] { Self.envelope(write) }
+
+    /// `{"todo":` what `write` writes `}`.
+    static func envelope(_ write: (inout JSONWriter) -> Void) -> [UInt8] {
         var json = JSONWriter(capacity: 320)
         json.raw("{\"todo\":")
-        write(to: &json)
+        write(&json)
         json.raw("}")
         return json.bytes
     }
@@ -116,13 +119,7 @@ struct TodoRow {
     }
 
     /// `{"todo":{...}}`
-    var envelope: [UInt8] {
-        var json = JSONWriter(capacity: 320)
-        json.raw("{\"todo\":")
-        write(to: &json)
-        json.raw("}")
-        return json.bytes
-    }
+    var envelope: [UInt8] { Todo.envelope(write) }
 }
 
 /// Todo ids are UUIDs; anything else cannot name a todo (404, never 400 or 500: the seed clients
