@@ -164,7 +164,12 @@ public enum PercentDecoding {
     }
 
     public static func decode(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
-        guard bytes.contains(UInt8(ascii: "%")) else { return String(validating: bytes, as: UTF8.self) }
+        guard bytes.contains(UInt8(ascii: "%")) else {
+            // A request target is ASCII (the parser refuses other bytes): no validation needed,
+            // where `String(validating:)` ran generic code costing ~1,000 instructions (callgrind).
+            if !bytes.contains(where: { $0 >= 0x80 }) { return String(decoding: bytes, as: UTF8.self) }
+            return String(validating: bytes, as: UTF8.self)
+        }
         var decoded: [UInt8] = []
         decoded.reserveCapacity(bytes.count)
         var i = 0

@@ -157,16 +157,22 @@ public struct JSONParser {
         index += 1  // opening quote
         let start = index
         // Fast path: no escapes.
+        var ascii = true
         while index < bytes.count {
             let b = bytes[index]
             if b == UInt8(ascii: "\"") {
                 let raw = UnsafeRawBufferPointer(rebasing: bytes[start..<index])
                 index += 1
+                // ASCII needs no validation: `String(decoding:)` copies it as it is, where
+                // `String(validating:)` went through generic code (metadata lookups at run time)
+                // costing ~1,000 instructions a string, 6 % of a `POST` (callgrind).
+                if ascii { return String(decoding: raw, as: UTF8.self) }
                 guard let text = String(validating: raw, as: UTF8.self) else { throw Failure(offset: start, reason: "invalid UTF-8 in a string") }
                 return text
             }
             if b == UInt8(ascii: "\\") { break }
             if b < 0x20 { throw failure("control character in a string") }
+            if b >= 0x80 { ascii = false }
             index += 1
         }
         var decoded = Array(UnsafeRawBufferPointer(rebasing: bytes[start..<index]))

@@ -39,7 +39,7 @@ final class PostgresConnection: Selectable {
     enum State { case resolving, connecting, ready, closed }
 
     private enum Expected {
-        case prepare(sql: String)
+        case prepare(StatementKey)
         /// `batched`: it shares a sync with other reads (one implicit transaction).
         case query(PendingQuery, batched: Bool)
         case sync
@@ -65,7 +65,7 @@ final class PostgresConnection: Selectable {
     /// The queries in flight, with their deadlines and the isolation rule.
     private var pipeline: PostgresPipeline
     /// SQL → statement, for statements prepared (or being prepared) on this connection.
-    private var prepared: [String: Prepared] = [:]
+    private var prepared: [StatementKey: Prepared] = [:]
     private var statementCounter = 0
     private var headResult: PostgresResult?
     private var headError: PostgresError?
@@ -245,7 +245,7 @@ final class PostgresConnection: Selectable {
         let name: String
         // A query sent again after 26000 relies only on a confirmed statement: behind another
         // unconfirmed Prepare it could meet the same lock and fail the same way.
-        if let known = prepared[query.sql], known.confirmed || !pending.resent {
+        if let known = prepared[query.key], known.confirmed || !pending.resent {
             name = known.name
         } else {
             statementCounter += 1
@@ -257,8 +257,8 @@ final class PostgresConnection: Selectable {
                 broken(error)
                 return
             }
-            expected.append(.prepare(sql: query.sql))
-            prepared[query.sql] = Prepared(name: name, confirmed: false)
+            expected.append(.prepare(query.key))
+            prepared[query.key] = Prepared(name: name, confirmed: false)
         }
         // withCString, not the implicit String-to-pointer conversion: for a short (inline) string
         // such as "s1" that conversion allocates a copy, once per query.
@@ -389,21 +389,21 @@ final class PostgresConnection: Selectable {
             if PQisBusy(pg) != 0 { break }
             let result = PQgetResult(pg)
             switch head {
-            case .prepare(let sql):
+            case .prepare(let key):
                 guard let result else {
                     expected.removeFirst()
                     continue
                 }
                 switch PQresultStatus(result) {
                 case PGRES_COMMAND_OK:
-                    prepared[sql]?.confirmed = true
+                    prepared[key]?.confirmed = true
                 case PGRES_FATAL_ERROR:
                     prepareError = Self.serverError(result)
-                    prepared[sql] = nil  // prepare again next time
+                    prepared[key] = nil  // prepare again next time
                 case PGRES_PIPELINE_ABORTED:
                     // Skipped with the rest of a batch a neighbour failed: the statement does not
                     // exist; the next use (the aborted query's retry included) prepares it again.
-                    prepared[sql] = nil
+                    prepared[key] = nil
                 default:
                     break
                 }
