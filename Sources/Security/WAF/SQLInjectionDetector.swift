@@ -190,10 +190,15 @@ enum SQLInjectionDetector {
     /// 6+ bytes, and a `_` or `.` in it or a `sys`/`msys` start (`FastPathTests` holds every name
     /// to this).
     static func mayNameSystemObject(_ word: String) -> Bool {
-        let bytes = word.utf8
-        guard bytes.count >= 6 else { return false }
-        if bytes.contains(UInt8(ascii: "_")) || bytes.contains(UInt8(ascii: ".")) { return true }
-        return word.hasPrefix("sys") || word.hasPrefix("msys")
+        guard word.utf8.count >= 6 else { return false }
+        var word = word
+        // One pass over the bytes (two `contains` and two `hasPrefix` cost ~350 instructions a
+        // word, callgrind).
+        return word.withUTF8 { bytes in
+            for b in bytes where b == UInt8(ascii: "_") || b == UInt8(ascii: ".") { return true }
+            let start = bytes[0] == UInt8(ascii: "m") ? 1 : 0
+            return bytes[start] == UInt8(ascii: "s") && bytes[start + 1] == UInt8(ascii: "y") && bytes[start + 2] == UInt8(ascii: "s")
+        }
     }
 
     /// The names `check` looks for among barewords (those that must pass `mayNameSystemObject`).
