@@ -84,7 +84,9 @@ enum HTTPHeadParser {
 
     static func parseVersion(_ bytes: UnsafeRawBufferPointer) -> Result<HTTPVersion, HTTPParseError> {
         // HTTP-version = "HTTP/" DIGIT "." DIGIT (RFC 9112 §2.3); case-sensitive.
-        guard bytes.count == 8, bytes.starts(with: "HTTP/".utf8), bytes[6] == UInt8(ascii: "."),
+        // Compared byte by byte (the generic `starts(with:)` cost ~250 instructions a request).
+        guard bytes.count == 8, bytes[0] == UInt8(ascii: "H"), bytes[1] == UInt8(ascii: "T"), bytes[2] == UInt8(ascii: "T"),
+              bytes[3] == UInt8(ascii: "P"), bytes[4] == UInt8(ascii: "/"), bytes[6] == UInt8(ascii: "."),
               isDigit(bytes[5]), isDigit(bytes[7]) else { return .failure(.invalidVersion) }
         if bytes[5] == UInt8(ascii: "1") {
             if bytes[7] == UInt8(ascii: "1") { return .success(.http1_1) }

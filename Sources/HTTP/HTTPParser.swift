@@ -252,7 +252,7 @@ public struct HTTPParser: Sendable {
             return (stop == ASCII.space || stop == ASCII.tab) ? .whitespaceBeforeColon : .invalidFieldName
         }
         guard index > 0 else { return .invalidFieldName }
-        for b in line[(index + 1)...] where !ASCII.isFieldValueByte(b) { return .invalidFieldValue }
+        guard ASCII.areFieldValueBytes(UnsafeRawBufferPointer(rebasing: line[(index + 1)...])) else { return .invalidFieldValue }
         return nil
     }
 }

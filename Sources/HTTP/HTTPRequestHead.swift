@@ -150,15 +150,38 @@ enum ASCII {
 
     @inline(__always) static func lower(_ b: UInt8) -> UInt8 { b &- 65 < 26 ? b | 0x20 : b }
 
-    /// tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." / "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA
-    static let tokenTable: [Bool] = (0..<256).map { value -> Bool in
-        let b = UInt8(value)
-        if b >= 0x30 && b <= 0x39 { return true }
-        if (b | 0x20) >= 0x61 && (b | 0x20) <= 0x7A { return true }
-        return "!#$%&'*+-.^_`|~".utf8.contains(b)
+    /// tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." / "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA,
+    /// as a bitmap of the 128 ASCII bytes in two constants (no table to load or bounds-check:
+    /// a `static let` array cost a lazy-initialisation check and a bounds check per byte).
+    /// `HTTPParserTests` compares it with the grammar's list.
+    static let tokenBitsLow: UInt64 = 0x03FF_6CFA_0000_0000   // 0x00–0x3F: ! # $ % & ' * + - . 0–9
+    static let tokenBitsHigh: UInt64 = 0x57FF_FFFF_C7FF_FFFE  // 0x40–0x7F: A–Z ^ _ ` a–z | ~
+
+    @inline(__always) static func isToken(_ b: UInt8) -> Bool {
+        b < 0x40 ? (tokenBitsLow >> UInt64(b)) & 1 != 0 : b < 0x80 && (tokenBitsHigh >> UInt64(b &- 0x40)) & 1 != 0
     }
 
-    @inline(__always) static func isToken(_ b: UInt8) -> Bool { tokenTable[Int(b)] }
+    /// Whether every byte of `bytes` is a field-value byte (`isFieldValueByte`): eight at a time
+    /// (no byte below 0x20 and none equal to 0x7F; obs-text passes), a tab sends the word to the
+    /// byte-by-byte check.
+    static func areFieldValueBytes(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        var i = 0
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        if let base = bytes.baseAddress {
+            while i + 8 <= bytes.count {
+                let word = base.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+                let del = word ^ (ones &* 0x7F)
+                if ((word &- ones &* 0x20) & ~word | (del &- ones) & ~del) & highs != 0 { break }
+                i += 8
+            }
+        }
+        while i < bytes.count {
+            if !isFieldValueByte(bytes[i]) { return false }
+            i += 1
+        }
+        return true
+    }
 
     /// field-vchar / SP / HTAB: visible ASCII, obs-text (0x80–0xFF), space and tab. CTLs, DEL, NUL are not.
     @inline(__always) static func isFieldValueByte(_ b: UInt8) -> Bool {
