@@ -71,11 +71,21 @@ struct TodoRepository: Sendable {
               completion: @escaping (Result<Page, PostgresError>) -> Void) {
         let pattern = query.map { "%" + Self.escapeLike($0) + "%" }
         let completedText = completed?.postgresText
-        let statement = if let cursor {
-            (owner == nil ? Self.listAfterStatement : Self.listAfterOwnedStatement).rebinding(
+        let statement: PostgresQuery
+        switch (cursor, completed == nil && pattern == nil, owner) {
+        case (let cursor?, true, let owner?):
+            statement = Self.plainListAfterOwnedStatement.rebinding(String(cursor.createdAtMicros), cursor.id, owner, String(limit + 1))
+        case (let cursor?, true, nil):
+            statement = Self.plainListAfterStatement.rebinding(String(cursor.createdAtMicros), cursor.id, String(limit + 1))
+        case (nil, true, let owner?):
+            statement = Self.plainListOwnedStatement.rebinding(owner, String(limit + 1))
+        case (nil, true, nil):
+            statement = Self.plainListStatement.rebinding(String(limit + 1))
+        case (let cursor?, false, _):
+            statement = (owner == nil ? Self.listAfterStatement : Self.listAfterOwnedStatement).rebinding(
                 String(cursor.createdAtMicros), cursor.id, completedText, completedText, pattern, pattern, owner, String(limit + 1))
-        } else {
-            (owner == nil ? Self.listStatement : Self.listOwnedStatement).rebinding(
+        case (nil, false, _):
+            statement = (owner == nil ? Self.listStatement : Self.listOwnedStatement).rebinding(
                 completedText, completedText, pattern, pattern, owner, String(limit + 1))
         }
         database.read(statement) { completion($0.map { Page(result: $0, limit: limit) }) }
@@ -103,6 +113,26 @@ struct TodoRepository: Sendable {
             """
     }
 
+    /// A list without `completed` or `q` (most of them) names no filter at all: the generic plan of
+    /// the filtered forms evaluated `($1 IS NULL OR …)` on every row it read, and PostgreSQL spent
+    /// ~5 µs more per page than on the plain statement (all backends' CPU, 2026-12-06).
+    private static let plainListStatement: PostgresQuery = """
+        SELECT \(sql: Todo.columns) FROM todos ORDER BY created_at DESC, id DESC LIMIT \("")::bigint
+        """
+    private static let plainListOwnedStatement: PostgresQuery = """
+        SELECT \(sql: Todo.columns) FROM todos WHERE owner = \("")::text ORDER BY created_at DESC, id DESC LIMIT \("")::bigint
+        """
+    private static let plainListAfterStatement: PostgresQuery = """
+        SELECT \(sql: Todo.columns) FROM todos
+        WHERE (created_at, id) < ('epoch'::timestamptz + \("")::bigint * interval '1 microsecond', \("")::uuid)
+        ORDER BY created_at DESC, id DESC LIMIT \("")::bigint
+        """
+    private static let plainListAfterOwnedStatement: PostgresQuery = """
+        SELECT \(sql: Todo.columns) FROM todos
+        WHERE (created_at, id) < ('epoch'::timestamptz + \("")::bigint * interval '1 microsecond', \("")::uuid)
+          AND owner = \("")::text
+        ORDER BY created_at DESC, id DESC LIMIT \("")::bigint
+        """
     private static let listStatement = makeListStatement(afterCursor: false, ownerFilter: ownerFilter(nil))
     private static let listOwnedStatement = makeListStatement(afterCursor: false, ownerFilter: ownerFilter(""))
     private static let listAfterStatement = makeListStatement(afterCursor: true, ownerFilter: ownerFilter(nil))
