@@ -110,11 +110,16 @@ struct TodoInput: Sendable {
     /// Counted on the UTF-8 bytes (a String is valid UTF-8: every byte that is not a continuation
     /// byte starts a code point), in one pass (decoding the scalars, twice, showed in profiles).
     static func checkText(_ text: String, max: Int, allowEmpty: Bool) -> String? {
-        var length = 0
-        var hasNUL = false
-        for b in text.utf8 {
-            if b & 0xC0 != 0x80 { length += 1 }
-            if b == 0 { hasNUL = true }
+        var text = text
+        // Over the contiguous bytes (iterating the UTF-8 view cost ~40 instructions a byte).
+        let (length, hasNUL) = text.withUTF8 { bytes -> (Int, Bool) in
+            var length = 0
+            var hasNUL = false
+            for b in bytes {
+                if b & 0xC0 != 0x80 { length += 1 }
+                if b == 0 { hasNUL = true }
+            }
+            return (length, hasNUL)
         }
         if !allowEmpty && length == 0 { return "must not be empty" }
         if length > max { return "must be at most \(max) characters, got \(length)" }

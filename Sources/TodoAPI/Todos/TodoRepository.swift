@@ -153,10 +153,11 @@ struct TodoRepository: Sendable {
         return result.rowCount == 0 ? nil : Todo(result, row: 0)
     }
 
-    /// `create` for a callback handler on the loop; `completion` runs on the loop.
-    func create(_ input: TodoInput, owner: String?, completion: @escaping (Result<Todo?, PostgresError>) -> Void) {
+    /// `create` for a callback handler on the loop; `completion` runs on the loop, with the row to
+    /// render (as `find`'s).
+    func create(_ input: TodoInput, owner: String?, completion: @escaping (Result<TodoRow?, PostgresError>) -> Void) {
         database.query(Self.createQuery(input, owner: owner)) { result in
-            completion(result.map { $0.rowCount == 0 ? nil : Todo($0, row: 0) })
+            completion(result.map { TodoRow($0, row: 0) })
         }
     }
 
@@ -241,7 +242,7 @@ struct TodoRepository: Sendable {
     /// A callback, like `find`: the common case is this one statement, answered on the loop
     /// without a task (a task's hops cost about a quarter of a one-query request's CPU, perf).
     func update(id: String, _ input: TodoInput, replace: Bool, versions: [Int]?, owner: String?, deadline: MonotonicTime,
-                completion: @escaping (Result<Todo?, PostgresError>) -> Void) {
+                completion: @escaping (Result<TodoRow?, PostgresError>) -> Void) {
         let descriptionGiven = (replace || input.description != nil).postgresText
         let priorityGiven = (replace || input.priority != nil).postgresText
         let completedGiven = (replace || input.completed != nil).postgresText
@@ -253,7 +254,7 @@ struct TodoRepository: Sendable {
             input.title, descriptionGiven, input.description ?? nil, priorityGiven, input.priority ?? nil,
             completedGiven, completed, completedGiven, completed, completedAt, completedAt, completedAtGiven,
             id, owner, versionList, versionList)
-        database.query(query.changing(row: id), deadline: deadline) { completion($0.map(Self.todo)) }
+        database.query(query.changing(row: id), deadline: deadline) { completion($0.map { TodoRow($0, row: 0) }) }
     }
 
     /// Parameters, in order: title; description given, description; priority given, priority;
@@ -283,10 +284,10 @@ struct TodoRepository: Sendable {
     private static let updateOwnedStatement = makeUpdateStatement(ownerFilter(""))
 
     func delete(id: String, versions: [Int]?, owner: String?, deadline: MonotonicTime,
-                completion: @escaping (Result<Todo?, PostgresError>) -> Void) {
+                completion: @escaping (Result<TodoRow?, PostgresError>) -> Void) {
         let versionList = Self.versionList(versions)
         let query = (owner == nil ? Self.deleteStatement : Self.deleteOwnedStatement).rebinding(id, owner, versionList, versionList)
-        database.query(query.changing(row: id), deadline: deadline) { completion($0.map(Self.todo)) }
+        database.query(query.changing(row: id), deadline: deadline) { completion($0.map { TodoRow($0, row: 0) }) }
     }
 
     /// Parameters: id, owner, the If-Match versions (twice).
