@@ -30,6 +30,13 @@ struct TodoRowTests {
                 """)
         }
         #expect(result.rowCount == texts.count)
+        // Binary uuids come out as PostgreSQL's own text for them.
+        let uuids = try await db.run { database in
+            try await database.query("SELECT u::uuid AS id, u::uuid::text AS text FROM json_array_elements_text(\(#"["00000000-0000-0000-0000-000000000000","FFFFFFFF-ffff-4aBc-8def-0123456789ab","a0b1c2d3-e4f5-4607-8809-0a1b2c3d4e5f"]"#)::json) AS j(u)")
+        }
+        for row in 0..<uuids.rowCount {
+            #expect(uuids.uuid(row, 0) != nil && uuids.uuid(row, 0) == uuids.string(row, 1))
+        }
         for row in 0..<result.rowCount {
             guard let todo = Todo(result, row: row), let direct = TodoRow(result, row: row) else {
                 Issue.record("row \(row) not decoded")

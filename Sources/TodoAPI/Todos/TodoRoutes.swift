@@ -178,8 +178,9 @@ struct TodoRoutes: Sendable {
         repository.create(input, owner: owner) { result in
             switch result {
             case .success(let todo?):
-                event("todo created", todoID: todo.id, requestID: requestID, owner: owner)
-                respond(created(todo.envelope, id: todo.id, version: todo.version, requestID: requestID))
+                let id = todo.id
+                event("todo created", todoID: id, requestID: requestID, owner: owner)
+                respond(created(todo.envelope, id: id, version: todo.version, requestID: requestID))
             case .success(nil):
                 respond(Problem.database(PostgresError(.server, message: "no row"), requestID: requestID))
             case .failure(let error):
