@@ -42,7 +42,7 @@ final class PendingQuery {
     /// queries (it finishes them all at shutdown), hence no reference count.
     unowned(unsafe) let pool: PostgresPool?
 
-    init(_ query: PostgresQuery, submitted: MonotonicTime, deadline: MonotonicTime, pool: PostgresPool? = nil,
+    init(_ query: consuming PostgresQuery, submitted: MonotonicTime, deadline: MonotonicTime, pool: PostgresPool? = nil,
          completion: @escaping (Result<PostgresResult, PostgresError>) -> Void) {
         self.query = query
         self.submitted = submitted

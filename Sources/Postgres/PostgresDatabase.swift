@@ -79,18 +79,21 @@ public final class PostgresDatabase: Sendable {
     /// `read` for callers that run on the loop without a task: `completion` runs on this loop.
     /// (A one-query HTTP handler answers from here; a task per request cost more than the query's
     /// own client-side work.)
-    public func read(_ query: PostgresQuery, completion: @escaping (Result<PostgresResult, PostgresError>) -> Void) {
+    /// `consuming` (as `query` and the pool's `submit`): the query moves into its pending record
+    /// instead of being copied at each step (each copy retained its SQL, values and row key).
+    public func read(_ query: consuming PostgresQuery, completion: @escaping (Result<PostgresResult, PostgresError>) -> Void) {
         var query = query
         query.readOnly = true
         let deadline = Self.requestDeadline
         guard let readers else { return pool(writers).submit(query, deadline: deadline, completion: completion) }
         let readerPool = pool(readers)
         let started = readerPool.loop.now
+        let retry = copy query  // for the writer, should the reader fail
         readerPool.submit(query, deadline: deadline) { [self] result in
             // The reader could not run it at all (no connection): the writer can, within what is
             // left of the same deadline.
             if case .failure(let error) = result, error.kind != .server, error.kind != .timedOut {
-                pool(writers).submit(query, deadline: deadline ?? started + requestTimeout, completion: completion)
+                pool(writers).submit(retry, deadline: deadline ?? started + requestTimeout, completion: completion)
             } else {
                 completion(result)
             }
@@ -100,7 +103,7 @@ public final class PostgresDatabase: Sendable {
     /// `query` for callers on the loop without a task: `completion` runs on this loop. `deadline`:
     /// one deadline shared by the statements of a callback handler (`requestDeadlineFromNow`);
     /// nil takes the task's (`withRequestDeadline`), else `DB_REQUEST_TIMEOUT` from now.
-    public func query(_ query: PostgresQuery, deadline: MonotonicTime? = nil,
+    public func query(_ query: consuming PostgresQuery, deadline: MonotonicTime? = nil,
                       completion: @escaping (Result<PostgresResult, PostgresError>) -> Void) {
         pool(writers).submit(query, deadline: deadline ?? Self.requestDeadline, completion: completion)
     }

@@ -115,7 +115,7 @@ final class PostgresPool: PostgresConnectionDelegate {
 
     /// Runs `query`; `completion` runs on this loop with its result, by `deadline` at the latest
     /// (default: `requestTimeout` from now).
-    func submit(_ query: PostgresQuery, deadline: MonotonicTime? = nil,
+    func submit(_ query: consuming PostgresQuery, deadline: MonotonicTime? = nil,
                 completion: @escaping (Result<PostgresResult, PostgresError>) -> Void) {
         loop.assertInLoop()
         let now = loop.now
@@ -125,7 +125,7 @@ final class PostgresPool: PostgresConnectionDelegate {
             pending.finish(.failure(PostgresError(.shutdown, message: "the database pool is shut down")))
             return
         }
-        if let key = query.rowKey, !query.readOnly {
+        if let key = pending.query.rowKey, !pending.query.readOnly {
             guard rowWrites.waiting < configuration.maxWaiting else {
                 pending.finish(.failure(PostgresError(.tooManyWaiting, message: "too many writes waiting for their rows")))
                 return

@@ -8,11 +8,13 @@
 /// casts them to the parameter types it inferred when preparing the statement.
 public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation, CustomStringConvertible {
     public var sql: String {
-        didSet { key = StatementKey(sql) }
+        get { key.sql }
+        set { key = StatementKey(newValue) }
     }
-    /// `sql` with its hash computed once: each connection finds its prepared statement by it, and
-    /// hashing a write's 400 bytes of SQL on every execution was 2 % of a `POST` (callgrind). A
-    /// statement built once and rebound per request hashes once per process.
+    /// The SQL with its hash computed once, in one shared object: each connection finds its
+    /// prepared statement by it (hashing a write's 400 bytes of SQL on every execution was 2 % of
+    /// a `POST`, callgrind), and a copy of the query retains it once. A statement built once and
+    /// rebound per request hashes once per process.
     private(set) var key: StatementKey
     /// Parameter values in text format; nil is SQL NULL.
     public var binds: [String?]
@@ -24,13 +26,11 @@ public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation, CustomS
     public var rowKey: String?
 
     public init(stringLiteral value: String) {
-        sql = value
         key = StatementKey(value)
         binds = []
     }
 
     public init(stringInterpolation: StringInterpolation) {
-        sql = stringInterpolation.sql
         key = StatementKey(stringInterpolation.sql)
         binds = stringInterpolation.binds
     }
@@ -119,19 +119,27 @@ extension Double: PostgresBindable {
     public var postgresText: String { "\(self)" }
 }
 
-/// A statement's SQL and its hash, computed once. Equal when the SQL is equal (the hash is
-/// compared first; a rebound statement shares the SQL's storage, so the text comparison that
-/// follows is one pointer check).
+/// A statement's SQL and its hash, computed once. Equal when the SQL is equal (a rebound
+/// statement shares the object: one pointer check; otherwise the hash, then the text).
 struct StatementKey: Hashable, Sendable {
-    let sql: String
-    private let hash: Int
+    private final class Text: Sendable {
+        let sql: String
+        let hash: Int
 
-    init(_ sql: String) {
-        self.sql = sql
-        hash = sql.hashValue
+        init(_ sql: String) {
+            self.sql = sql
+            hash = sql.hashValue
+        }
     }
 
-    static func == (a: StatementKey, b: StatementKey) -> Bool { a.hash == b.hash && a.sql == b.sql }
+    private let text: Text
+    var sql: String { text.sql }
 
-    func hash(into hasher: inout Hasher) { hasher.combine(hash) }
+    init(_ sql: String) { text = Text(sql) }
+
+    static func == (a: StatementKey, b: StatementKey) -> Bool {
+        a.text === b.text || a.text.hash == b.text.hash && a.text.sql == b.text.sql
+    }
+
+    func hash(into hasher: inout Hasher) { hasher.combine(text.hash) }
 }
