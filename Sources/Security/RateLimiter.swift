@@ -64,7 +64,8 @@ public final class RateLimiter: Sendable {
                 return .limited(retryAfterSeconds: Int((wait + 999_999_999) / 1_000_000_000))
             }
             let newTAT = start + t
-            if shard.entries[client] == nil && shard.entries.count >= perShard {
+            // The count first: a full shard is rare, and the lookup hashes the address again.
+            if shard.entries.count >= perShard && shard.entries[client] == nil {
                 Self.makeRoom(&shard, now: now, keep: perShard)
             }
             shard.entries[client] = newTAT
