@@ -27,8 +27,8 @@ def free_port():
         return s.getsockname()[1]
 
 
-def wait_port(port):
-    for _ in range(200):
+def wait_port(port, attempts=200):
+    for _ in range(attempts):
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
             return
@@ -633,6 +633,75 @@ def anchors():
     print_rounds(rounds, endpoints, list(servers), names[0], rss, split=True)
 
 
+def callgrind_total(out_prefix, pid):
+    """The instruction count of the latest callgrind dump of process `pid` (summary or totals)."""
+    dumps = sorted((f for f in os.listdir(os.path.dirname(out_prefix)) if f.startswith(f"{os.path.basename(out_prefix)}.{pid}.")),
+                   key=lambda f: int(f.rsplit(".", 1)[1]))
+    with open(os.path.join(os.path.dirname(out_prefix), dumps[-1])) as f:
+        text = f.read()
+    return int(re.search(r"^(?:summary|totals): (\d+)", text, re.M).group(1))
+
+
+def instructions():
+    """User-space instructions per request of the service and of the Rust anchor, each under
+    valgrind's callgrind (every instruction of every thread counted, not sampled): the figure
+    that stays put on a noisy host, to see what a change does before timing it. Same cluster,
+    seeding, flags and wrk scripts as `anchors`; the binaries run with their debug info stripped
+    (valgrind 3.19 cannot read the toolchain's DWARF 5)."""
+    rust = build_anchor("rust")
+    if rust is None:
+        raise SystemExit("no ../shared/anchors/rust beside the repository")
+    work = tempfile.mkdtemp(prefix="bench-callgrind-")
+    binaries = {"todo-api": os.path.join(work, "todo-api"), "rust": os.path.join(work, "todo-rust")}
+    subprocess.run(["strip", "--strip-debug", "-o", binaries["todo-api"], os.path.join(ROOT, ".build/release/todo-api")], check=True)
+    subprocess.run(["strip", "--strip-debug", "-o", binaries["rust"], rust], check=True)
+    cluster = BenchCluster()
+    ids_path = seeded_ids(cluster)
+    psql = [os.path.join(os.path.dirname(cluster.env["PG_CTL"]), "psql"), "-q", "-v", "ON_ERROR_STOP=1"]
+    subprocess.run(psql + [cluster.env["PG_ADMIN_URL"], "-c", "CREATE DATABASE anchor OWNER todo"], check=True)
+    subprocess.run(psql + [cluster.env["PG_ADMIN_URL"].replace("/todo?", "/anchor?"), "-c", ANCHOR_SQL], check=True)
+    anchor_url = cluster.url.rsplit("/", 1)[0] + "/anchor"
+    endpoints = os.environ.get("BENCH_ENDPOINTS", "GET /health,GET /todos/{id},GET /todos?limit=20,POST /todos").split(",")
+    counts = {}
+    try:
+        for name in ("todo-api", "rust"):
+            port = free_port()
+            out_prefix = os.path.join(work, name)
+            valgrind = ["taskset", "-c", "0", "valgrind", "--tool=callgrind", "--demangle=no", f"--callgrind-out-file={out_prefix}.%p"]
+            if name == "todo-api":
+                proc = subprocess.Popen(valgrind + [binaries[name], "serve", "--host", "127.0.0.1", "--port", str(port),
+                                                    "--db-pool-min", "8", "--db-pool-max", "8", "--metrics-port", "0"],
+                                        env=dict(os.environ, DATABASE_URL=cluster.url, RATE_LIMIT="100000000/1s"),
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            else:
+                proc = subprocess.Popen(valgrind + [binaries[name]], env=dict(os.environ, PORT=str(port), DATABASE_URL=anchor_url,
+                                                                               POOL_SIZE="8", WORKERS="1"),
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                wait_port(port, attempts=1200)  # valgrind starts slowly
+                for endpoint in endpoints:
+                    script = WRK_SCRIPTS[endpoint] % {"ids": ids_path, "fresh_ids": None}
+                    wrk_script(f"http://127.0.0.1:{port}", script)  # warm-up (statements prepared, code JIT-free but paged in)
+                    subprocess.run(["callgrind_control", "-z", str(proc.pid)], check=True, capture_output=True)
+                    _, requests, _, _ = wrk_script(f"http://127.0.0.1:{port}", script)
+                    subprocess.run(["callgrind_control", "-d", str(proc.pid)], check=True, capture_output=True)
+                    counts[(endpoint, name)] = callgrind_total(out_prefix, proc.pid) / requests
+                    print(f"{endpoint}: {name} {counts[(endpoint, name)]:.0f} instructions/request over {requests} requests",
+                          file=sys.stderr)
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(timeout=60)
+    finally:
+        os.unlink(ids_path)
+        cluster.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    print("| endpoint | todo-api instructions/req | rust instructions/req | × rust |")
+    print("|---|---|---|---|")
+    for endpoint in endpoints:
+        ours, ref = counts[(endpoint, "todo-api")], counts[(endpoint, "rust")]
+        print(f"| {endpoint} | {ours:.0f} | {ref:.0f} | {ours / ref:.2f} |")
+
+
 def versus():
     """This build against another revision's release build (BENCH_BASELINE_BINARY, built by
     scripts/bench versus REV), same flags, same database, alternating: "within 5 % of before"."""
@@ -681,5 +750,7 @@ if __name__ == "__main__":
         versus()
     elif which == "anchors":
         anchors()
+    elif which == "instructions":
+        instructions()
     else:
         raise SystemExit(f"unknown benchmark {which}")
