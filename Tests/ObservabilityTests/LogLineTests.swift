@@ -109,6 +109,22 @@ func parsesAsJSONObject(_ bytes: [UInt8]) -> Bool {
         }
     }
 
+    /// The access line's head, rendered once per level, is what `LogLine.writeHead` writes for it.
+    @Test func accessLineHeadsAreTheCommonHead() throws {
+        let log = AccessLog(sink: LogSink(fd: -1) { _ in [] }, level: .trace, service: "todo \"api\"", format: .json)
+        let record = AccessRecord(method: "GET", path: "/todos/1", route: "/todos/:id", status: 200, durationNanoseconds: 1_000,
+                                  bytesIn: 1, bytesOut: 2, clientIP: "10.0.0.1", userAgent: "ua", requestID: "r", traceID: nil)
+        for level: Logger.Level in [.trace, .debug, .info, .notice, .warning, .error, .critical] {
+            let line = String(decoding: log.json(record, level: level), as: UTF8.self)
+            let stamp = try #require(line.split(separator: "\"").dropFirst(3).first)
+            var head = JSONWriter()
+            LogLine.writeHead(to: &head, timestamp: try #require(Timestamp.parseRFC3339(String(stamp))), level: level,
+                              service: "todo \"api\"", component: "access")
+            head.raw(",\"message\":\"GET /todos/1 200\",")
+            #expect(line.hasPrefix(String(decoding: head.bytes, as: UTF8.self)), "\(line)")
+        }
+    }
+
     /// Business events skip the metadata dictionary: the line must be the one `Logger.info` writes.
     @Test func directFieldsMatchTheMetadataLine() throws {
         var pipe: [Int32] = [0, 0]
