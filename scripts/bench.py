@@ -589,6 +589,17 @@ def build_anchor(name):
     return os.path.join(copy, binaries[name])
 
 
+def anchor_cluster():
+    """A benchmark cluster with the service's seeded rows and the anchors' own database (same ids
+    and texts); returns it, the file of seeded ids and the anchors' database URL."""
+    cluster = BenchCluster()
+    ids_path = seeded_ids(cluster)
+    psql = [os.path.join(os.path.dirname(cluster.env["PG_CTL"]), "psql"), "-q", "-v", "ON_ERROR_STOP=1"]
+    subprocess.run(psql + [cluster.env["PG_ADMIN_URL"], "-c", "CREATE DATABASE anchor OWNER todo"], check=True)
+    subprocess.run(psql + [cluster.env["PG_ADMIN_URL"].replace("/todo?", "/anchor?"), "-c", ANCHOR_SQL], check=True)
+    return cluster, ids_path, cluster.url.rsplit("/", 1)[0] + "/anchor"
+
+
 def anchors():
     """The service beside the Rust anchor (hyper + tokio-postgres, ../shared/anchors/rust), each
     on CPU 0 with 8 database connections, wrk and PostgreSQL on CPU 1, the service with what it
@@ -599,12 +610,7 @@ def anchors():
     missing = [n for n, b in binaries.items() if b is None]
     if missing:
         raise SystemExit(f"no ../shared/anchors/{missing[0]} beside the repository")
-    cluster = BenchCluster()
-    ids_path = seeded_ids(cluster)
-    psql = [os.path.join(os.path.dirname(cluster.env["PG_CTL"]), "psql"), "-q", "-v", "ON_ERROR_STOP=1"]
-    subprocess.run(psql + [cluster.env["PG_ADMIN_URL"], "-c", "CREATE DATABASE anchor OWNER todo"], check=True)
-    subprocess.run(psql + [cluster.env["PG_ADMIN_URL"].replace("/todo?", "/anchor?"), "-c", ANCHOR_SQL], check=True)
-    anchor_url = cluster.url.rsplit("/", 1)[0] + "/anchor"
+    cluster, ids_path, anchor_url = anchor_cluster()
     endpoints = os.environ.get("BENCH_ENDPOINTS", "GET /health,GET /todos/{id},GET /todos?limit=20,POST /todos,"
                                "PUT /todos/{id},PATCH /todos/{id},DELETE /todos/{id}").split(",")
     servers = {}
@@ -655,12 +661,7 @@ def instructions():
     binaries = {"todo-api": os.path.join(work, "todo-api"), "rust": os.path.join(work, "todo-rust")}
     subprocess.run(["strip", "--strip-debug", "-o", binaries["todo-api"], os.path.join(ROOT, ".build/release/todo-api")], check=True)
     subprocess.run(["strip", "--strip-debug", "-o", binaries["rust"], rust], check=True)
-    cluster = BenchCluster()
-    ids_path = seeded_ids(cluster)
-    psql = [os.path.join(os.path.dirname(cluster.env["PG_CTL"]), "psql"), "-q", "-v", "ON_ERROR_STOP=1"]
-    subprocess.run(psql + [cluster.env["PG_ADMIN_URL"], "-c", "CREATE DATABASE anchor OWNER todo"], check=True)
-    subprocess.run(psql + [cluster.env["PG_ADMIN_URL"].replace("/todo?", "/anchor?"), "-c", ANCHOR_SQL], check=True)
-    anchor_url = cluster.url.rsplit("/", 1)[0] + "/anchor"
+    cluster, ids_path, anchor_url = anchor_cluster()
     endpoints = os.environ.get("BENCH_ENDPOINTS", "GET /health,GET /todos/{id},GET /todos?limit=20,POST /todos").split(",")
     counts = {}
     try:

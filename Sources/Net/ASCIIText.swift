@@ -51,3 +51,29 @@ extension StringProtocol {
         return String(self[first...last])
     }
 }
+
+/// Eight bytes at a time (SWAR): tests on a 64-bit word that say whether any of its bytes has a
+/// property, for scans that then find the exact byte one at a time (JSON escaping, header field
+/// values, ASCII checks). The tests are Hacker's Delight §6-1's "has a zero byte" and "has a
+/// byte less than n"; a borrow can only mark bytes after a real match, so "any" is exact.
+public enum WordBytes {
+    public static let ones: UInt64 = 0x0101_0101_0101_0101
+    public static let highs: UInt64 = 0x8080_8080_8080_8080
+
+    /// Nonzero when a byte of `word` is below `limit` (≤ 0x80).
+    @inlinable @inline(__always)
+    public static func anyBelow(_ limit: UInt8, in word: UInt64) -> UInt64 {
+        (word &- ones &* UInt64(limit)) & ~word & highs
+    }
+
+    /// Nonzero when a byte of `word` equals `byte`.
+    @inlinable @inline(__always)
+    public static func anyEqual(_ byte: UInt8, in word: UInt64) -> UInt64 {
+        let x = word ^ (ones &* UInt64(byte))
+        return (x &- ones) & ~x & highs
+    }
+
+    /// Nonzero when a byte of `word` is 0x80 or above (not ASCII).
+    @inlinable @inline(__always)
+    public static func anyNonASCII(in word: UInt64) -> UInt64 { word & highs }
+}

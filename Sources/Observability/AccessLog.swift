@@ -14,7 +14,7 @@ public struct AccessRecord: Sendable {
     public var clientIP: String
     public var userAgent: String?
     /// The User-Agent as the request's bytes, when the caller has them (the HTTP layer): written
-    /// straight into the line when it is printable ASCII, so the common request makes no string
+    /// straight into the line (`JSONWriter.string(utf8:)`), so the common request makes no string
     /// for it (one allocation a request otherwise). Used when `userAgent` is nil.
     public var userAgentBytes: ArraySlice<UInt8>?
     public var requestID: String
@@ -169,9 +169,8 @@ public struct AccessLog: Sendable {
         json.raw(",\"clientIp\":")
         json.string(record.clientIP)
         json.raw(",\"userAgent\":")
-        if record.userAgent == nil, let bytes = record.userAgentBytes, bytes.count <= 512,
-           bytes.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) {
-            json.string(asciiBytes: bytes)
+        if record.userAgent == nil, let bytes = record.userAgentBytes, bytes.count <= 512 {
+            bytes.withUnsafeBytes { json.string(utf8: $0) }
         } else {
             json.optionalString(record.userAgentText.map { LogLine.cut($0, 512) })
         }

@@ -55,9 +55,8 @@ public struct JSONWriter: Sendable {
     }
 
     /// The index of the first byte from `start` that JSON must escape (a control character, `"`
-    /// or `\\`), or `bytes.count`. Eight bytes at a time: a word has such a byte when one of its
-    /// bytes is below 0x20 or equal to 0x22 or 0x5C (the "has a zero byte" test of Hacker's
-    /// Delight §6-1 on the word and on its XORs with those bytes). Scanning byte by byte was most of
+    /// or `\\`), or `bytes.count`. Eight bytes at a time (`WordBytes`): a word has such a byte when
+    /// one of its bytes is below 0x20 or equal to 0x22 or 0x5C. Scanning byte by byte was most of
     /// the cost of an access line and of a todo's JSON (callgrind: 8 instructions a byte).
     @inline(__always)
     static func firstToEscape(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int) -> Int {
@@ -65,16 +64,9 @@ public struct JSONWriter: Sendable {
         let count = bytes.count
         if let base = bytes.baseAddress {
             let raw = UnsafeRawPointer(base)
-            let ones: UInt64 = 0x0101_0101_0101_0101
-            let highs: UInt64 = 0x8080_8080_8080_8080
             while i + 8 <= count {
                 let word = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
-                let quote = word ^ (ones &* 0x22)
-                let backslash = word ^ (ones &* 0x5C)
-                let below = (word &- ones &* 0x20) & ~word
-                let isQuote = (quote &- ones) & ~quote
-                let isBackslash = (backslash &- ones) & ~backslash
-                if (below | isQuote | isBackslash) & highs != 0 { break }
+                if WordBytes.anyBelow(0x20, in: word) | WordBytes.anyEqual(0x22, in: word) | WordBytes.anyEqual(0x5C, in: word) != 0 { break }
                 i += 8
             }
         }
@@ -84,17 +76,6 @@ public struct JSONWriter: Sendable {
             i += 1
         }
         return count
-    }
-
-    /// Printable ASCII (0x20–0x7E, checked by the caller) as a JSON string: only `"` and `\\`
-    /// need escaping.
-    public mutating func string<Bytes: Collection<UInt8>>(asciiBytes text: Bytes) {
-        bytes.append(UInt8(ascii: "\""))
-        for b in text {
-            if b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") { bytes.append(UInt8(ascii: "\\")) }
-            bytes.append(b)
-        }
-        bytes.append(UInt8(ascii: "\""))
     }
 
     /// Bytes appended as they are: the caller vouches that they are valid JSON in place (digits,
@@ -122,7 +103,7 @@ public struct JSONWriter: Sendable {
         if let base = bytes.baseAddress {
             let raw = UnsafeRawPointer(base)
             while i + 8 <= bytes.count {
-                if raw.loadUnaligned(fromByteOffset: i, as: UInt64.self) & 0x8080_8080_8080_8080 != 0 { return false }
+                if WordBytes.anyNonASCII(in: raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)) != 0 { return false }
                 i += 8
             }
         }

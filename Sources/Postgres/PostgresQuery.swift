@@ -39,6 +39,11 @@ public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation, CustomS
     /// bound per call (building the SQL text by interpolation on every request cost four
     /// allocations of a `GET /todos/{id}`'s 27). The values are still only ever bound.
     public func rebinding(_ values: String?...) -> PostgresQuery {
+        rebinding(values)
+    }
+
+    /// `rebinding` with the values in an array (assembled by the caller).
+    public func rebinding(_ values: [String?]) -> PostgresQuery {
         precondition(values.count == binds.count, "a statement is rebound with as many values as it has parameters")
         var query = self
         query.binds = values

@@ -97,7 +97,6 @@ public enum PostgresType {
     /// 2000-01-01T00:00:00Z in Unix milliseconds.
     static let postgresEpochMilliseconds: Int64 = 946_684_800_000
 
-
     /// The 36-byte text form of a 16-byte binary uuid, into `out` (36 bytes).
     /// Digits computed, not looked up in a table (a `static let` array cost a lazy-initialisation
     /// check and two bounds checks per byte: ~1,200 instructions a uuid, callgrind).

@@ -47,18 +47,17 @@ struct JSONWriterTests {
         }
     }
 
-    /// A User-Agent given as the request's bytes is written as the same JSON string as the text.
-    @Test func userAgentBytesAreEscapedLikeText() {
-        for agent in [#"curl/8.0 "quoted" \back"#, "plain/1.0", "caf\u{e9}", "tab\there"] {
+    /// Text given as bytes (database values, a User-Agent from the request head) is the same
+    /// JSON string as the `String` made of them: escaped when ASCII, repaired when not UTF-8.
+    @Test func bytesAreWrittenLikeTheirText() {
+        let samples: [[UInt8]] = [Array(#"curl/8.0 "quoted" \back"#.utf8), Array("plain/1.0".utf8), Array("caf\u{e9}".utf8),
+                                  Array("tab\there\u{1}".utf8), [0x61, 0xFF, 0x62], [0xC3], [], Array(String(repeating: "x\"", count: 20).utf8)]
+        for sample in samples {
             var fromBytes = JSONWriter()
-            if Array(agent.utf8).allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) {
-                fromBytes.string(asciiBytes: Array(agent.utf8))
-            } else {
-                fromBytes.string(agent)
-            }
+            sample.withUnsafeBytes { fromBytes.string(utf8: $0) }
             var fromText = JSONWriter()
-            fromText.string(agent)
-            #expect(fromBytes.bytes == fromText.bytes, "\(agent)")
+            fromText.string(String(decoding: sample, as: UTF8.self))
+            #expect(fromBytes.bytes == fromText.bytes, "\(sample)")
         }
     }
 }

@@ -74,10 +74,8 @@ enum SQLInjectionDetector {
                 // with `sys`/`msys`: other words (prose: every word of a todo's title) skip the two
                 // dozen string comparisons (String's slow compare path was 1 % of a `POST`, perf).
                 guard Self.mayNameSystemObject(w) else { continue }
-                if w == "xp_cmdshell" || w.hasPrefix("xp_reg") || w == "sp_oacreate" || w == "sp_executesql" { return "stored procedure \(w)" }
-                if ["information_schema", "information_schema.tables", "information_schema.columns", "sysobjects", "syscolumns",
-                    "sqlite_master", "pg_shadow", "mysql.user", "all_tables", "sys.tables", "pg_catalog.pg_tables", "msysobjects"].contains(w)
-                    || w.hasPrefix("information_schema.") {
+                if Self.storedProcedures.contains(w) || w.hasPrefix(Self.registryProcedurePrefix) { return "stored procedure \(w)" }
+                if Self.systemCatalogs.contains(w) || w.hasPrefix(Self.schemaCatalogPrefix) {
                     if kind(i - 1) == .keyword && word(i - 1) == "from" { return "system catalog \(w)" }
                     if kind(i - 1) == .op || kind(i - 1) == .logic || kind(i - 1) == .open { return "system catalog \(w)" }
                 }
@@ -201,11 +199,14 @@ enum SQLInjectionDetector {
         }
     }
 
-    /// The names `check` looks for among barewords (those that must pass `mayNameSystemObject`).
-    static let systemObjectNames = ["xp_cmdshell", "xp_regread", "sp_oacreate", "sp_executesql", "information_schema",
-                                    "information_schema.tables", "information_schema.columns", "sysobjects", "syscolumns",
-                                    "sqlite_master", "pg_shadow", "mysql.user", "all_tables", "sys.tables",
-                                    "pg_catalog.pg_tables", "msysobjects"]
+    /// The names `check` looks for among barewords; each must pass `mayNameSystemObject`, and so
+    /// must anything starting with the two prefixes (`FastPathTests`).
+    static let storedProcedures = ["xp_cmdshell", "sp_oacreate", "sp_executesql"]
+    static let registryProcedurePrefix = "xp_reg"
+    static let systemCatalogs = ["information_schema", "information_schema.tables", "information_schema.columns", "sysobjects",
+                                 "syscolumns", "sqlite_master", "pg_shadow", "mysql.user", "all_tables", "sys.tables",
+                                 "pg_catalog.pg_tables", "msysobjects"]
+    static let schemaCatalogPrefix = "information_schema."
 
     /// What may follow `;` to make it a second statement rather than a sentence.
     static func stackedStatement(_ t: [SQLToken], at i: Int) -> String? {

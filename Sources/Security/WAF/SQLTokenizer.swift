@@ -210,12 +210,6 @@ enum SQLWords {
                 if i < 8 { low |= UInt64(b) << (8 * UInt64(i)) } else { high |= UInt64(b) << (8 * UInt64(i - 8)) }
             }
         }
-
-        init(_ text: [UInt8], _ start: Int, _ end: Int) {
-            var i = start
-            while i < end && i - start < 8 { low |= UInt64(text[i]) << (8 * UInt64(i - start)); i += 1 }
-            while i < end { high |= UInt64(text[i]) << (8 * UInt64(i - start - 8)); i += 1 }
-        }
     }
 
     /// `kinds` by word length, packed: looking a word up compares a few integers, where the
@@ -233,7 +227,7 @@ enum SQLWords {
     static func kind(_ text: [UInt8], _ start: Int, _ end: Int) -> SQLToken.Kind? {
         let length = end - start
         guard length > 0, length < packedKinds.count else { return nil }
-        let word = Packed(text, start, end)
+        let word = Packed(text[start..<end])
         for entry in packedKinds[length] where entry.word == word { return entry.kind }
         return nil
     }

@@ -70,25 +70,35 @@ struct TodoRepository: Sendable {
     func list(limit: Int, after cursor: TodoCursor?, completed: Bool?, titleContains query: String?, owner: String?,
               completion: @escaping (Result<Page, PostgresError>) -> Void) {
         let pattern = query.map { "%" + Self.escapeLike($0) + "%" }
-        let completedText = completed?.postgresText
-        let statement: PostgresQuery
-        switch (cursor, completed == nil && pattern == nil, owner) {
-        case (let cursor?, true, let owner?):
-            statement = Self.plainListAfterOwnedStatement.rebinding(String(cursor.createdAtMicros), cursor.id, owner, String(limit + 1))
-        case (let cursor?, true, nil):
-            statement = Self.plainListAfterStatement.rebinding(String(cursor.createdAtMicros), cursor.id, String(limit + 1))
-        case (nil, true, let owner?):
-            statement = Self.plainListOwnedStatement.rebinding(owner, String(limit + 1))
-        case (nil, true, nil):
-            statement = Self.plainListStatement.rebinding(String(limit + 1))
-        case (let cursor?, false, _):
-            statement = (owner == nil ? Self.listAfterStatement : Self.listAfterOwnedStatement).rebinding(
-                String(cursor.createdAtMicros), cursor.id, completedText, completedText, pattern, pattern, owner, String(limit + 1))
-        case (nil, false, _):
-            statement = (owner == nil ? Self.listStatement : Self.listOwnedStatement).rebinding(
-                completedText, completedText, pattern, pattern, owner, String(limit + 1))
+        // Parameters in statement order: the cursor (the `After` forms), then the filters and the
+        // owner (the filtered forms) or the owner alone (the plain owned forms), then the limit.
+        var values: [String?] = []
+        values.reserveCapacity(8)
+        if let cursor {
+            values.append(String(cursor.createdAtMicros))
+            values.append(cursor.id)
         }
-        database.read(statement) { completion($0.map { Page(result: $0, limit: limit) }) }
+        let statement: PostgresQuery
+        if completed == nil && pattern == nil {
+            statement = switch (cursor != nil, owner != nil) {
+            case (false, false): Self.plainListStatement
+            case (false, true): Self.plainListOwnedStatement
+            case (true, false): Self.plainListAfterStatement
+            case (true, true): Self.plainListAfterOwnedStatement
+            }
+            if let owner { values.append(owner) }
+        } else {
+            statement = switch (cursor != nil, owner != nil) {
+            case (false, false): Self.listStatement
+            case (false, true): Self.listOwnedStatement
+            case (true, false): Self.listAfterStatement
+            case (true, true): Self.listAfterOwnedStatement
+            }
+            let completedText = completed?.postgresText
+            values.append(contentsOf: [completedText, completedText, pattern, pattern, owner])
+        }
+        values.append(String(limit + 1))
+        database.read(statement.rebinding(values)) { completion($0.map { Page(result: $0, limit: limit) }) }
     }
 
     /// Built once, bound per request, like the writes. Parameters: the cursor's created_at (µs)
