@@ -57,6 +57,21 @@ struct FastPathTests {
         }
     }
 
+    /// The gate before the metadata rule lets every marker it looks for through, alone and in
+    /// prose, and the rule then finds it (a bare path in prose was once let past).
+    @Test func metadataMarkersPassTheGateAndAreFound() {
+        for marker in AttackPatterns.internalSchemeMarkers + AttackPatterns.metadataMarkers {
+            for text in [marker, "see \(marker) now"] {
+                let bytes = Array(text.utf8)
+                #expect(RequestInspector.mayAddressMetadata(bytes), "\(text)")
+                #expect(AttackPatterns.metadataSSRF(bytes) != nil, "\(text)")
+            }
+        }
+        for word in ["title", "medium", "description", "bench todo"] {
+            #expect(!RequestInspector.mayAddressMetadata(Array(word.utf8)), "\(word)")
+        }
+    }
+
     @Test func markerSetFindsEveryOccurrenceANaiveSearchFinds() {
         let markers = ["/etc/passwd", "/etc/", "ab", "abc", "b/", "zz", "/tmp/.x", "..", "../"]
         let set = MarkerSet(markers)

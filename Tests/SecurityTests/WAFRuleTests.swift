@@ -94,6 +94,14 @@ import Testing
         #expect(blockingRule(query: payload) == .metadataSSRF, "\(payload)")
     }
 
+    /// A metadata path inside prose in a JSON body (the gate once required a digit or `.:-[`).
+    @Test(arguments: ["see /latest/api/token", "read /metadata/identity here", "GET /openstack/latest then"])
+    func metadataPathInABodyIsBlocked(_ text: String) {
+        let body = #"{"title":"a","description":""# + text + #""}"#
+        #expect(verdict(makeRequest(method: "POST", target: "/todos", headers: [("User-Agent", "x"), ("Content-Type", "application/json")],
+                                    body: body)).blocking?.rule == .metadataSSRF)
+    }
+
     @Test func templateNoSQLCRLFAndXXE() {
         for payload in ["{{7*7}}", "${7*7}", "{{config.__class__.__init__.__globals__}}", "<%= system('id') %>", "#{7*7}"] {
             #expect(blockingRule(query: payload) != nil, "\(payload)")

@@ -2,11 +2,13 @@ import Glibc
 import Net
 
 extension AttackPatterns {
-    static let internalSchemes = MarkerSet(["gopher://", "dict://", "ldap://", "tftp://", "jar:http", "netdoc:"])
-    static let metadataNames = MarkerSet(["169.254.169.254", "169.254.170.2", "metadata.google.internal", "metadata.goog", "100.100.100.200", "fd00:ec2::254",
+    static let internalSchemeMarkers = ["gopher://", "dict://", "ldap://", "tftp://", "jar:http", "netdoc:"]
+    static let metadataMarkers = ["169.254.169.254", "169.254.170.2", "metadata.google.internal", "metadata.goog", "100.100.100.200", "fd00:ec2::254",
                                    "192.0.0.192", "metadata.packet.net", "rancher-metadata", "metadata.tencentyun.com", "169.254.0.23", "metadata.platformequinix",
                                    "instance-data", "/latest/meta-data", "/latest/user-data", "/latest/api/token", "/computemetadata/v1", "/metadata/instance",
-                                   "/metadata/v1", "/openstack/latest", "a9fe:a9fe", "169.254.169.253", "metadata.azure", "/metadata/identity"])
+                                   "/metadata/v1", "/openstack/latest", "a9fe:a9fe", "169.254.169.253", "metadata.azure", "/metadata/identity"]
+    static let internalSchemes = MarkerSet(internalSchemeMarkers)
+    static let metadataNames = MarkerSet(metadataMarkers)
 
     // MARK: Server-side request forgery to instance metadata
 

@@ -236,6 +236,16 @@ public struct RequestInspector: Sendable {
         (v >= 0x30 && v <= 0x39) || (v >= 0x41 && v <= 0x5A) || (v >= 0x61 && v <= 0x7A) || v == 0x2D || v == 0x5F || v == 0x2E || v >= 0x80
     }
 
+    /// Every metadata address, name and path `AttackPatterns.metadataSSRF` looks for holds a digit
+    /// or one of these bytes (`FastPathTests` checks its lists): `/` for the bare paths such as
+    /// `/latest/api/token`, which a value with a space ("see /latest/api/token") used to pass.
+    static let metadataGate: StaticString = ".:-[/"
+
+    /// Whether `s` holds a digit or a `metadataGate` byte: without one, no metadata address.
+    static func mayAddressMetadata(_ s: [UInt8]) -> Bool {
+        s.contains { ($0 &- 0x30) < 10 || $0 == 0x2E || $0 == 0x3A || $0 == 0x2D || $0 == 0x5B || $0 == 0x2F }
+    }
+
     /// The content rules on one value; true when a blocking match ends the inspection.
     private func check(_ s: [UInt8], raw: [UInt8], place: Place, location: @autoclosure () -> String, into verdict: inout Verdict) -> Bool {
         guard !s.isEmpty else { return false }
@@ -247,7 +257,9 @@ public struct RequestInspector: Sendable {
             // Letters, digits, `-_.`, `/` and `:` only (ids, paths, host names, plain URLs): no
             // quote, space, bracket or operator, so no SQL, markup, template or shell syntax.
             // What is left: traversal and files, metadata addresses, remote inclusion, schemes.
-            if let reason = AttackPatterns.metadataSSRF(s), record(.metadataSSRF, location(), reason, s, into: &verdict) { return true }
+            // A word of letters alone ("title", "medium": most JSON names and many values) is none.
+            if Self.mayAddressMetadata(s), let reason = AttackPatterns.metadataSSRF(s),
+               record(.metadataSSRF, location(), reason, s, into: &verdict) { return true }
             guard s.contains(0x2F) || s.contains(0x3A) else { return false }
             if let reason = AttackPatterns.traversal(s, strict: place.strict), record(.localFileInclusion, location(), reason, s, into: &verdict) { return true }
             if s.contains(0x3A), let reason = XSSDetector.schemes(s), record(.crossSiteScripting, location(), reason, s, into: &verdict) { return true }
@@ -263,7 +275,7 @@ public struct RequestInspector: Sendable {
         // benchmark" reaches the SQL tokenizer and nothing else.
         let bytes = ByteSet(s)
         if bytes.hasAll("${"), let reason = AttackPatterns.log4j(s), record(.log4j, location(), reason, s, into: &verdict) { return true }
-        if bytes.hasAny(".:-[") || bytes.hasDigit, let reason = AttackPatterns.metadataSSRF(s), record(.metadataSSRF, location(), reason, s, into: &verdict) { return true }
+        if bytes.hasAny(Self.metadataGate) || bytes.hasDigit, let reason = AttackPatterns.metadataSSRF(s), record(.metadataSSRF, location(), reason, s, into: &verdict) { return true }
         if bytes.hasAny("<:=(`.["), let reason = XSSDetector.detect(s), record(.crossSiteScripting, location(), reason, s, into: &verdict) { return true }
         if let reason = SQLInjectionDetector.detect(s, strict: place.strict), record(.sqlInjection, location(), reason, s, into: &verdict) { return true }
         if bytes.hasAny("/.\\:"), let reason = AttackPatterns.traversal(s, strict: place.strict), record(.localFileInclusion, location(), reason, s, into: &verdict) { return true }

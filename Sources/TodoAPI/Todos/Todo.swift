@@ -18,6 +18,9 @@ struct Todo: Sendable {
 
     /// The columns every statement returns, in this order (see `init(row:)`).
     static let columns: StaticString = "id, title, description, priority, completed, completed_at, created_at, updated_at, version"
+    /// The priority of a todo created without one: the column's default (Migrations/0001), which
+    /// the statements that name no priority still rely on.
+    static let defaultPriority = "medium"
 
     init?(_ result: PostgresResult, row: Int) {
         guard let id = result.uuid(row, 0), let title = result.string(row, 1), let priority = result.string(row, 3),
