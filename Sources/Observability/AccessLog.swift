@@ -56,25 +56,8 @@ public struct AccessLog: Sendable {
     public let service: String
     public let format: LogFormat
 
-    private static let levels: [Logger.Level] = [.trace, .debug, .info, .notice, .warning, .error, .critical]
-
-    /// `level`'s place in `levels` (a switch: `allCases` builds an array on every use).
-    private static func index(of level: Logger.Level) -> Int {
-        switch level {
-        case .trace: 0
-        case .debug: 1
-        case .info: 2
-        case .notice: 3
-        case .warning: 4
-        case .error: 5
-        case .critical: 6
-        }
-    }
-
-    /// Per level (`levels` order), what follows the timestamp up to the message's
-    /// opening quote: `,"level":"INFO","service":"todo-api","component":"access","message":"`.
-    /// Rendered once: writing it field by field (two escaped strings, six appends) was ~1,000
-    /// instructions of every access line (callgrind).
+    /// Per level (`LogLine.levels` order), what follows the timestamp up to the message's
+    /// opening quote (`LogLine.messageHeads`).
     private let heads: [[UInt8]]
 
     public init(sink: LogSink, level: Logger.Level, service: String, format: LogFormat) {
@@ -82,16 +65,7 @@ public struct AccessLog: Sendable {
         self.level = level
         self.service = service
         self.format = format
-        heads = Self.levels.map { level in
-            var json = JSONWriter(capacity: 128)
-            LogLine.writeHead(to: &json, timestamp: 0, level: level, service: service, component: "access")
-            // Everything after `{"timestamp":"…"`, which each line writes itself.
-            var start = JSONWriter(capacity: 64)
-            start.raw("{\"timestamp\":")
-            Timestamp.format(milliseconds: 0, into: &start)
-            precondition(json.bytes.starts(with: start.bytes))
-            return Array(json.bytes.dropFirst(start.bytes.count)) + Array(",\"message\":\"".utf8)
-        }
+        heads = LogLine.messageHeads(service: service, component: "access")
     }
 
     public func level(of record: AccessRecord) -> Logger.Level {
@@ -145,7 +119,7 @@ public struct AccessLog: Sendable {
     func json(_ record: AccessRecord, level lineLevel: Logger.Level, into json: inout JSONWriter) {
         json.raw("{\"timestamp\":")
         Timestamp.format(milliseconds: Timestamp.nowMilliseconds(), into: &json)
-        heads[Self.index(of: lineLevel)].withUnsafeBytes { json.raw(bytes: $0) }
+        heads[LogLine.levelIndex(lineLevel)].withUnsafeBytes { json.raw(bytes: $0) }
         // The message in pieces, not interpolated: "GET /todos/… 200".
         json.escaped(record.method)
         json.raw(" ")

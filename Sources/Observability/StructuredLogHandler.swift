@@ -10,6 +10,8 @@ public struct StructuredLogHandler: LogHandler {
     public let service: String
     public let format: LogFormat
     public let sink: LogSink
+    /// Per level, the line's head after the timestamp (`LogLine.messageHeads`), for `write`.
+    private let heads: [[UInt8]]
 
     public init(component: String, level: Logger.Level, service: String, format: LogFormat, sink: LogSink) {
         self.component = component
@@ -17,6 +19,7 @@ public struct StructuredLogHandler: LogHandler {
         self.service = service
         self.format = format
         self.sink = sink
+        heads = LogLine.messageHeads(service: service, component: component)
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -55,8 +58,9 @@ public struct StructuredLogHandler: LogHandler {
                                              component: component, message: message.description, metadata: metadata))
         }
         var json = JSONWriter(capacity: 256)
-        LogLine.writeHead(to: &json, timestamp: Timestamp.nowMilliseconds(), level: level, service: service, component: component)
-        json.raw(",\"message\":\"")
+        json.raw("{\"timestamp\":")
+        Timestamp.format(milliseconds: Timestamp.nowMilliseconds(), into: &json)
+        heads[LogLine.levelIndex(level)].withUnsafeBytes { json.raw(bytes: $0) }
         json.raw(message)
         json.raw("\"")
         for (key, value) in fields {
