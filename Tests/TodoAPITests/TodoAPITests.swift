@@ -37,6 +37,34 @@ import TestSupport
         #expect(try api.send("GET", "/todos/\(id)").status == 404)
     }
 
+    /// Creates take one of two statements (open ones name only the columns they set): both give
+    /// the same todo for the same fields.
+    @Test func createFormsAgree() throws {
+        let api = try TodoServer()
+        let plain = try api.send("POST", "/todos", json: #"{"title":"open"}"#)
+        #expect(plain.status == 201)
+        #expect(plain.field("priority") == "medium")
+        #expect(plain.field("description") == "null")
+        #expect(plain.field("completed") == "false")
+        #expect(plain.field("completedAt") == "null")
+        let nullPriority = try api.send("POST", "/todos", json: #"{"title":"open","priority":null,"description":"d"}"#)
+        #expect(nullPriority.field("priority") == "medium")
+        #expect(nullPriority.field("description") == "d")
+        // Not completed: a completedAt is ignored, as in an update.
+        let notCompleted = try api.send("POST", "/todos", json: #"{"title":"open","completed":false,"completedAt":"1763927123456"}"#)
+        #expect(notCompleted.status == 201)
+        #expect(notCompleted.field("completed") == "false")
+        #expect(notCompleted.field("completedAt") == "null")
+        let done = try api.send("POST", "/todos", json: #"{"title":"done","completed":true,"completedAt":"1763927123456","priority":"high"}"#)
+        #expect(done.status == 201)
+        #expect(done.field("completed") == "true")
+        #expect(done.field("completedAt") == "2025-11-23T19:45:23.456Z")
+        #expect(done.field("priority") == "high")
+        let doneNow = try api.send("POST", "/todos", json: #"{"title":"done now","completed":true}"#)
+        #expect(doneNow.field("completedAt") != "null")
+        #expect(doneNow.field("priority") == "medium")
+    }
+
     @Test(arguments: [
         (#"{"description":"no title"}"#, "title"),
         (#"{"title":"   "}"#, "title"),
