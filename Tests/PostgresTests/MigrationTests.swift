@@ -131,6 +131,14 @@ import TestSupport
         #expect(sqlState("INSERT INTO todos (title, owner) VALUES ('t', \(""))") == "23514")
         #expect(sqlState("INSERT INTO todos (title, description, priority, owner) VALUES (\(String(repeating: "t", count: 200)), \(String(repeating: "d", count: 2000)), 'high', \(String(repeating: "o", count: 256)))") == nil)
         #expect(sqlState("UPDATE todos SET title = \("") WHERE true") == "23514")
+        // Bound as text and coerced into the domain in the plan (how the service's open creates
+        // bind them): the same checks, the same SQLSTATE.
+        #expect(sqlState("INSERT INTO todos (title) VALUES (\("")::text)") == "23514")
+        #expect(sqlState("INSERT INTO todos (title) VALUES (\(String(repeating: "t", count: 201))::text)") == "23514")
+        #expect(sqlState("INSERT INTO todos (title, description) VALUES ('t', \(String(repeating: "d", count: 2001))::text)") == "23514")
+        #expect(sqlState("INSERT INTO todos (title, priority) VALUES ('t', \(String(repeating: "p", count: 33))::text)") == "23514")
+        #expect(sqlState("INSERT INTO todos (title, owner) VALUES ('t', \("")::text)") == "23514")
+        #expect(sqlState("INSERT INTO todos (title, description, priority, owner) VALUES (\("t")::text, \(nil as String?)::text, \("low")::text, \("o")::text)") == nil)
     }
 }
 

@@ -70,6 +70,12 @@ struct FastPathTests {
         for word in ["title", "medium", "description", "bench todo"] {
             #expect(!RequestInspector.mayAddressMetadata(Array(word.utf8)), "\(word)")
         }
+        // The two spellings of the gate (the plain-value scan and the byte set of other values)
+        // let the same bytes through.
+        for byte in UInt8.min...UInt8.max {
+            let set = RequestInspector.ByteSet([byte])
+            #expect(RequestInspector.mayAddressMetadata([byte]) == (set.hasAny(RequestInspector.metadataGate) || set.hasDigit), "\(byte)")
+        }
     }
 
     @Test func markerSetFindsEveryOccurrenceANaiveSearchFinds() {

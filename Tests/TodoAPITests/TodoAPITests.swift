@@ -63,6 +63,16 @@ import TestSupport
         let doneNow = try api.send("POST", "/todos", json: #"{"title":"done now","completed":true}"#)
         #expect(doneNow.field("completedAt") != "null")
         #expect(doneNow.field("priority") == "medium")
+        // The same fields through each statement: completed null (open) and true (the other).
+        for completed in ["null", "true"] {
+            let emptyPriority = try api.send("POST", "/todos", json: #"{"title":"e","priority":"","completed":\#(completed)}"#)
+            #expect(emptyPriority.status == 201)
+            #expect(emptyPriority.field("priority") == "", "completed \(completed)")
+            let nullPriority = try api.send("POST", "/todos", json: #"{"title":"n","priority":null,"description":null,"completed":\#(completed)}"#)
+            #expect(nullPriority.field("priority") == "medium", "completed \(completed)")
+            #expect(nullPriority.field("description") == "null", "completed \(completed)")
+            #expect(nullPriority.field("completed") == (completed == "true" ? "true" : "false"))
+        }
     }
 
     @Test(arguments: [

@@ -18,8 +18,8 @@ struct Todo: Sendable {
 
     /// The columns every statement returns, in this order (see `init(row:)`).
     static let columns: StaticString = "id, title, description, priority, completed, completed_at, created_at, updated_at, version"
-    /// The priority of a todo created without one: the column's default (Migrations/0001), which
-    /// the statements that name no priority still rely on.
+    /// The priority of a todo created without one, as the open create binds it: the same as the
+    /// column's default (Migrations/0001) and the other statements' `COALESCE(…, 'medium')`.
     static let defaultPriority = "medium"
 
     init?(_ result: PostgresResult, row: Int) {

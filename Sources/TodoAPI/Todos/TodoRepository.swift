@@ -31,9 +31,7 @@ struct TodoRepository: Sendable {
     }
 
     private static let findStatement: PostgresQuery = "SELECT \(sql: Todo.columns) FROM todos WHERE id = \("")"
-    /// The owner is compared as `text`, as everywhere: a parameter PostgreSQL infers as the
-    /// domain `todo_owner` goes through `domain_in`, which sets up its check on every bind.
-    private static let findOwnedStatement: PostgresQuery = "SELECT \(sql: Todo.columns) FROM todos WHERE id = \("") AND owner = \("")::text"
+    private static let findOwnedStatement: PostgresQuery = "SELECT \(sql: Todo.columns) FROM todos WHERE id = \("") AND owner = \("")"
 
     private static func findQuery(_ id: String, owner: String?) -> PostgresQuery {
         guard let owner else { return findStatement.rebinding(id) }
@@ -46,7 +44,7 @@ struct TodoRepository: Sendable {
     /// write that matched no row, and must see what that write saw.
     func version(id: String, owner: String?, deadline: MonotonicTime,
                  completion: @escaping (Result<Int?, PostgresError>) -> Void) {
-        database.query("SELECT version FROM todos WHERE id = \(id) AND (\(sql: Self.ownerFilter(owner))owner = \(owner)::text)",
+        database.query("SELECT version FROM todos WHERE id = \(id) AND (\(sql: Self.ownerFilter(owner))owner = \(owner))",
                        deadline: deadline) { result in
             completion(result.map { $0.rowCount == 0 ? nil : $0.int(0, 0) })
         }
