@@ -78,6 +78,36 @@ struct FastPathTests {
         }
     }
 
+    /// Prose that skips the tokenizer is prose the full path clears too: names and clause keywords
+    /// only, no match, in either mode. Words drawn from SQL's own and the system catalogs'.
+    @Test func plainProseIsWhatTheFullPathClears() {
+        // Every SQL word the tokenizer knows, the letter-only catalog names, and some prose.
+        let vocabulary = Array(SQLWords.kinds.keys) + ["sysobjects", "msysobjects", "syscolumns", "system", "sleep", "xp",
+                          "cmdshell", "information", "pg", "shadow", "users", "if", "begin", "while", "to", "created",
+                          "the", "benchmark", "bench", "todo", "a", "buy", "milk", "sysadmin"]
+        var generator = SystemRandomNumberGenerator()
+        var plain = 0
+        for _ in 0..<50_000 {
+            let count = Int.random(in: 1...4, using: &generator)
+            let text = (0..<count).map { _ in vocabulary.randomElement(using: &generator)! }.joined(separator: " ")
+            let bytes = Array(text.utf8)
+            guard SQLInjectionDetector.isPlainProse(bytes) else { continue }
+            plain += 1
+            let tokens = SQLTokenizer.tokenize(bytes, openQuote: nil)
+            #expect(tokens.allSatisfy { $0.kind == .bareword || $0.kind == .keyword }, "\(text)")
+            #expect(SQLInjectionDetector.check(tokens, brokeOut: false, strict: true) == nil, "\(text)")
+            #expect(SQLInjectionDetector.check(tokens, brokeOut: false, strict: false) == nil, "\(text)")
+        }
+        #expect(plain > 1_000)
+        for text in ["created by the benchmark", "bench todo", "a", "", "buy milk from the shop", String(repeating: "x", count: 40) + " y"] {
+            #expect(SQLInjectionDetector.isPlainProse(Array(text.utf8)), "\(text)")
+        }
+        for text in ["union select", "select", "Upper case", "1 or 1", "it's", "or", "sleep(5)", "a\tb", "a_b",
+                     "select from sysobjects", "into outfile", "x like y"] {
+            #expect(!SQLInjectionDetector.isPlainProse(Array(text.utf8)), "\(text)")
+        }
+    }
+
     @Test func markerSetFindsEveryOccurrenceANaiveSearchFinds() {
         let markers = ["/etc/passwd", "/etc/", "ab", "abc", "b/", "zz", "/tmp/.x", "..", "../"]
         let set = MarkerSet(markers)
