@@ -117,9 +117,7 @@ public struct AccessLog: Sendable {
     /// Written directly, in a fixed order: one line per request must stay cheap (no metadata
     /// dictionary, no sorting). Client-controlled strings are cut so a line stays far below 16 KiB.
     func json(_ record: AccessRecord, level lineLevel: Logger.Level, into json: inout JSONWriter) {
-        json.raw("{\"timestamp\":")
-        Timestamp.format(milliseconds: Timestamp.nowMilliseconds(), into: &json)
-        heads[LogLine.levelIndex(lineLevel)].withUnsafeBytes { json.raw(bytes: $0) }
+        LogLine.writeStart(to: &json, heads: heads, level: lineLevel)
         // The message in pieces, not interpolated: "GET /todos/… 200".
         json.escaped(record.method)
         json.raw(" ")

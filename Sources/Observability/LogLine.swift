@@ -106,6 +106,14 @@ public enum LogLine {
         }
     }
 
+    /// `{"timestamp":"<now>"` and `level`'s entry of `heads` (`messageHeads`): a line up to its
+    /// message's opening quote.
+    static func writeStart(to json: inout JSONWriter, heads: [[UInt8]], level: Logger.Level) {
+        json.raw("{\"timestamp\":")
+        Timestamp.format(milliseconds: Timestamp.nowMilliseconds(), into: &json)
+        heads[levelIndex(level)].withUnsafeBytes { json.raw(bytes: $0) }
+    }
+
     /// `{"timestamp":…,"level":…,"service":…,"component":…`: how every JSON line begins.
     static func writeHead(to json: inout JSONWriter, timestamp: Int64, level: Logger.Level, service: String, component: String,
                           limit: Int = maxValueBytes) {

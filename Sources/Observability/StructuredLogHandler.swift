@@ -58,9 +58,7 @@ public struct StructuredLogHandler: LogHandler {
                                              component: component, message: message.description, metadata: metadata))
         }
         var json = JSONWriter(capacity: 256)
-        json.raw("{\"timestamp\":")
-        Timestamp.format(milliseconds: Timestamp.nowMilliseconds(), into: &json)
-        heads[LogLine.levelIndex(level)].withUnsafeBytes { json.raw(bytes: $0) }
+        LogLine.writeStart(to: &json, heads: heads, level: level)
         json.raw(message)
         json.raw("\"")
         for (key, value) in fields {

@@ -82,14 +82,26 @@ struct FastPathTests {
     /// only, no match, in either mode. Words drawn from SQL's own and the system catalogs'.
     @Test func plainProseIsWhatTheFullPathClears() {
         // Every SQL word the tokenizer knows, the letter-only catalog names, and some prose.
-        let vocabulary = Array(SQLWords.kinds.keys) + ["sysobjects", "msysobjects", "syscolumns", "system", "sleep", "xp",
+        let vocabulary = SQLWords.kinds.keys.sorted() + ["sysobjects", "msysobjects", "syscolumns", "system", "sleep", "xp",
                           "cmdshell", "information", "pg", "shadow", "users", "if", "begin", "while", "to", "created",
                           "the", "benchmark", "bench", "todo", "a", "buy", "milk", "sysadmin"]
-        var generator = SystemRandomNumberGenerator()
+        // Every word alone and every ordered pair (the rules that two words can trigger: `into
+        // outfile`, `from sysobjects`), then longer phrases from a fixed-seed generator
+        // (SplitMix64), so that a failure repeats.
+        var phrases = vocabulary.map { [$0] }
+        for first in vocabulary { for second in vocabulary { phrases.append([first, second]) } }
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func next(_ bound: Int) -> Int {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return Int((z ^ (z >> 31)) % UInt64(bound))
+        }
+        for _ in 0..<30_000 { phrases.append((0..<(3 + next(4))).map { _ in vocabulary[next(vocabulary.count)] }) }
         var plain = 0
-        for _ in 0..<50_000 {
-            let count = Int.random(in: 1...4, using: &generator)
-            let text = (0..<count).map { _ in vocabulary.randomElement(using: &generator)! }.joined(separator: " ")
+        for phrase in phrases {
+            let text = phrase.joined(separator: " ")
             let bytes = Array(text.utf8)
             guard SQLInjectionDetector.isPlainProse(bytes) else { continue }
             plain += 1

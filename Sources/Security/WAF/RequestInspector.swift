@@ -243,7 +243,7 @@ public struct RequestInspector: Sendable {
 
     /// Whether `s` holds a digit or a `metadataGate` byte: without one, no metadata address.
     static func mayAddressMetadata(_ s: [UInt8]) -> Bool {
-        s.contains { ($0 &- 0x30) < 10 || $0 == 0x2E || $0 == 0x3A || $0 == 0x2D || $0 == 0x5B || $0 == 0x2F }
+        metadataGate.withUTF8Buffer { gate in s.contains { ($0 &- 0x30) < 10 || gate.contains($0) } }
     }
 
     /// The content rules on one value; true when a blocking match ends the inspection.

@@ -212,7 +212,7 @@ enum SQLInjectionDetector {
             default: return false
             }
             let word = text[start..<i]
-            if length >= 6, word.starts(with: "sys".utf8) || word.starts(with: "msys".utf8) { return false }
+            if mayNameSystemObject(bytes: word) { return false }
             if word.elementsEqual("outfile".utf8) || word.elementsEqual("dumpfile".utf8) { return false }
         }
         return true
@@ -222,15 +222,17 @@ enum SQLInjectionDetector {
     /// 6+ bytes, and a `_` or `.` in it or a `sys`/`msys` start (`FastPathTests` holds every name
     /// to this).
     static func mayNameSystemObject(_ word: String) -> Bool {
-        guard word.utf8.count >= 6 else { return false }
         var word = word
-        // One pass over the bytes (two `contains` and two `hasPrefix` cost ~350 instructions a
-        // word, callgrind).
-        return word.withUTF8 { bytes in
-            for b in bytes where b == UInt8(ascii: "_") || b == UInt8(ascii: ".") { return true }
-            let start = bytes[0] == UInt8(ascii: "m") ? 1 : 0
-            return bytes[start] == UInt8(ascii: "s") && bytes[start + 1] == UInt8(ascii: "y") && bytes[start + 2] == UInt8(ascii: "s")
-        }
+        return word.withUTF8 { mayNameSystemObject(bytes: $0[...]) }
+    }
+
+    /// `mayNameSystemObject` over a word's bytes. One pass (two `contains` and two `hasPrefix`
+    /// cost ~350 instructions a word, callgrind).
+    static func mayNameSystemObject<Bytes: RandomAccessCollection<UInt8>>(bytes: Bytes) -> Bool where Bytes.Index == Int {
+        guard bytes.count >= 6 else { return false }
+        for b in bytes where b == UInt8(ascii: "_") || b == UInt8(ascii: ".") { return true }
+        let start = bytes.startIndex + (bytes.first == UInt8(ascii: "m") ? 1 : 0)
+        return bytes[start] == UInt8(ascii: "s") && bytes[start + 1] == UInt8(ascii: "y") && bytes[start + 2] == UInt8(ascii: "s")
     }
 
     /// The names `check` looks for among barewords; each must pass `mayNameSystemObject`, and so
