@@ -34,10 +34,11 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libssl-dev pkg-config dpkg-dev make ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-# libpq, static and without GSSAPI/LDAP (its own layer: rebuilt only when the script changes, so
+# libpq, static and without GSSAPI/LDAP (its own layer: rebuilt only when the script or its patches change, so
 # an OpenSSL or libpq security fix needs `docker build --pull --no-cache`; the service logs both
 # versions at start).
 COPY scripts/libpq-static ./scripts/libpq-static
+COPY scripts/libpq-patches ./scripts/libpq-patches
 # The pkg-config directory is kept in a file: the build step below reads it instead of running the
 # script again (which, with no libpq-dev in this stage, would consult the live Debian index and
 # could silently rebuild libpq inside the Swift layer when a newer postgresql-15 appears).

@@ -1,2 +1,25 @@
 // libpq through pkg-config: scripts/libpq-static's static build, or Debian's libpq-dev.
 #include <libpq-fe.h>
+
+// scripts/libpq-patches/send-prepared-without-describe.patch: an execution of a prepared
+// statement without Describe, its rows shaped like an earlier result's. Weak, so that a build
+// against a libpq without the patch (Debian's libpq-dev) links, and sends Describe as before.
+extern int PQsendQueryPreparedShaped(PGconn *conn, const char *stmtName, int nParams,
+                                     const char *const *paramValues, const int *paramLengths,
+                                     const int *paramFormats, int resultFormat,
+                                     const PGresult *rowShape) __attribute__((weak));
+
+/// Whether the linked libpq has PQsendQueryPreparedShaped.
+static inline int todo_libpq_sends_shaped(void) {
+    return PQsendQueryPreparedShaped != 0;
+}
+
+/// PQsendQueryPreparedShaped with text parameters, or PQsendQueryPrepared (with Describe) when
+/// the linked libpq lacks it.
+static inline int todo_send_query_prepared_shaped(PGconn *conn, const char *stmtName, int nParams,
+                                                  const char *const *paramValues, int resultFormat,
+                                                  const PGresult *rowShape) {
+    if (PQsendQueryPreparedShaped != 0)
+        return PQsendQueryPreparedShaped(conn, stmtName, nParams, paramValues, 0, 0, resultFormat, rowShape);
+    return PQsendQueryPrepared(conn, stmtName, nParams, paramValues, 0, 0, resultFormat);
+}

@@ -40,8 +40,9 @@ final class PostgresConnection: Selectable {
 
     private enum Expected {
         case prepare(StatementKey)
-        /// `batched`: it shares a sync with other reads (one implicit transaction).
-        case query(PendingQuery, batched: Bool)
+        /// `batched`: it shares a sync with other reads (one implicit transaction). `shape`: what
+        /// it was sent with (`.unknown`: with Describe; `.rows`: kept alive for its result).
+        case query(PendingQuery, batched: Bool, shape: StatementShape)
         case sync
     }
 
@@ -51,6 +52,8 @@ final class PostgresConnection: Selectable {
     private struct Prepared {
         let name: String
         var confirmed: Bool
+        /// Learned from its first result; then it is executed without Describe.
+        var shape = StatementShape.unknown
     }
 
     let id: Int
@@ -243,11 +246,14 @@ final class PostgresConnection: Selectable {
             }
         }
         let name: String
+        let shape: StatementShape
         // A query sent again after 26000 relies only on a confirmed statement: behind another
         // unconfirmed Prepare it could meet the same lock and fail the same way.
         if let known = prepared[query.key], known.confirmed || !pending.resent {
             name = known.name
+            shape = known.shape
         } else {
+            shape = .unknown
             statementCounter += 1
             name = "s\(statementCounter)"
             let sent = name.withCString { PQsendPrepare(pg, $0, query.sql, Int32(query.binds.count), nil) }
@@ -264,8 +270,7 @@ final class PostgresConnection: Selectable {
         // such as "s1" that conversion allocates a copy, once per query.
         let sent = name.withCString { statement in
             withCStrings(query.binds) { values in
-                PQsendQueryPrepared(pg, statement, Int32(values.count), values.baseAddress, nil, nil, 1) == 1
-                    && (batch || PQpipelineSync(pg) == 1)
+                Self.sendExecute(pg, statement, values, shape: shape) && (batch || PQpipelineSync(pg) == 1)
             }
         }
         guard sent else {
@@ -274,7 +279,7 @@ final class PostgresConnection: Selectable {
             broken(error)
             return
         }
-        expected.append(.query(pending, batched: batch))
+        expected.append(.query(pending, batched: batch, shape: shape))
         let now = loop.now
         pipeline.sent(pending, now: now)
         if !pipelineTimer.isScheduled || pending.deadline < pipelineTimer.deadline {
@@ -298,6 +303,33 @@ final class PostgresConnection: Selectable {
         }
         expected.append(.sync)
         flush()
+    }
+
+    /// Bind and Execute of a prepared statement (binary results), with Describe until its shape is
+    /// known (`RowShape`).
+    private static func sendExecute(_ pg: OpaquePointer, _ statement: UnsafePointer<CChar>,
+                                    _ values: UnsafeBufferPointer<UnsafePointer<CChar>?>, shape: StatementShape) -> Bool {
+        switch shape {
+        case .unknown:
+            return PQsendQueryPrepared(pg, statement, Int32(values.count), values.baseAddress, nil, nil, 1) == 1
+        case .rows(let rowShape):
+            return todo_send_query_prepared_shaped(pg, statement, Int32(values.count), values.baseAddress, 1, rowShape.handle) == 1
+        case .noRows:
+            return todo_send_query_prepared_shaped(pg, statement, Int32(values.count), values.baseAddress, 1, nil) == 1
+        }
+    }
+
+    /// The first result of a statement executed with Describe: from now on it goes without.
+    private func learnShape(of key: StatementKey, from result: OpaquePointer) {
+        guard RowShape.libpqSendsShaped, case .unknown? = prepared[key]?.shape else { return }
+        switch PQresultStatus(result) {
+        case PGRES_TUPLES_OK:
+            if let rowShape = RowShape(copying: result) { prepared[key]?.shape = .rows(rowShape) }
+        case PGRES_COMMAND_OK where PQnfields(result) == 0:
+            prepared[key]?.shape = .noRows
+        default:
+            break
+        }
     }
 
     /// Carries out the pipeline's check: timeouts to callers, a cancel request, or giving up.
@@ -408,7 +440,7 @@ final class PostgresConnection: Selectable {
                     break
                 }
                 PQclear(result)
-            case .query(let pending, let batched):
+            case .query(let pending, let batched, let shape):
                 guard let result else {
                     expected.removeFirst()
                     // Skipped because a neighbour in its batch failed, or its statement's Prepare
@@ -456,7 +488,16 @@ final class PostgresConnection: Selectable {
                 }
                 switch PQresultStatus(result) {
                 case PGRES_TUPLES_OK, PGRES_COMMAND_OK:
-                    if headResult == nil { headResult = PostgresResult(result) } else { PQclear(result) }
+                    if case .unknown = shape { learnShape(of: pending.query.key, from: result) }
+                    if headResult == nil {
+                        if case .rows(let rowShape) = shape {
+                            headResult = PostgresResult(result, shape: rowShape)
+                        } else {
+                            headResult = PostgresResult(result)
+                        }
+                    } else {
+                        PQclear(result)
+                    }
                 case PGRES_FATAL_ERROR:
                     headError = Self.serverError(result)
                     PQclear(result)

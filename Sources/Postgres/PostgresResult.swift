@@ -6,14 +6,21 @@ public final class PostgresResult: @unchecked Sendable {
     private let handle: OpaquePointer
     public let rowCount: Int
     public let columnCount: Int
+    /// The column descriptions this result shares, for a statement sent without Describe: kept
+    /// alive as long as the result.
+    private let shape: RowShape?
 
-    init(_ handle: OpaquePointer) {
+    init(_ handle: OpaquePointer, shape: RowShape? = nil) {
         self.handle = handle
+        self.shape = shape
         rowCount = Int(PQntuples(handle))
         columnCount = Int(PQnfields(handle))
     }
 
     deinit { PQclear(handle) }
+
+    /// Whether it came from an execution without Describe (for tests).
+    var isShaped: Bool { shape != nil }
 
     /// Rows affected by INSERT/UPDATE/DELETE (PQcmdTuples), 0 otherwise.
     public var affectedRows: Int {

@@ -61,6 +61,35 @@ import TestSupport
         #expect(sums.allSatisfy { $0.value == $0.key * 2 })
     }
 
+    /// The first execution of a statement on a connection learns its shape; the next ones go
+    /// without Describe (RowShape) and read the same: rows, none, NULLs, columns by name, errors.
+    @Test func executionsAfterTheFirstGoWithoutDescribeAndReadTheSame() async throws {
+        let db = try LoopDatabase(settings: TestDatabase.settings()) { $0.minConnections = 1; $0.maxConnections = 1 }
+        let outcomes = try await db.run { database in
+            var outcomes: [(count: Int, shaped: Bool, labels: [String?], labelColumn: Int?, columns: Int)] = []
+            for count in [3, 0, 2, 0, 1] {
+                let result = try await database.query("SELECT g AS n, CASE WHEN g % 2 = 0 THEN NULL ELSE 'odd' END AS label FROM generate_series(1, \(count)::int4) g")
+                outcomes.append((result.rowCount, result.isShaped, (0..<result.rowCount).map { result.string($0, 1) },
+                                 result.columnIndex("label"), result.columnCount))
+            }
+            return outcomes
+        }
+        #expect(outcomes.map(\.count) == [3, 0, 2, 0, 1])
+        #expect(outcomes.map(\.shaped) == [false, true, true, true, true])
+        #expect(outcomes.map(\.labels) == [["odd", nil, "odd"], [], ["odd", nil], [], ["odd"]])
+        #expect(outcomes.allSatisfy { $0.labelColumn == 1 && $0.columns == 2 })
+
+        let (failure, after) = try await db.run { database in
+            _ = try await database.query("SELECT 10 / \(5)::int4 AS q")
+            var failure: PostgresError?
+            do { _ = try await database.query("SELECT 10 / \(0)::int4 AS q") } catch { failure = error as? PostgresError }
+            let after = try await database.query("SELECT 10 / \(2)::int4 AS q")
+            return (failure, (after.int(0, 0), after.isShaped))
+        }
+        #expect(failure?.sqlState == "22012")
+        #expect(after.0 == 5 && after.1)
+    }
+
     @Test func serverErrorsKeepTheirSQLStateAndDoNotPoisonTheConnection() async throws {
         let db = try LoopDatabase(settings: TestDatabase.settings()) { $0.maxConnections = 1 }
         let (error, after) = try await db.run { database -> (PostgresError?, Int?) in
