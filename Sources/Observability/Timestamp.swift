@@ -15,28 +15,27 @@ public enum Timestamp {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    /// `2026-01-02T03:04:05.678Z`: the 24 bytes are written into a stack buffer and appended at
-    /// once (24 single appends, each checking capacity and uniqueness, were most of its cost;
-    /// a todo has three timestamps).
+    /// `2026-01-02T03:04:05.678Z`: the 24 bytes are composed in three 64-bit words and appended
+    /// at once. Straight-line code: the digit loop over a stack buffer it replaces cost ~600
+    /// instructions a timestamp (callgrind), and a request writes three or four (a todo's
+    /// `createdAt` and `updatedAt`, the access line's, an event line's; 40 for a list of 20).
     public static func appendRFC3339(_ milliseconds: Int64, to bytes: inout [UInt8]) {
         let (days, msOfDay) = milliseconds.floorDivided(by: 86_400_000)
         let (year, month, day) = civil(fromDays: days)
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 24) { out in
-            func put(_ value: Int64, _ width: Int, at start: Int) {
-                var v = value
-                for i in stride(from: start + width - 1, through: start, by: -1) {
-                    out[i] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: v % 10)
-                    v /= 10
-                }
-            }
-            put(year % 10000, 4, at: 0); out[4] = UInt8(ascii: "-"); put(month, 2, at: 5); out[7] = UInt8(ascii: "-"); put(day, 2, at: 8)
-            out[10] = UInt8(ascii: "T")
-            put(msOfDay / 3_600_000, 2, at: 11); out[13] = UInt8(ascii: ":")
-            put(msOfDay / 60_000 % 60, 2, at: 14); out[16] = UInt8(ascii: ":")
-            put(msOfDay / 1000 % 60, 2, at: 17); out[19] = UInt8(ascii: ".")
-            put(msOfDay % 1000, 3, at: 20); out[23] = UInt8(ascii: "Z")
-            bytes.append(contentsOf: UnsafeBufferPointer(out))
-        }
+        let y = UInt64(truncatingIfNeeded: year % 10000)
+        let m = UInt64(truncatingIfNeeded: month), d = UInt64(truncatingIfNeeded: day)
+        let t = UInt64(truncatingIfNeeded: msOfDay)
+        let hour = t / 3_600_000, minute = t / 60_000 % 60, second = t / 1000 % 60, milli = t % 1000
+        /// ASCII digit `value % 10` at byte `index` of a little-endian word.
+        @inline(__always) func digit(_ value: UInt64, _ index: UInt64) -> UInt64 { (0x30 | value % 10) << (index * 8) }
+        @inline(__always) func byte(_ ascii: Unicode.Scalar, _ index: UInt64) -> UInt64 { UInt64(ascii.value) << (index * 8) }
+        let first = digit(y / 1000, 0) | digit(y / 100, 1) | digit(y / 10, 2) | digit(y, 3) | byte("-", 4)
+            | digit(m / 10, 5) | digit(m, 6) | byte("-", 7)
+        let second8 = digit(d / 10, 0) | digit(d, 1) | byte("T", 2) | digit(hour / 10, 3) | digit(hour, 4)
+            | byte(":", 5) | digit(minute / 10, 6) | digit(minute, 7)
+        let third = byte(":", 0) | digit(second / 10, 1) | digit(second, 2) | byte(".", 3)
+            | digit(milli / 100, 4) | digit(milli / 10, 5) | digit(milli, 6) | byte("Z", 7)
+        withUnsafeBytes(of: (first.littleEndian, second8.littleEndian, third.littleEndian)) { bytes.append(contentsOf: $0) }
     }
 
     /// RFC 3339 `date-time` (`2026-01-02T03:04:05Z`, `...05.678+09:00`; `t`/`z` and a space
