@@ -24,6 +24,9 @@ final class PendingQuery {
     var resent = false
     /// When it was handed to libpq (set by its connection's pipeline).
     var sentAt = MonotonicTime(nanoseconds: 0)
+    /// The columns its last send relied on (no Describe went with it): its result points into
+    /// them (`RowShape`). Set by every send, for the connection it goes to.
+    var rowShape: RowShape?
     /// A cancel request was sent for it after its deadline (once).
     var cancelRequested = false
     /// Rescue cancels sent for it (a row write blocking statements behind it), and the last one's time.

@@ -40,9 +40,10 @@ final class PostgresConnection: Selectable {
 
     private enum Expected {
         case prepare(StatementKey)
-        /// `batched`: it shares a sync with other reads (one implicit transaction). `shape`: what
-        /// it was sent with (`.unknown`: with Describe; `.rows`: kept alive for its result).
-        case query(PendingQuery, batched: Bool, shape: StatementShape)
+        /// `batched`: it shares a sync with other reads (one implicit transaction). `described`:
+        /// sent with Describe (its statement's shape is learned from the result); otherwise the
+        /// query holds the shape it was sent with (`PendingQuery.rowShape`, nil for no rows).
+        case query(PendingQuery, batched: Bool, described: Bool)
         case sync
     }
 
@@ -246,14 +247,18 @@ final class PostgresConnection: Selectable {
             }
         }
         let name: String
-        let shape: StatementShape
+        var described = true
+        pending.rowShape = nil
         // A query sent again after 26000 relies only on a confirmed statement: behind another
         // unconfirmed Prepare it could meet the same lock and fail the same way.
         if let known = prepared[query.key], known.confirmed || !pending.resent {
             name = known.name
-            shape = known.shape
+            switch known.shape {
+            case .unknown: break
+            case .rows(let rowShape): pending.rowShape = rowShape; described = false
+            case .noRows: described = false
+            }
         } else {
-            shape = .unknown
             statementCounter += 1
             name = "s\(statementCounter)"
             let sent = name.withCString { PQsendPrepare(pg, $0, query.sql, Int32(query.binds.count), nil) }
@@ -270,7 +275,7 @@ final class PostgresConnection: Selectable {
         // such as "s1" that conversion allocates a copy, once per query.
         let sent = name.withCString { statement in
             withCStrings(query.binds) { values in
-                Self.sendExecute(pg, statement, values, shape: shape) && (batch || PQpipelineSync(pg) == 1)
+                Self.sendExecute(pg, statement, values, described: described, shape: pending.rowShape) && (batch || PQpipelineSync(pg) == 1)
             }
         }
         guard sent else {
@@ -279,7 +284,7 @@ final class PostgresConnection: Selectable {
             broken(error)
             return
         }
-        expected.append(.query(pending, batched: batch, shape: shape))
+        expected.append(.query(pending, batched: batch, described: described))
         let now = loop.now
         pipeline.sent(pending, now: now)
         if !pipelineTimer.isScheduled || pending.deadline < pipelineTimer.deadline {
@@ -308,15 +313,11 @@ final class PostgresConnection: Selectable {
     /// Bind and Execute of a prepared statement (binary results), with Describe until its shape is
     /// known (`RowShape`).
     private static func sendExecute(_ pg: OpaquePointer, _ statement: UnsafePointer<CChar>,
-                                    _ values: UnsafeBufferPointer<UnsafePointer<CChar>?>, shape: StatementShape) -> Bool {
-        switch shape {
-        case .unknown:
+                                    _ values: UnsafeBufferPointer<UnsafePointer<CChar>?>, described: Bool, shape: RowShape?) -> Bool {
+        if described {
             return PQsendQueryPrepared(pg, statement, Int32(values.count), values.baseAddress, nil, nil, 1) == 1
-        case .rows(let rowShape):
-            return todo_send_query_prepared_shaped(pg, statement, Int32(values.count), values.baseAddress, 1, rowShape.handle) == 1
-        case .noRows:
-            return todo_send_query_prepared_shaped(pg, statement, Int32(values.count), values.baseAddress, 1, nil) == 1
         }
+        return todo_send_query_prepared_shaped(pg, statement, Int32(values.count), values.baseAddress, 1, shape?.handle) == 1
     }
 
     /// The first result of a statement executed with Describe: from now on it goes without.
@@ -440,7 +441,7 @@ final class PostgresConnection: Selectable {
                     break
                 }
                 PQclear(result)
-            case .query(let pending, let batched, let shape):
+            case .query(let pending, let batched, let described):
                 guard let result else {
                     expected.removeFirst()
                     // Skipped because a neighbour in its batch failed, or its statement's Prepare
@@ -488,16 +489,8 @@ final class PostgresConnection: Selectable {
                 }
                 switch PQresultStatus(result) {
                 case PGRES_TUPLES_OK, PGRES_COMMAND_OK:
-                    if case .unknown = shape { learnShape(of: pending.query.key, from: result) }
-                    if headResult == nil {
-                        if case .rows(let rowShape) = shape {
-                            headResult = PostgresResult(result, shape: rowShape)
-                        } else {
-                            headResult = PostgresResult(result)
-                        }
-                    } else {
-                        PQclear(result)
-                    }
+                    if described { learnShape(of: pending.query.key, from: result) }
+                    if headResult == nil { headResult = PostgresResult(result, shape: pending.rowShape) } else { PQclear(result) }
                 case PGRES_FATAL_ERROR:
                     headError = Self.serverError(result)
                     PQclear(result)
