@@ -178,14 +178,17 @@ print("smoke: request filter, rate limit, healthcheck")
 port = free_port()
 metrics_port = free_port()
 proc = start(port, "--threads", "2", "--log-level", "info", "--metrics-port", str(metrics_port), env={"RATE_LIMIT": "3/1m"})
-attack = b"GET /todos?q=%27%20or%20%271%27%3D%271%22%5C%01 HTTP/1.1\r\nHost: t\r\nUser-Agent: smoke\r\nX-Request-ID: smoke-waf-1\r\nConnection: close\r\n\r\n"
+attack = b"GET /todos?q=%27%20or%20%271%27%3D%271%22%5C%01 HTTP/1.1\r\nHost: t\r\nUser-Agent: smoke\r\nX-Request-ID: smoke-waf-1\r\nX-Forwarded-Proto: https\r\nConnection: close\r\n\r\n"
 response = request(port, attack)
 check("an injection is answered 403 problem+json with the request id and no rule",
       response.startswith(b"HTTP/1.1 403") and b"application/problem+json" in response and b"smoke-waf-1" in response
       and b"SQLi" not in response, response)
-check("every response carries the security headers",
+check("every response carries the security headers, HSTS when a trusted proxy says HTTPS (here 127.0.0.1)",
       all(h in response for h in (b"X-Content-Type-Options: nosniff", b"X-Frame-Options: DENY", b"Referrer-Policy: no-referrer",
                                   b"Content-Security-Policy: default-src 'none'; frame-ancestors 'none'", b"Strict-Transport-Security: max-age=")), response)
+plain = request(port, b"GET /health HTTP/1.1\r\nHost: t\r\nUser-Agent: smoke\r\nConnection: close\r\n\r\n")
+check("no Strict-Transport-Security over plain HTTP (RFC 6797 7.2)",
+      plain.startswith(b"HTTP/1.1 200") and b"Strict-Transport-Security" not in plain and b"X-Frame-Options: DENY" in plain, plain)
 statuses = []
 last = b""
 for n in range(4):

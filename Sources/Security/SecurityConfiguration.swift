@@ -9,6 +9,7 @@ public struct SecurityConfiguration: Sendable {
     /// Clients tracked at most (per limiter); see `RateLimiter` for the bytes each costs.
     public var maxTrackedClients = 100_000
     /// `Strict-Transport-Security` max-age; TLS ends at the ALB, browsers reach us through it.
+    /// Sent only on requests that arrived over HTTPS (`SecurityHeaders.strictTransportSecurity`).
     public var hstsMaxAge = 31_536_000
 
     public init() {}
@@ -22,9 +23,9 @@ extension IPNetwork {
 /// what the original design added in front of the app). The server sends no `Server` header at
 /// all, so no version leaks.
 public enum SecurityHeaders {
-    public static func fields(hstsMaxAge: Int) -> [(name: String, value: String)] {
+    /// On every response, the HTTP layer's own refusals included.
+    public static func fields() -> [(name: String, value: String)] {
         [
-            ("Strict-Transport-Security", "max-age=\(hstsMaxAge); includeSubDomains"),
             ("X-Content-Type-Options", "nosniff"),
             ("X-Frame-Options", "DENY"),
             ("Referrer-Policy", "no-referrer"),
@@ -32,5 +33,14 @@ public enum SecurityHeaders {
             ("Permissions-Policy", "interest-cohort=()"),
             ("Cache-Control", "no-store"),
         ]
+    }
+
+    /// `Strict-Transport-Security`, for responses to requests that came over HTTPS: RFC 6797
+    /// §7.2, "An HSTS Host MUST NOT include the STS header field in HTTP responses conveyed over
+    /// non-secure transport" (a browser ignores it there anyway, §8.1). TLS ends at the ALB's
+    /// HTTPS listener, which says so in `X-Forwarded-Proto` (`SecurityFilter` believes it from
+    /// a trusted proxy only), as Django's `SECURE_PROXY_SSL_HEADER` does.
+    public static func strictTransportSecurity(maxAge: Int) -> [UInt8] {
+        Array("Strict-Transport-Security: max-age=\(maxAge); includeSubDomains\r\n".utf8)
     }
 }

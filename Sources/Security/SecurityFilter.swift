@@ -29,6 +29,8 @@ public final class SecurityFilter: Sendable {
     /// `"default";r=` and `"writes";r=`: where a policy's `RateLimit` entry starts.
     let limiterEntry: [UInt8]
     let writeLimiterEntry: [UInt8]
+    /// The `Strict-Transport-Security` line, for requests that came over HTTPS.
+    let strictTransportSecurity: [UInt8]
 
     public init(configuration: SecurityConfiguration) {
         self.configuration = configuration
@@ -45,6 +47,7 @@ public final class SecurityFilter: Sendable {
         writePolicyField = Self.policyField([limiter?.policy, writeLimiter?.policy].compactMap { $0 })
         limiterEntry = Self.entryStart(limiter?.policy)
         writeLimiterEntry = Self.entryStart(writeLimiter?.policy)
+        strictTransportSecurity = SecurityHeaders.strictTransportSecurity(maxAge: configuration.hstsMaxAge)
     }
 
     /// The hook the HTTP server calls for every request.
@@ -59,16 +62,19 @@ public final class SecurityFilter: Sendable {
     }
 
     public var responseHeaders: StaticResponseHeaders {
-        StaticResponseHeaders(SecurityHeaders.fields(hstsMaxAge: configuration.hstsMaxAge))
+        StaticResponseHeaders(SecurityHeaders.fields())
     }
 
     func filter(_ request: inout HTTPRequest, peer: PeerAddress, now: Int64) -> HTTPResponse? {
         let peerAddress = IPAddress(peer) ?? IPAddress(high: 0, low: 0)
         var client = peerAddress
-        let forwarded = forwardedFor(request.head)
+        let (forwarded, https) = forwardedFields(request.head)
         if !forwarded.isEmpty {
             client = identity.resolve(peer: peerAddress, forwardedFor: forwarded)
         }
+        // Set before any refusal: a 403 or 429 over HTTPS carries it too.
+        let secure = https && identity.isTrusted(peerAddress)
+        if secure { request.responseFields = strictTransportSecurity }
         let clientText = client == peerAddress ? nil : client.description
         request.clientIP = clientText
 
@@ -96,8 +102,15 @@ public final class SecurityFilter: Sendable {
         default: writes = nil
         }
         guard limiter != nil || writes != nil else { return nil }
-        var fields = writes != nil ? writePolicyField : policyField
-        fields.reserveCapacity(fields.count + 64)
+        var fields: [UInt8]
+        if secure {
+            fields = strictTransportSecurity
+            fields.reserveCapacity(fields.count + writePolicyField.count + 64)
+            fields.append(contentsOf: writes != nil ? writePolicyField : policyField)
+        } else {
+            fields = writes != nil ? writePolicyField : policyField
+            fields.reserveCapacity(fields.count + 64)
+        }
         if let limiter {
             if let refusal = limit(limiter, entry: limiterEntry, client, request: request, now: now, appendingTo: &fields) { return refusal }
         }
@@ -166,12 +179,24 @@ public final class SecurityFilter: Sendable {
                         ])
     }
 
-    private func forwardedFor(_ head: HTTPRequestHead) -> [ArraySlice<UInt8>] {
+    /// Every `X-Forwarded-For` value in order, and whether the last `X-Forwarded-Proto` entry is
+    /// `https` (the ALB sets it to its listener's protocol). Either is believed only from a
+    /// trusted proxy: the caller checks the peer.
+    private func forwardedFields(_ head: HTTPRequestHead) -> (forwardedFor: [ArraySlice<UInt8>], https: Bool) {
         var values: [ArraySlice<UInt8>] = []
+        var https = false
         head.fields.forEachRaw { name, value in
             if name.count == 15, String(decoding: name, as: UTF8.self).lowercased() == "x-forwarded-for" { values.append(value) }
+            if name.count == 17, String(decoding: name, as: UTF8.self).lowercased() == "x-forwarded-proto" { https = Self.lastEntryIsHTTPS(value) }
         }
-        return values
+        return (values, https)
+    }
+
+    /// `https` (any case, optional whitespace) after the last comma of a field value.
+    static func lastEntryIsHTTPS(_ value: ArraySlice<UInt8>) -> Bool {
+        let entry = value[((value.lastIndex(of: UInt8(ascii: ",")) ?? value.startIndex - 1) + 1)...]
+        let trimmed = entry.drop { $0 == 0x20 || $0 == 0x09 }.reversed().drop { $0 == 0x20 || $0 == 0x09 }.reversed()
+        return trimmed.count == 5 && String(decoding: trimmed, as: UTF8.self).lowercased() == "https"
     }
 
     // MARK: Metrics

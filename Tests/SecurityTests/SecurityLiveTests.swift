@@ -45,7 +45,8 @@ import TestSupport
             #expect(response.header("X-Frame-Options") == "DENY")
             #expect(response.header("Referrer-Policy") == "no-referrer")
             #expect(response.header("Content-Security-Policy") == "default-src 'none'; frame-ancestors 'none'")
-            #expect(response.header("Strict-Transport-Security")?.hasPrefix("max-age=") == true)
+            // Plain HTTP, not through a proxy that says otherwise: RFC 6797 §7.2 forbids it here.
+            #expect(response.header("Strict-Transport-Security") == nil)
             #expect(response.header("Cache-Control") == "no-store")
             #expect(response.header("Server") == nil)
         }
@@ -55,6 +56,38 @@ import TestSupport
         let refused = try raw.readResponse()
         #expect(refused.status == 400)
         #expect(refused.header("X-Content-Type-Options") == "nosniff")
+    }
+
+    /// HSTS goes only on responses to requests the trusted proxy (the ALB's HTTPS listener) says
+    /// came over HTTPS; a refusal carries it too, and the rate-limit fields still follow it.
+    @Test func strictTransportSecurityOnlyOverHTTPSFromATrustedProxy() throws {
+        let (server, _) = try server { $0.rateLimit = RateLimitPolicy(limit: 2, windowSeconds: 60, burst: 2) }
+        let client = try TestClient(port: server.port)
+        let hsts = "max-age=31536000; includeSubDomains"
+        let secure = try get(client, "/items/1", headers: "User-Agent: test\r\nX-Forwarded-Proto: https\r\n")
+        #expect(secure.status == 200)
+        #expect(secure.header("Strict-Transport-Security") == hsts)
+        #expect(secure.header("RateLimit") == "\"default\";r=1;t=30")
+        #expect(secure.header("X-Frame-Options") == "DENY")
+        for value in ["HTTPS", " https ", "http, https"] {
+            #expect(try get(client, "/health", headers: "X-Forwarded-Proto: \(value)\r\n").header("Strict-Transport-Security") == hsts, "\(value)")
+        }
+        for value in ["http", "https, http", "httpsx", ""] {
+            #expect(try get(client, "/health", headers: "X-Forwarded-Proto: \(value)\r\n").header("Strict-Transport-Security") == nil, "\(value)")
+        }
+        let refused = try get(client, "/items/1?q=%27%20or%201%3D1--", headers: "User-Agent: test\r\nX-Forwarded-Proto: https\r\n")
+        #expect(refused.status == 403)
+        #expect(refused.header("Strict-Transport-Security") == hsts)
+        _ = try get(client, "/items/1")
+        let limited = try get(client, "/items/1", headers: "User-Agent: test\r\nX-Forwarded-Proto: https\r\n")
+        #expect(limited.status == 429)
+        #expect(limited.header("Strict-Transport-Security") == hsts)
+        #expect(limited.header("Retry-After") != nil)
+
+        // From a peer that is not a trusted proxy, the header proves nothing.
+        let (direct, _) = try self.server { $0.trustedProxies = [] }
+        let stranger = try TestClient(port: direct.port)
+        #expect(try get(stranger, "/health", headers: "X-Forwarded-Proto: https\r\n").header("Strict-Transport-Security") == nil)
     }
 
     @Test func rateLimitAnswers429WithRetryAfterAndRateLimitFields() throws {
