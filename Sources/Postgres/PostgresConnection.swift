@@ -20,7 +20,8 @@ protocol PostgresConnectionDelegate: AnyObject {
 /// Connect: host names resolved off the loop (`HostResolver`), then `PQconnectStartParams` and
 /// `PQconnectPoll` on readiness of the socket registered in the loop's epoll, bounded by our own
 /// connect timer. Then non-blocking and in pipeline mode: every query is `PQsendQueryPrepared`
-/// (after a one-time `PQsendPrepare` of its SQL on this connection). A write is followed at once
+/// (after a one-time `PQsendPrepare` of its SQL on this connection), and from its statement's
+/// second execution on `PQsendQueryPreparedShaped`, without Describe (`RowShape`). A write is followed at once
 /// by `PQpipelineSync`, so it is its own implicit transaction and one failing does not abort
 /// another. Reads sent during one loop iteration share one sync, sent when the iteration ends:
 /// one `send` and one backend wake-up for all of them instead of one each (libpq 15 flushes at
@@ -39,11 +40,14 @@ final class PostgresConnection: Selectable {
     enum State { case resolving, connecting, ready, closed }
 
     private enum Expected {
-        case prepare(StatementKey)
-        /// `batched`: it shares a sync with other reads (one implicit transaction). `described`:
-        /// sent with Describe (its statement's shape is learned from the result); otherwise the
-        /// query holds the shape it was sent with (`PendingQuery.rowShape`, nil for no rows).
-        case query(PendingQuery, batched: Bool, described: Bool)
+        /// `statement`: the number in its name (`s1`): the answer is this Prepare's, even if the
+        /// SQL was prepared again under another name meanwhile.
+        case prepare(StatementKey, statement: Int)
+        /// `batched`: it shares a sync with other reads (one implicit transaction).
+        /// `describedStatement`: the number of the statement it executed when sent with Describe
+        /// (its shape is learned from the result), 0 otherwise: then the query holds the shape it
+        /// was sent with (`PendingQuery.rowShape`, nil for no rows).
+        case query(PendingQuery, batched: Bool, describedStatement: Int)
         case sync
     }
 
@@ -52,6 +56,8 @@ final class PostgresConnection: Selectable {
     /// sent again.
     private struct Prepared {
         let name: String
+        /// The number in `name`.
+        let number: Int
         var confirmed: Bool
         /// Learned from its first result; then it is executed without Describe.
         var shape = StatementShape.unknown
@@ -247,12 +253,14 @@ final class PostgresConnection: Selectable {
             }
         }
         let name: String
+        let statement: Int
         var described = true
         pending.rowShape = nil
         // A query sent again after 26000 relies only on a confirmed statement: behind another
         // unconfirmed Prepare it could meet the same lock and fail the same way.
         if let known = prepared[query.key], known.confirmed || !pending.resent {
             name = known.name
+            statement = known.number
             switch known.shape {
             case .unknown: break
             case .rows(let rowShape): pending.rowShape = rowShape; described = false
@@ -260,7 +268,8 @@ final class PostgresConnection: Selectable {
             }
         } else {
             statementCounter += 1
-            name = "s\(statementCounter)"
+            statement = statementCounter
+            name = "s\(statement)"
             let sent = name.withCString { PQsendPrepare(pg, $0, query.sql, Int32(query.binds.count), nil) }
             guard sent == 1 else {
                 let error = Self.failure(.connectionLost, pg)
@@ -268,8 +277,8 @@ final class PostgresConnection: Selectable {
                 broken(error)
                 return
             }
-            expected.append(.prepare(query.key))
-            prepared[query.key] = Prepared(name: name, confirmed: false)
+            expected.append(.prepare(query.key, statement: statement))
+            prepared[query.key] = Prepared(name: name, number: statement, confirmed: false)
         }
         // withCString, not the implicit String-to-pointer conversion: for a short (inline) string
         // such as "s1" that conversion allocates a copy, once per query.
@@ -284,7 +293,7 @@ final class PostgresConnection: Selectable {
             broken(error)
             return
         }
-        expected.append(.query(pending, batched: batch, described: described))
+        expected.append(.query(pending, batched: batch, describedStatement: described ? statement : 0))
         let now = loop.now
         pipeline.sent(pending, now: now)
         if !pipelineTimer.isScheduled || pending.deadline < pipelineTimer.deadline {
@@ -320,9 +329,11 @@ final class PostgresConnection: Selectable {
         return todo_send_query_prepared_shaped(pg, statement, Int32(values.count), values.baseAddress, 1, shape?.handle) == 1
     }
 
-    /// The first result of a statement executed with Describe: from now on it goes without.
-    private func learnShape(of key: StatementKey, from result: OpaquePointer) {
-        guard RowShape.libpqSendsShaped, case .unknown? = prepared[key]?.shape else { return }
+    /// The first result of a statement executed with Describe: from now on it goes without. Only
+    /// for the statement it executed: the SQL may have been prepared again under another name.
+    private func learnShape(of key: StatementKey, statement: Int, from result: OpaquePointer) {
+        guard RowShape.libpqSendsShaped, let known = prepared[key], known.number == statement,
+              case .unknown = known.shape else { return }
         switch PQresultStatus(result) {
         case PGRES_TUPLES_OK:
             if let rowShape = RowShape(copying: result) { prepared[key]?.shape = .rows(rowShape) }
@@ -422,26 +433,29 @@ final class PostgresConnection: Selectable {
             if PQisBusy(pg) != 0 { break }
             let result = PQgetResult(pg)
             switch head {
-            case .prepare(let key):
+            case .prepare(let key, let statement):
                 guard let result else {
                     expected.removeFirst()
                     continue
                 }
+                // Only for this Prepare's statement: a resent query may have prepared the SQL
+                // again under another name meanwhile.
+                let current = prepared[key]?.number == statement
                 switch PQresultStatus(result) {
                 case PGRES_COMMAND_OK:
-                    prepared[key]?.confirmed = true
+                    if current { prepared[key]?.confirmed = true }
                 case PGRES_FATAL_ERROR:
                     prepareError = Self.serverError(result)
-                    prepared[key] = nil  // prepare again next time
+                    if current { prepared[key] = nil }  // prepare again next time
                 case PGRES_PIPELINE_ABORTED:
                     // Skipped with the rest of a batch a neighbour failed: the statement does not
                     // exist; the next use (the aborted query's retry included) prepares it again.
-                    prepared[key] = nil
+                    if current { prepared[key] = nil }
                 default:
                     break
                 }
                 PQclear(result)
-            case .query(let pending, let batched, let described):
+            case .query(let pending, let batched, let describedStatement):
                 guard let result else {
                     expected.removeFirst()
                     // Skipped because a neighbour in its batch failed, or its statement's Prepare
@@ -489,7 +503,7 @@ final class PostgresConnection: Selectable {
                 }
                 switch PQresultStatus(result) {
                 case PGRES_TUPLES_OK, PGRES_COMMAND_OK:
-                    if described { learnShape(of: pending.query.key, from: result) }
+                    if describedStatement != 0 { learnShape(of: pending.query.key, statement: describedStatement, from: result) }
                     if headResult == nil { headResult = PostgresResult(result, shape: pending.rowShape) } else { PQclear(result) }
                 case PGRES_FATAL_ERROR:
                     headError = Self.serverError(result)

@@ -90,6 +90,29 @@ import TestSupport
         #expect(after.0 == 5 && after.1)
     }
 
+    /// Shaped executions in pipeline mode: many reads of one statement share syncs on one
+    /// connection, with rows and without, and each gets its own rows.
+    @Test func shapedReadsSharingSyncsGetTheirOwnRows() async throws {
+        let db = try LoopDatabase(settings: TestDatabase.settings()) { $0.minConnections = 1; $0.maxConnections = 1 }
+        let counts = try await db.run { database in
+            _ = try await database.read("SELECT g FROM generate_series(1, \(1)::int4) g")  // learns the shape
+            return try await withThrowingTaskGroup(of: (Int, Int, Int?, Bool).self) { group in
+                for i in 0..<120 {
+                    group.addTask {
+                        let result = try await database.read("SELECT g FROM generate_series(1, \(i % 4)::int4) g")
+                        return (i, result.rowCount, result.rowCount > 0 ? result.int(result.rowCount - 1, 0) : nil, result.isShaped)
+                    }
+                }
+                var all: [(Int, Int, Int?, Bool)] = []
+                for try await outcome in group { all.append(outcome) }
+                return all
+            }
+        }
+        #expect(counts.count == 120)
+        #expect(counts.allSatisfy { $0.1 == $0.0 % 4 && $0.2 == ($0.0 % 4 == 0 ? nil : $0.0 % 4) })
+        #expect(counts.allSatisfy { $0.3 })
+    }
+
     @Test func serverErrorsKeepTheirSQLStateAndDoNotPoisonTheConnection() async throws {
         let db = try LoopDatabase(settings: TestDatabase.settings()) { $0.maxConnections = 1 }
         let (error, after) = try await db.run { database -> (PostgresError?, Int?) in

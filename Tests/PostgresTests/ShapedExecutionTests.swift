@@ -116,6 +116,18 @@ import TestSupport
         let failed = connection.execute("divide", "0", shape: divideShape, shaped: true)
         #expect(Self.contents(failed) == "PGRES_FATAL_ERROR 0x0 22012")
         PQclear(failed)
+        // An error after some rows: the partial result gives way to the error, as described.
+        connection.prepare("late", "SELECT 10 / (g - 2) AS q FROM generate_series(1, $1::int4) g")
+        let lateFirst = connection.execute("late", "1", shape: nil, shaped: false)
+        let lateShape = try #require(PQcopyResult(lateFirst, PG_COPYRES_ATTRS))
+        defer { PQclear(lateShape) }
+        PQclear(lateFirst)
+        let lateDescribed = connection.execute("late", "3", shape: nil, shaped: false)
+        let lateShaped = connection.execute("late", "3", shape: lateShape, shaped: true)
+        #expect(Self.contents(lateShaped) == Self.contents(lateDescribed))
+        #expect(Self.contents(lateShaped) == "PGRES_FATAL_ERROR 0x0 22012")
+        PQclear(lateDescribed)
+        PQclear(lateShaped)
         let after = connection.execute("divide", "2", shape: divideShape, shaped: true)
         #expect(Self.contents(after) == "PGRES_TUPLES_OK 1x1 q:23/1 0.0.0.5")
         PQclear(after)
