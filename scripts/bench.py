@@ -306,7 +306,7 @@ wrk.headers["User-Agent"] = "wrk/4.1.0 (todo-api bench)"
 # Printed once by wrk when a response is not 2xx: the reason shows up in the error. Only in a
 # short second run after a measured run saw failures: with a `response` function defined, wrk
 # hands every response's header fields and body to Lua, a client cost that grows with the number
-# of header fields (ours 11 on /health, the anchor's 3). With it in every measured run, /health
+# of header fields (ours 10 on /health, the anchor's 3). With it in every measured run, /health
 # read 0.82x the anchor where the same servers read 0.94x without it (docs/BENCHMARKS.md).
 REPORT_FIRST_FAILURE = """
 response = function(status, headers, body)
