@@ -73,8 +73,7 @@ public final class SecurityFilter: Sendable {
             client = identity.resolve(peer: peerAddress, forwardedFor: forwarded)
         }
         // Set before any refusal: a 403 or 429 over HTTPS carries it too.
-        let secure = https && identity.isTrusted(peerAddress)
-        if secure { request.responseFields = strictTransportSecurity }
+        if https && identity.isTrusted(peerAddress) { request.responseFields = strictTransportSecurity }
         let clientText = client == peerAddress ? nil : client.description
         request.clientIP = clientText
 
@@ -102,15 +101,11 @@ public final class SecurityFilter: Sendable {
         default: writes = nil
         }
         guard limiter != nil || writes != nil else { return nil }
-        var fields: [UInt8]
-        if secure {
-            fields = strictTransportSecurity
-            fields.reserveCapacity(fields.count + writePolicyField.count + 64)
-            fields.append(contentsOf: writes != nil ? writePolicyField : policyField)
-        } else {
-            fields = writes != nil ? writePolicyField : policyField
-            fields.reserveCapacity(fields.count + 64)
-        }
+        // After `Strict-Transport-Security` when the request came over HTTPS (set above).
+        let policies = writes != nil ? writePolicyField : policyField
+        var fields = request.responseFields
+        fields.reserveCapacity(fields.count + policies.count + 64)
+        fields.append(contentsOf: policies)
         if let limiter {
             if let refusal = limit(limiter, entry: limiterEntry, client, request: request, now: now, appendingTo: &fields) { return refusal }
         }
@@ -186,17 +181,19 @@ public final class SecurityFilter: Sendable {
         var values: [ArraySlice<UInt8>] = []
         var https = false
         head.fields.forEachRaw { name, value in
-            if name.count == 15, String(decoding: name, as: UTF8.self).lowercased() == "x-forwarded-for" { values.append(value) }
-            if name.count == 17, String(decoding: name, as: UTF8.self).lowercased() == "x-forwarded-proto" { https = Self.lastEntryIsHTTPS(value) }
+            if name.equalsIgnoringASCIICase("x-forwarded-for") { values.append(value) }
+            if name.equalsIgnoringASCIICase("x-forwarded-proto") { https = Self.lastEntryIsHTTPS(value) }
         }
         return (values, https)
     }
 
     /// `https` (any case, optional whitespace) after the last comma of a field value.
     static func lastEntryIsHTTPS(_ value: ArraySlice<UInt8>) -> Bool {
-        let entry = value[((value.lastIndex(of: UInt8(ascii: ",")) ?? value.startIndex - 1) + 1)...]
-        let trimmed = entry.drop { $0 == 0x20 || $0 == 0x09 }.reversed().drop { $0 == 0x20 || $0 == 0x09 }.reversed()
-        return trimmed.count == 5 && String(decoding: trimmed, as: UTF8.self).lowercased() == "https"
+        var start = (value.lastIndex(of: UInt8(ascii: ",")) ?? value.startIndex - 1) + 1
+        var end = value.endIndex
+        while start < end && (value[start] == 0x20 || value[start] == 0x09) { start += 1 }
+        while end > start && (value[end - 1] == 0x20 || value[end - 1] == 0x09) { end -= 1 }
+        return value[start..<end].equalsIgnoringASCIICase("https")
     }
 
     // MARK: Metrics

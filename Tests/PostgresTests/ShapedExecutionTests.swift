@@ -61,9 +61,31 @@ import TestSupport
             }
             return first
         }
+
+        /// One described execution, and the shape copied from its result (the caller clears it).
+        func learnShape(_ name: String, _ value: String) throws -> OpaquePointer {
+            let result = execute(name, value, shape: nil, shaped: false)
+            defer { PQclear(result) }
+            return try #require(PQcopyResult(result, PG_COPYRES_ATTRS))
+        }
+
+        /// The same execution described and shaped, each rendered by `contents`.
+        func bothWays(_ name: String, _ value: String, shape: OpaquePointer) -> (described: String, shaped: String) {
+            let described = execute(name, value, shape: nil, shaped: false)
+            let shaped = execute(name, value, shape: shape, shaped: true)
+            defer { PQclear(described); PQclear(shaped) }
+            return (ShapedExecutionTests.contents(described), ShapedExecutionTests.contents(shaped))
+        }
+
+        /// A shaped execution rendered by `contents`.
+        func shaped(_ name: String, _ value: String, shape: OpaquePointer?) -> String {
+            let result = execute(name, value, shape: shape, shaped: true)
+            defer { PQclear(result) }
+            return ShapedExecutionTests.contents(result)
+        }
     }
 
-    /// Rows, NULLs, columns and status as the service reads them.
+    /// Rows, NULLs, columns, status and command tag as the service reads them.
     static func contents(_ result: OpaquePointer?) -> String {
         guard let result else { return "no result" }
         var text = "\(String(cString: PQresStatus(PQresultStatus(result))!)) \(PQntuples(result))x\(PQnfields(result))"
@@ -78,6 +100,8 @@ import TestSupport
             }
         }
         if let state = PQresultErrorField(result, Int32(UInt8(ascii: "C"))) { text += " " + String(cString: state) }
+        let tag = String(cString: PQcmdStatus(result))
+        if !tag.isEmpty { text += " [\(tag)]" }
         return text
     }
 
@@ -90,47 +114,30 @@ import TestSupport
     @Test func aShapedExecutionSendsNoDescribeAndAnswersAsADescribedOne() throws {
         let connection = try TracedConnection()
         connection.prepare("rows", "SELECT g AS n, CASE WHEN g % 2 = 0 THEN NULL ELSE 'odd' END AS label FROM generate_series(1, $1::int4) g")
-        let first = connection.execute("rows", "3", shape: nil, shaped: false)
-        defer { PQclear(first) }
-        let shape = try #require(PQcopyResult(first, PG_COPYRES_ATTRS))
+        let shape = try connection.learnShape("rows", "3")
         defer { PQclear(shape) }
         #expect(connection.describesSent() == 1)
 
         for count in ["3", "0", "1", "0", "2"] {
-            let described = connection.execute("rows", count, shape: nil, shaped: false)
-            let shaped = connection.execute("rows", count, shape: shape, shaped: true)
-            #expect(Self.contents(shaped) == Self.contents(described), "rows: \(count)")
-            #expect(PQresultStatus(shaped) == PGRES_TUPLES_OK)
-            if let shaped { #expect(String(cString: PQcmdStatus(shaped)) == "SELECT \(count)") }
-            PQclear(described)
-            PQclear(shaped)
+            let (described, shaped) = connection.bothWays("rows", count, shape: shape)
+            #expect(shaped == described, "rows: \(count)")
+            #expect(shaped.hasPrefix("PGRES_TUPLES_OK \(count)x2 ") && shaped.hasSuffix(" [SELECT \(count)]"), "rows: \(count)")
         }
         #expect(connection.describesSent() == 1 + 5, "one Describe per described execution, none for the shaped ones")
 
         // An error in a shaped execution is the server's error, and the connection goes on.
         connection.prepare("divide", "SELECT 10 / $1::int4 AS q")
-        let described = connection.execute("divide", "5", shape: nil, shaped: false)
-        let divideShape = try #require(PQcopyResult(described, PG_COPYRES_ATTRS))
+        let divideShape = try connection.learnShape("divide", "5")
         defer { PQclear(divideShape) }
-        PQclear(described)
-        let failed = connection.execute("divide", "0", shape: divideShape, shaped: true)
-        #expect(Self.contents(failed) == "PGRES_FATAL_ERROR 0x0 22012")
-        PQclear(failed)
+        #expect(connection.shaped("divide", "0", shape: divideShape) == "PGRES_FATAL_ERROR 0x0 22012")
         // An error after some rows: the partial result gives way to the error, as described.
         connection.prepare("late", "SELECT 10 / (g - 2) AS q FROM generate_series(1, $1::int4) g")
-        let lateFirst = connection.execute("late", "1", shape: nil, shaped: false)
-        let lateShape = try #require(PQcopyResult(lateFirst, PG_COPYRES_ATTRS))
+        let lateShape = try connection.learnShape("late", "1")
         defer { PQclear(lateShape) }
-        PQclear(lateFirst)
-        let lateDescribed = connection.execute("late", "3", shape: nil, shaped: false)
-        let lateShaped = connection.execute("late", "3", shape: lateShape, shaped: true)
-        #expect(Self.contents(lateShaped) == Self.contents(lateDescribed))
-        #expect(Self.contents(lateShaped) == "PGRES_FATAL_ERROR 0x0 22012")
-        PQclear(lateDescribed)
-        PQclear(lateShaped)
-        let after = connection.execute("divide", "2", shape: divideShape, shaped: true)
-        #expect(Self.contents(after) == "PGRES_TUPLES_OK 1x1 q:23/1 0.0.0.5")
-        PQclear(after)
+        let (lateDescribed, lateShaped) = connection.bothWays("late", "3", shape: lateShape)
+        #expect(lateShaped == lateDescribed)
+        #expect(lateShaped == "PGRES_FATAL_ERROR 0x0 22012")
+        #expect(connection.shaped("divide", "2", shape: divideShape) == "PGRES_TUPLES_OK 1x1 q:23/1 0.0.0.5 [SELECT 1]")
     }
 
     @Test func aStatementWithoutRowsGoesWithoutAShape() throws {
@@ -140,10 +147,7 @@ import TestSupport
         PQclear(created)
         connection.prepare("insert", "INSERT INTO shaped_writes VALUES ($1::int4)")
         for value in ["1", "2"] {
-            let result = connection.execute("insert", value, shape: nil, shaped: true)
-            #expect(Self.contents(result) == "PGRES_COMMAND_OK 0x0")
-            if let result { #expect(String(cString: PQcmdTuples(result)) == "1") }
-            PQclear(result)
+            #expect(connection.shaped("insert", value, shape: nil) == "PGRES_COMMAND_OK 0x0 [INSERT 0 1]")
         }
         #expect(connection.describesSent() == 0)
     }
@@ -152,15 +156,9 @@ import TestSupport
         let connection = try TracedConnection()
         connection.prepare("two", "SELECT $1::int4 AS a, 2 AS b")
         connection.prepare("one", "SELECT $1::int4 AS a")
-        let two = connection.execute("two", "1", shape: nil, shaped: false)
-        let shape = try #require(PQcopyResult(two, PG_COPYRES_ATTRS))
+        let shape = try connection.learnShape("two", "1")
         defer { PQclear(shape) }
-        PQclear(two)
-        let misfit = connection.execute("one", "1", shape: shape, shaped: true)
-        #expect(PQresultStatus(misfit) == PGRES_FATAL_ERROR)
-        PQclear(misfit)
-        let fine = connection.execute("two", "7", shape: shape, shaped: true)
-        #expect(Self.contents(fine) == "PGRES_TUPLES_OK 1x2 a:23/1 b:23/1 0.0.0.7 0.0.0.2")
-        PQclear(fine)
+        #expect(connection.shaped("one", "1", shape: shape).hasPrefix("PGRES_FATAL_ERROR "))
+        #expect(connection.shaped("two", "7", shape: shape) == "PGRES_TUPLES_OK 1x2 a:23/1 b:23/1 0.0.0.7 0.0.0.2 [SELECT 1]")
     }
 }

@@ -205,17 +205,7 @@ public struct RequestInspector: Sendable {
         case userAgent, host, cookie, referer, framing, credentials, other
 
         init(_ raw: ArraySlice<UInt8>) {
-            func named(_ name: StaticString) -> Bool {
-                name.withUTF8Buffer { wanted in
-                    guard wanted.count == raw.count else { return false }
-                    var i = raw.startIndex
-                    for b in wanted {
-                        if raw[i] &- 65 < 26 ? raw[i] | 0x20 != b : raw[i] != b { return false }
-                        i += 1
-                    }
-                    return true
-                }
-            }
+            func named(_ name: StaticString) -> Bool { raw.equalsIgnoringASCIICase(name) }
             switch raw.count {
             case 10 where named("user-agent"): self = .userAgent
             case 4 where named("host"): self = .host
