@@ -27,11 +27,12 @@ final class PendingQuery {
     /// The columns its last send relied on (no Describe went with it): its result points into
     /// them (`RowShape`). Set by every send, for the connection it goes to.
     var rowShape: RowShape?
-    /// A cancel request was sent for it after its deadline (once).
+    /// A cancel request was sent for it after its deadline (again if ignored: `PostgresPipeline.check`).
     var cancelRequested = false
-    /// Rescue cancels sent for it (a row write blocking statements behind it), and the last one's time.
+    /// Rescue cancels sent for it (a row write blocking statements behind it).
     var rescues = 0
-    var lastRescue = MonotonicTime(nanoseconds: 0)
+    /// When the last cancel request (rescue or deadline) was sent for it.
+    var lastCancel = MonotonicTime(nanoseconds: 0)
     /// It is the write of its row in flight on this loop (`RowWriteQueues`): when it ends, the
     /// next write of the row starts.
     var holdsRowKey = false

@@ -23,18 +23,31 @@ final class PostgresCanceller: Sendable {
         self.maxInFlight = max(1, maxInFlight)
     }
 
-    /// Starts a cancel request for the statement `pg` is running; false when none can be sent now.
+    /// One cancel request, as its connection sees it.
+    final class Ticket: Sendable {
+        private let done = Atomic<Bool>(false)
+        /// `PQcancel` returned: the server took the request and signalled the backend (or refused
+        /// it). A statement still unanswered a while after that was not interrupted: the signal
+        /// arrived while the backend was reading its next message, and PostgreSQL ignores a
+        /// cancel there (`ProcessInterrupts`, postgres.c: "If we are reading a command from the
+        /// client, just ignore the cancel request").
+        var isDelivered: Bool { done.load(ordering: .acquiring) }
+        fileprivate func delivered() { done.store(true, ordering: .releasing) }
+    }
+
+    /// Starts a cancel request for the statement `pg` is running; nil when none can be sent now.
     /// Called on the connection's loop (`PQgetCancel` only copies what it needs from `pg`).
-    func cancel(_ pg: OpaquePointer) -> Bool {
+    func cancel(_ pg: OpaquePointer) -> Ticket? {
         guard inFlight.add(1, ordering: .relaxed).newValue <= maxInFlight else {
             inFlight.subtract(1, ordering: .relaxed)
-            return false
+            return nil
         }
         guard let handle = PQgetCancel(pg) else {
             inFlight.subtract(1, ordering: .relaxed)
-            return false
+            return nil
         }
-        let request = Unmanaged.passRetained(Request(handle: handle, canceller: self)).toOpaque()
+        let ticket = Ticket()
+        let request = Unmanaged.passRetained(Request(handle: handle, canceller: self, ticket: ticket)).toOpaque()
         var thread = pthread_t()
         guard pthread_create(&thread, nil, { raw in
             let request = Unmanaged<Request>.fromOpaque(raw!).takeRetainedValue()
@@ -42,25 +55,28 @@ final class PostgresCanceller: Sendable {
             // Its outcome does not matter: the statement's own answer (57014 or its result) tells.
             _ = PQcancel(request.handle, &message, Int32(message.count))
             PQfreeCancel(request.handle)
+            request.ticket.delivered()
             request.canceller.inFlight.subtract(1, ordering: .relaxed)
             return nil
         }, request) == 0 else {
             let failed = Unmanaged<Request>.fromOpaque(request).takeRetainedValue()
             PQfreeCancel(failed.handle)
             inFlight.subtract(1, ordering: .relaxed)
-            return false
+            return nil
         }
         pthread_detach(thread)
-        return true
+        return ticket
     }
 
     /// A `PGcancel` is self-contained (a copy of the address and key) and safe to use on another thread.
     private final class Request {
         let handle: OpaquePointer
         let canceller: PostgresCanceller
-        init(handle: OpaquePointer, canceller: PostgresCanceller) {
+        let ticket: Ticket
+        init(handle: OpaquePointer, canceller: PostgresCanceller, ticket: Ticket) {
             self.handle = handle
             self.canceller = canceller
+            self.ticket = ticket
         }
     }
 }

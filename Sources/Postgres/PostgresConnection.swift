@@ -103,6 +103,9 @@ final class PostgresConnection: Selectable {
 
     /// The endpoint's cancel requests.
     let canceller: PostgresCanceller
+    /// The last cancel request sent from this connection: once it reached the server, a head
+    /// still unanswered was not interrupted and may get another (`PostgresPipeline.check`).
+    private var lastCancel: PostgresCanceller.Ticket?
 
     init(id: Int, loop: EventLoop, delegate: PostgresConnectionDelegate, lifetime: TimeSpan,
          rules: PostgresPipeline.Rules = .init(), canceller: PostgresCanceller) {
@@ -347,7 +350,7 @@ final class PostgresConnection: Selectable {
     /// Carries out the pipeline's check: timeouts to callers, a cancel request, or giving up.
     private func checkPipeline() {
         guard state == .ready, let pg else { return }
-        let check = pipeline.check(now: loop.now)
+        let check = pipeline.check(now: loop.now, lastCancelDelivered: lastCancel?.isDelivered ?? false)
         for query in check.expired {
             query.finish(.failure(PostgresError(.timedOut, message: "no answer from the database before the request deadline")))
         }
@@ -357,12 +360,14 @@ final class PostgresConnection: Selectable {
         }
         if check.rescue {
             // Best effort: without a free cancel slot the statements behind wait for its deadline.
-            if canceller.cancel(pg) {
+            if let ticket = canceller.cancel(pg) {
+                lastCancel = ticket
                 delegate.connection(self, reports: .rowWriteIsolated,
                                     message: "a row write blocked \(pipeline.count - 1) statement(s) behind it for \(pipeline.rules.rowLockGrace); sent again alone")
             }
         } else if check.cancel {
-            if canceller.cancel(pg) {
+            if let ticket = canceller.cancel(pg) {
+                lastCancel = ticket
                 delegate.connection(self, reports: .cancelSent, message: "statement running past its deadline")
             } else {
                 giveUp("no cancel request could be sent (all in flight)")

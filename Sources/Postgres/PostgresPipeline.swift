@@ -37,6 +37,8 @@ struct PostgresPipeline {
         var maxRescues = 3
         /// An abandoned statement at the head unanswered this long gets a cancel request; the
         /// grace lets a statement that is merely queued behind a cancelled one run on its own.
+        /// Also the wait, after a cancel reached the server, before concluding that it was ignored
+        /// and sending another (see `check`).
         var cancelGrace = TimeSpan.milliseconds(50)
         /// Cancel requests per drain at most; beyond that the connection is given up (replaced):
         /// each cancel costs the server a new connection, and a connection needing more is not
@@ -75,9 +77,10 @@ struct PostgresPipeline {
     private var headSince: MonotonicTime
     /// When the first of the abandoned statements in flight was abandoned.
     private var drainingSince: MonotonicTime
-    /// Until then, a 57014 on this connection may be our own rescue cancel landing on the next
-    /// statement (a cancel interrupts whatever runs when it arrives).
-    private(set) var rescueCancelWindowEnd: MonotonicTime?
+    /// Until then, a 57014 on this connection may be our own cancel landing on the statement
+    /// after the one it was meant for (a cancel interrupts whatever runs when it arrives: the
+    /// statement it was sent for may have just finished).
+    private(set) var ourCancelWindowEnd: MonotonicTime?
 
     init(rules: Rules, now: MonotonicTime) {
         self.rules = rules
@@ -104,6 +107,10 @@ struct PostgresPipeline {
             lastProgress = now
         }
         query.sentAt = now
+        // A statement sent again (after a rescue, on any connection) starts with no cancels: the
+        // ones counted here are this connection's, for this send.
+        query.cancelRequested = false
+        query.rescues = 0
         statements.append(query)
         if query.isolated { isolated += 1 }
     }
@@ -114,7 +121,7 @@ struct PostgresPipeline {
     var rescueCheck: MonotonicTime? {
         guard let head = statements.first, statements.count > 1, head.mayWaitOnRowLock, !head.isolated,
               !head.cancelRequested, !head.isFinished, head.rescues < rules.maxRescues else { return nil }
-        return head.rescues == 0 ? max(head.sentAt, headSince) + rules.rowLockGrace : head.lastRescue + rules.cancelGrace
+        return head.rescues == 0 ? max(head.sentAt, headSince) + rules.rowLockGrace : head.lastCancel + rules.cancelGrace
     }
 
     /// PostgreSQL answered the head statement; returns it (finished already if abandoned).
@@ -131,7 +138,7 @@ struct PostgresPipeline {
     /// Whether a 57014 answered at `now` may come from our own rescue cancel (then the statement
     /// did not run to its end and is sent again).
     func mayBeOurCancel(now: MonotonicTime) -> Bool {
-        rescueCancelWindowEnd.map { now <= $0 } ?? false
+        ourCancelWindowEnd.map { now <= $0 } ?? false
     }
 
     /// Everything in flight, removed (the connection closed).
@@ -144,7 +151,14 @@ struct PostgresPipeline {
 
     /// Deadlines, cancels and giving up, at `now`. The statements listed in `expired` count as
     /// abandoned from here on; the caller finishes them with a timeout.
-    mutating func check(now: MonotonicTime) -> Check {
+    ///
+    /// `lastCancelDelivered`: the last cancel request sent on this connection reached the server
+    /// (`PostgresCanceller.Ticket`). A head still unanswered `cancelGrace` after that was not
+    /// interrupted: PostgreSQL ignores a cancel that arrives while the backend reads its next
+    /// message, as it does when the statement was sent a moment before its cancel. It gets
+    /// another, within the drain's `maxCancels`. A cancel not yet delivered (a frozen path, a
+    /// slow server) is not repeated: that would only pile up requests that all land later.
+    mutating func check(now: MonotonicTime, lastCancelDelivered: Bool = false) -> Check {
         var check = Check()
         var earliest = MonotonicTime.distantFuture
         for offset in 0..<statements.count {
@@ -168,36 +182,51 @@ struct PostgresPipeline {
             }
             // The head's own expiry finishes it only after this check's caller acts, so it counts.
             let headAbandoned = head.isFinished || check.expired.contains { $0 === head }
-            if headAbandoned && !head.cancelRequested {
-                let cancelAt = headSince + rules.cancelGrace
-                if now >= cancelAt || head === check.expired.first {
+            if headAbandoned {
+                let cancelAt: MonotonicTime
+                if !head.cancelRequested {
+                    cancelAt = head === check.expired.first ? now : headSince + rules.cancelGrace
+                } else if lastCancelDelivered {
+                    cancelAt = head.lastCancel + rules.cancelGrace
+                } else {
+                    cancelAt = .distantFuture  // look again after a grace (below)
+                    earliest = min(earliest, now + rules.cancelGrace)
+                }
+                if now >= cancelAt {
                     if cancels >= rules.maxCancels {
                         check.giveUp = true
                         return check
                     }
                     head.cancelRequested = true
                     cancels += 1
-                    check.cancel = true
-                } else {
+                    sendCancel(for: head, now: now, into: &check)
+                    earliest = min(earliest, now + rules.cancelGrace)
+                } else if cancelAt != .distantFuture {
                     earliest = min(earliest, cancelAt)
                 }
             }
             earliest = min(earliest, quietSince + rules.drainLimit)
         } else if let rescueAt = rescueCheck {
-            if now >= rescueAt {
+            if now < rescueAt {
+                earliest = min(earliest, rescueAt)
+            } else if head.rescues > 0 && !lastCancelDelivered {
+                earliest = min(earliest, now + rules.cancelGrace)
+            } else {
                 head.rescues += 1
-                head.lastRescue = now
-                check.cancel = true
+                sendCancel(for: head, now: now, into: &check)
                 check.rescue = true
-                // The cancel may land after the row write finished, on a statement behind it.
-                rescueCancelWindowEnd = now + .seconds(1)
                 // Another try if this cancel reaches the server between two statements (ignored).
                 if let again = rescueCheck { earliest = min(earliest, again) }
-            } else {
-                earliest = min(earliest, rescueAt)
             }
         }
         check.next = earliest == .distantFuture ? nil : earliest
         return check
+    }
+
+    private mutating func sendCancel(for head: PendingQuery, now: MonotonicTime, into check: inout Check) {
+        head.lastCancel = now
+        check.cancel = true
+        // It may land after the head finished, on a statement behind it.
+        ourCancelWindowEnd = now + .seconds(1)
     }
 }

@@ -58,17 +58,21 @@ import Testing
         #expect(check.cancel && check.rescue && !check.giveUp)
         // The next try is armed (nothing else would wake a stalled connection before the deadline).
         #expect(check.next == Self.at(80))
-        // A cancel that arrived between two statements was ignored by the server: another one
-        // after the grace, up to three in all.
         #expect(pipeline.rescueCheck == Self.at(80))
-        #expect(pipeline.check(now: Self.at(80)).rescue)
-        #expect(pipeline.check(now: Self.at(130)).rescue)
+        // The cancel has not reached the server yet (its own connection is slow): no second one,
+        // which would only land later, on whatever runs then. Looked at again after a grace.
+        check = pipeline.check(now: Self.at(80))
+        #expect(!check.cancel && check.next == Self.at(130))
+        // It reached the server and the write is still unanswered: the server ignored it (it
+        // arrived between two statements). Another one, up to three in all.
+        #expect(pipeline.check(now: Self.at(130), lastCancelDelivered: true).rescue)
+        #expect(pipeline.check(now: Self.at(180), lastCancelDelivered: true).rescue)
         #expect(pipeline.rescueCheck == nil)
         // Its 57014 is ours: it is sent again, isolated; the read behind it runs at once.
-        #expect(pipeline.mayBeOurCancel(now: Self.at(131)))
+        #expect(pipeline.mayBeOurCancel(now: Self.at(181)))
         let interrupted = PostgresError(.server, sqlState: "57014", message: "canceling statement due to user request")
-        #expect(pipeline.answered(now: Self.at(131)) === update)
-        #expect(update.wasInterruptedByUs(interrupted, ourCancelMayHaveLanded: pipeline.mayBeOurCancel(now: Self.at(131))))
+        #expect(pipeline.answered(now: Self.at(181)) === update)
+        #expect(update.wasInterruptedByUs(interrupted, ourCancelMayHaveLanded: pipeline.mayBeOurCancel(now: Self.at(181))))
         // Once only.
         update.resent = true
         #expect(!update.wasInterruptedByUs(interrupted, ourCancelMayHaveLanded: true))
@@ -174,6 +178,48 @@ import Testing
         check = pipeline.check(now: Self.at(6000))
         #expect(check.giveUp)
         #expect(pipeline.removeAll().count == 1)
+    }
+
+    @Test func aDeadlineCancelTheServerIgnoredIsSentAgain() {
+        // The row-lock scenario's next write: it waited for its row behind the previous one and
+        // is sent just before its deadline. Its cancel follows at once and reaches the backend
+        // while it still reads the write's messages, where PostgreSQL ignores a cancel. Without a
+        // second one, the read behind it waited for its own deadline (seen once in a full run:
+        // an unrelated POST answered 503 after 2 s).
+        var pipeline = PostgresPipeline(rules: .init(cancelGrace: .milliseconds(50), maxCancels: 3, drainLimit: .seconds(2)), now: Self.t0)
+        let write = Self.query(write: true, deadline: 5)
+        let read = Self.query(deadline: 2000)
+        pipeline.sent(write, now: Self.at(0))
+        pipeline.sent(read, now: Self.at(1))
+        var check = pipeline.check(now: Self.at(5))
+        #expect(check.expired.count == 1 && check.cancel && !check.rescue)
+        write.finish(.failure(PostgresError(.timedOut, message: "deadline")))
+        // Not delivered yet: nothing more, looked at again after the grace.
+        #expect(check.next == Self.at(55))
+        check = pipeline.check(now: Self.at(55))
+        #expect(!check.cancel && check.next == Self.at(105))
+        // Delivered at some point; still no answer a grace after it was sent: again.
+        check = pipeline.check(now: Self.at(105), lastCancelDelivered: true)
+        #expect(check.cancel && !check.giveUp)
+        check = pipeline.check(now: Self.at(120), lastCancelDelivered: true)
+        #expect(!check.cancel && check.next == Self.at(155))
+        // This one works: the write's 57014 is dropped (its caller has its answer), and the read
+        // runs; a 57014 for the read would be ours too, and sent again.
+        #expect(pipeline.answered(now: Self.at(130)) === write)
+        #expect(pipeline.mayBeOurCancel(now: Self.at(131)))
+        #expect(!pipeline.isDraining && pipeline.acceptsWork(now: Self.at(131)))
+    }
+
+    @Test func aHeadThatIgnoresEveryCancelGivesTheConnectionUp() {
+        var pipeline = PostgresPipeline(rules: .init(cancelGrace: .milliseconds(50), maxCancels: 3, drainLimit: .seconds(60)), now: Self.t0)
+        pipeline.sent(Self.query(deadline: 100), now: Self.at(0))
+        var check = pipeline.check(now: Self.at(100))
+        #expect(check.cancel)
+        for query in check.expired { query.finish(.failure(PostgresError(.timedOut, message: "deadline"))) }
+        #expect(pipeline.check(now: Self.at(150), lastCancelDelivered: true).cancel)
+        #expect(pipeline.check(now: Self.at(200), lastCancelDelivered: true).cancel)
+        check = pipeline.check(now: Self.at(250), lastCancelDelivered: true)
+        #expect(check.giveUp)
     }
 
     @Test func tooManyCancelsGiveTheConnectionUp() {
