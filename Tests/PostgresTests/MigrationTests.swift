@@ -115,29 +115,32 @@ import TestSupport
             """)
         #expect(keys.string(0, 0) == "owner,key", "idempotency keys are per owner")
 
-        // 0004: the column rules are domains now (no CHECK constraint is parsed per statement),
-        // and they still refuse what they refused, with the same SQLSTATE.
+        // 0004, then 0005: no CHECK constraint is parsed per statement, and no domain check is
+        // set up per execution but the title's; the rules still refuse what they refused. Too long:
+        // 22001 (varchar(n), counted in characters as char_length counted); an empty title: 23514.
         let connection = try BlockingPostgresConnection(fixture.settings)
         let checks = try connection.query("SELECT count(*) FROM pg_constraint WHERE conrelid = 'todos'::regclass AND contype = 'c'")
         #expect(checks.int(0, 0) == 0)
+        let domains = try connection.query("SELECT count(*) FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid WHERE a.attrelid = 'todos'::regclass AND t.typtype = 'd'")
+        #expect(domains.int(0, 0) == 1, "the title's")
         func sqlState(_ query: PostgresQuery) -> String? {
             do { _ = try connection.query(query); return nil } catch { return error.sqlState }
         }
         #expect(sqlState("INSERT INTO todos (title) VALUES (\(""))") == "23514")
-        #expect(sqlState("INSERT INTO todos (title) VALUES (\(String(repeating: "t", count: 201)))") == "23514")
-        #expect(sqlState("INSERT INTO todos (title, description) VALUES ('t', \(String(repeating: "d", count: 2001)))") == "23514")
-        #expect(sqlState("INSERT INTO todos (title, priority) VALUES ('t', \(String(repeating: "p", count: 33)))") == "23514")
-        #expect(sqlState("INSERT INTO todos (title, owner) VALUES ('t', \(String(repeating: "o", count: 257)))") == "23514")
-        #expect(sqlState("INSERT INTO todos (title, owner) VALUES ('t', \(""))") == "23514")
-        #expect(sqlState("INSERT INTO todos (title, description, priority, owner) VALUES (\(String(repeating: "t", count: 200)), \(String(repeating: "d", count: 2000)), 'high', \(String(repeating: "o", count: 256)))") == nil)
+        #expect(sqlState("INSERT INTO todos (title) VALUES (\(String(repeating: "t", count: 201)))") == "22001")
+        #expect(sqlState("INSERT INTO todos (title, description) VALUES ('t', \(String(repeating: "d", count: 2001)))") == "22001")
+        #expect(sqlState("INSERT INTO todos (title, priority) VALUES ('t', \(String(repeating: "p", count: 33)))") == "22001")
+        #expect(sqlState("INSERT INTO todos (title, owner) VALUES ('t', \(String(repeating: "o", count: 257)))") == "22001")
+        // Characters, not bytes: 200 two-byte characters fit.
+        #expect(sqlState("INSERT INTO todos (title, description, priority, owner) VALUES (\(String(repeating: "é", count: 200)), \(String(repeating: "d", count: 2000)), 'high', \(String(repeating: "o", count: 256)))") == nil)
         #expect(sqlState("UPDATE todos SET title = \("") WHERE true") == "23514")
-        // Bound as text and coerced into the domain in the plan (how the service's open creates
-        // bind them): the same checks, the same SQLSTATE.
+        #expect(sqlState("UPDATE todos SET title = \(String(repeating: "t", count: 201)) WHERE true") == "22001")
+        // Bound as text and assigned in the plan (how the service's open creates bind them): the
+        // same rules; a value too long is refused, never cut (only an explicit cast cuts).
         #expect(sqlState("INSERT INTO todos (title) VALUES (\("")::text)") == "23514")
-        #expect(sqlState("INSERT INTO todos (title) VALUES (\(String(repeating: "t", count: 201))::text)") == "23514")
-        #expect(sqlState("INSERT INTO todos (title, description) VALUES ('t', \(String(repeating: "d", count: 2001))::text)") == "23514")
-        #expect(sqlState("INSERT INTO todos (title, priority) VALUES ('t', \(String(repeating: "p", count: 33))::text)") == "23514")
-        #expect(sqlState("INSERT INTO todos (title, owner) VALUES ('t', \("")::text)") == "23514")
+        #expect(sqlState("INSERT INTO todos (title) VALUES (\(String(repeating: "t", count: 201))::text)") == "22001")
+        #expect(sqlState("INSERT INTO todos (title, description) VALUES ('t', \(String(repeating: "d", count: 2001))::text)") == "22001")
+        #expect(sqlState("INSERT INTO todos (title, priority) VALUES ('t', \(String(repeating: "p", count: 33))::text)") == "22001")
         #expect(sqlState("INSERT INTO todos (title, description, priority, owner) VALUES (\("t")::text, \(nil as String?)::text, \("low")::text, \("o")::text)") == nil)
     }
 }
