@@ -3,8 +3,10 @@ import Logging
 /// What the HTTP layer reports about each exchange, after the response is written.
 public struct AccessRecord: Sendable {
     public var method: String
-    /// Without the query (query values may carry personal data).
-    public var path: String
+    /// Without the query (query values may carry personal data). A slice of the request's target,
+    /// not a string of its own: a path longer than 15 bytes (every `/todos/{id}`) made one
+    /// allocation a request to build the line.
+    public var path: Substring
     /// The route template (`/todos/:id`), or nil when no route matched.
     public var route: String?
     public var status: Int
@@ -23,7 +25,7 @@ public struct AccessRecord: Sendable {
     /// The authenticated caller (the owner of todos), when the service authenticated the request.
     public var userID: String?
 
-    public init(method: String, path: String, route: String?, status: Int, durationNanoseconds: Int64, bytesIn: Int,
+    public init(method: String, path: Substring, route: String?, status: Int, durationNanoseconds: Int64, bytesIn: Int,
                 bytesOut: Int, clientIP: String, userAgent: String?, userAgentBytes: ArraySlice<UInt8>? = nil,
                 requestID: String, traceID: String?, userID: String? = nil) {
         self.userID = userID
@@ -121,13 +123,15 @@ public struct AccessLog: Sendable {
         // The message in pieces, not interpolated: "GET /todos/… 200".
         json.escaped(record.method)
         json.raw(" ")
-        json.escaped(LogLine.cut(record.path, 512))
+        Self.writeCut(record.path, 512, into: &json)
         json.raw(" ")
         json.integer(record.status)
         json.raw("\",\"method\":")
         json.string(record.method)
         json.raw(",\"path\":")
-        json.string(LogLine.cut(record.path, 1024))
+        json.raw("\"")
+        Self.writeCut(record.path, 1024, into: &json)
+        json.raw("\"")
         json.raw(",\"route\":")
         json.optionalString(record.route)
         json.raw(",\"status\":")
@@ -164,6 +168,11 @@ public struct AccessLog: Sendable {
         if let userID = record.userID { metadata["userId"] = .string(userID) }
         return LogLine.render(format: .text, timestamp: Timestamp.nowMilliseconds(), level: lineLevel, service: service,
                               component: "access", message: "\(record.method) \(record.path)", metadata: metadata)
+    }
+
+    /// `text` escaped, cut as `LogLine.cut` cuts; the common short one straight from the slice.
+    static func writeCut(_ text: Substring, _ limit: Int, into json: inout JSONWriter) {
+        if text.utf8.count <= limit { json.escaped(text) } else { json.escaped(LogLine.cut(String(text), limit)) }
     }
 
     /// `1.234` (three decimals), as digits into the line (no strings).

@@ -26,6 +26,12 @@ public struct JSONWriter: Sendable {
         text.withUTF8 { appendEscaped($0) }
     }
 
+    /// A slice of a string (a request's path), escaped without making a string of it.
+    public mutating func escaped(_ text: Substring) {
+        var text = text
+        text.withUTF8 { appendEscaped($0) }
+    }
+
     /// Runs without anything to escape are copied whole; each byte that needs it is escaped.
     private mutating func appendEscaped(_ utf8: UnsafeBufferPointer<UInt8>) {
         var runStart = 0
