@@ -309,7 +309,7 @@ final class HTTPConnection: Selectable {
         let before = output.count
         // Moved out, not copied (a copy retained each of its references once more).
         let exchange = self.exchange.take()
-        ResponseEncoder.encode(response, into: &output, date: context.dateCache.headerLine,
+        ResponseEncoder.encode(response, into: &output, head: &context.responseHead, date: context.dateCache.headerLine,
                                connectionHeader: connectionHeader, omitBody: omitBody,
                                extraHeaders: context.configuration.responseHeaders.bytes,
                                exchangeHeaders: exchange?.responseFields ?? [], requestID: exchange?.requestID)

@@ -44,6 +44,6 @@ public struct HTTPResponse: Sendable {
         }
         members(&json)
         json.raw("}")
-        return HTTPResponse(status: status, contentType: "application/problem+json", headers: headers, body: json.bytes)
+        return HTTPResponse(status: status, contentType: "application/problem+json", headers: headers, body: json.take())
     }
 }

@@ -104,7 +104,7 @@ public struct AccessLog: Sendable {
         if format == .json {
             scratch.reset()
             json(record, level: lineLevel, into: &scratch)
-            scratch.bytes.withUnsafeBytes { sink.write($0) }
+            scratch.withUnsafeBytes { sink.write($0) }
         } else {
             sink.write(text(record, level: lineLevel))
         }
@@ -113,7 +113,7 @@ public struct AccessLog: Sendable {
     func json(_ record: AccessRecord, level lineLevel: Logger.Level) -> [UInt8] {
         var json = JSONWriter(capacity: 512)
         self.json(record, level: lineLevel, into: &json)
-        return json.bytes
+        return json.take()
     }
 
     /// Written directly, in a fixed order: one line per request must stay cheap (no metadata

@@ -3,21 +3,41 @@ import Net
 /// Appends JSON to a byte buffer. Strings are escaped per RFC 8259 §7: quote, backslash and the
 /// control characters; everything else is written as UTF-8.
 public struct JSONWriter: Sendable {
-    public var bytes: [UInt8] = []
+    private var buffer: ByteWriter
 
     public init(capacity: Int = 256) {
-        bytes.reserveCapacity(capacity)
+        buffer = ByteWriter(capacity: capacity)
+    }
+
+    public var count: Int { buffer.count }
+    /// A copy of the document. `take()` hands the storage over instead (no copy).
+    public var bytes: [UInt8] { buffer.bytes }
+    /// The document, leaving the writer empty (no copy).
+    public mutating func take() -> [UInt8] { buffer.take() }
+
+    public func withUnsafeBytes<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
+        try buffer.withUnsafeBytes(body)
+    }
+
+    @inline(__always)
+    mutating func append(_ source: UnsafeRawPointer?, _ length: Int) {
+        buffer.append(source, count: length)
+    }
+
+    @inline(__always)
+    mutating func append(_ byte: UInt8) {
+        buffer.append(byte)
     }
 
     @inline(__always)
     public mutating func raw(_ text: StaticString) {
-        text.withUTF8Buffer { bytes.append(contentsOf: $0) }
+        append(text.utf8Start, text.utf8CodeUnitCount)
     }
 
     public mutating func string(_ text: String) {
-        bytes.append(UInt8(ascii: "\""))
+        append(UInt8(ascii: "\""))
         escaped(text)
-        bytes.append(UInt8(ascii: "\""))
+        append(UInt8(ascii: "\""))
     }
 
     /// `text` escaped, without the quotes: for a string written in pieces.
@@ -37,12 +57,12 @@ public struct JSONWriter: Sendable {
         var runStart = 0
         var i = Self.firstToEscape(utf8, from: 0)
         while i < utf8.count {
-            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<i]))
+            append(utf8.baseAddress.map { $0 + runStart }, i - runStart)
             appendEscape(utf8[i])
             runStart = i + 1
             i = Self.firstToEscape(utf8, from: runStart)
         }
-        bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart...]))
+        append(utf8.baseAddress.map { $0 + runStart }, utf8.count - runStart)
     }
 
     /// The escape of one byte that `firstToEscape` stopped at (RFC 8259 §7).
@@ -55,8 +75,8 @@ public struct JSONWriter: Sendable {
         case 0x09: raw("\\t")
         default:
             raw("\\u00")
-            bytes.append(Self.hex[Int(b >> 4)])
-            bytes.append(Self.hex[Int(b & 0xF)])
+            append(Self.hex[Int(b >> 4)])
+            append(Self.hex[Int(b & 0xF)])
         }
     }
 
@@ -87,7 +107,7 @@ public struct JSONWriter: Sendable {
     /// Bytes appended as they are: the caller vouches that they are valid JSON in place (digits,
     /// a uuid's hex text).
     public mutating func raw(bytes text: UnsafeRawBufferPointer) {
-        bytes.append(contentsOf: text)
+        append(text.baseAddress, text.count)
     }
 
     /// UTF-8 text given as bytes (a database value), as a JSON string. ASCII text is escaped in
@@ -99,9 +119,9 @@ public struct JSONWriter: Sendable {
             string(String(decoding: utf8, as: UTF8.self))
             return
         }
-        bytes.append(UInt8(ascii: "\""))
+        append(UInt8(ascii: "\""))
         appendEscaped(utf8)
-        bytes.append(UInt8(ascii: "\""))
+        append(UInt8(ascii: "\""))
     }
 
     static func isASCII(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
@@ -122,7 +142,7 @@ public struct JSONWriter: Sendable {
 
     /// Empties the buffer, keeping its storage (a writer reused line after line).
     public mutating func reset() {
-        bytes.removeAll(keepingCapacity: true)
+        buffer.reset()
     }
 
     public mutating func optionalString(_ text: String?) {
@@ -134,7 +154,7 @@ public struct JSONWriter: Sendable {
     }
 
     public mutating func integer(_ value: Int) {
-        ASCIIDigits.appendDecimal(value, to: &bytes)
+        buffer.appendDecimal(value)
     }
 
     static let hex: [UInt8] = Array("0123456789abcdef".utf8)

@@ -61,7 +61,7 @@ public enum LogLine {
                 write(value, to: &json, limit: valueLimit)
             }
             json.raw("}")
-            return json.bytes
+            return json.take()
         case .text:
             var text = Timestamp.rfc3339(milliseconds: timestamp) + " " + levelName(level).description + " [" + component + "] " + cut(message, valueLimit)
             for (key, value) in metadata.sorted(by: { $0.key < $1.key }) {

@@ -69,7 +69,7 @@ public struct StructuredLogHandler: LogHandler {
             json.string(LogLine.cut(value, LogLine.maxValueBytes))
         }
         json.raw("}")
-        sink.write(json.bytes)
+        json.withUnsafeBytes { sink.write($0) }
     }
 
     /// Parses `LOG_LEVEL` values.

@@ -4,9 +4,9 @@
 public enum Timestamp {
     /// `2026-11-23T19:25:49.760Z`: UTC, always three fraction digits.
     public static func format(milliseconds: Int64, into writer: inout JSONWriter) {
-        writer.bytes.append(UInt8(ascii: "\""))
-        appendRFC3339(milliseconds, to: &writer.bytes)
-        writer.bytes.append(UInt8(ascii: "\""))
+        writer.append(UInt8(ascii: "\""))
+        withUnsafeBytes(of: rfc3339Words(milliseconds)) { writer.raw(bytes: $0) }
+        writer.append(UInt8(ascii: "\""))
     }
 
     public static func rfc3339(milliseconds: Int64) -> String {
@@ -20,6 +20,12 @@ public enum Timestamp {
     /// instructions a timestamp (callgrind), and a request writes three or four (a todo's
     /// `createdAt` and `updatedAt`, the access line's, an event line's; 40 for a list of 20).
     public static func appendRFC3339(_ milliseconds: Int64, to bytes: inout [UInt8]) {
+        withUnsafeBytes(of: rfc3339Words(milliseconds)) { bytes.append(contentsOf: $0) }
+    }
+
+    /// The 24 bytes of `appendRFC3339`, as three little-endian words in memory order.
+    @inline(__always)
+    static func rfc3339Words(_ milliseconds: Int64) -> (UInt64, UInt64, UInt64) {
         let (days, msOfDay) = milliseconds.floorDivided(by: 86_400_000)
         let (year, month, day) = civil(fromDays: days)
         let y = UInt64(truncatingIfNeeded: year % 10000)
@@ -35,7 +41,7 @@ public enum Timestamp {
             | byte(":", 5) | digit(minute / 10, 6) | digit(minute, 7)
         let third = byte(":", 0) | digit(second / 10, 1) | digit(second, 2) | byte(".", 3)
             | digit(milli / 100, 4) | digit(milli / 10, 5) | digit(milli, 6) | byte("Z", 7)
-        withUnsafeBytes(of: (first.littleEndian, second8.littleEndian, third.littleEndian)) { bytes.append(contentsOf: $0) }
+        return (first.littleEndian, second8.littleEndian, third.littleEndian)
     }
 
     /// RFC 3339 `date-time` (`2026-01-02T03:04:05Z`, `...05.678+09:00`; `t`/`z` and a space

@@ -70,7 +70,7 @@ struct Todo: Sendable {
         json.raw("{\"todo\":")
         write(&json)
         json.raw("}")
-        return json.bytes
+        return json.take()
     }
 }
 

@@ -113,7 +113,7 @@ struct TodoRoutes: Sendable {
             json.raw("null")
         }
         json.raw("}")
-        return .json(.ok, json.bytes, headers: [])
+        return .json(.ok, json.take(), headers: [])
     }
 
     /// The hottest route, so a callback handler: one read, answered from its completion (no task).
