@@ -113,6 +113,27 @@ extension String {
         #expect(top == ["$[]"])
     }
 
+    /// Skipping words: only the strings with something besides letters and `_` are visited, and
+    /// their paths still name their keys (a word key is read from the body when a match names it).
+    @Test func wordsAreSkippedAndPathsStillNameTheirKeys() {
+        var seen: [String] = []
+        let body = #"{"title":"a b","Priority":"HIGH","due_at":"2026-01-01","x1":"y","tags":["w","x.y"],"":"e","q":"\u0041"}"#
+        JSONStrings.forEach(Array(body.utf8), skippingWords: true) { path, value, isKey in
+            seen.append((isKey ? "key " : "") + path() + "=" + String(decoding: value, as: UTF8.self))
+            return true
+        }
+        #expect(seen == ["$.title=a b", "$.due_at=2026-01-01", "key $=x1", "$.tags[]=x.y", "key $=", "$.q=A"])
+        // A word is what the inspector finds nothing in: the same verdicts with and without the shortcut.
+        for word in ["select", "UNION", "script", "alert", "javascript", "etc_passwd", "ORDER_BY", "sleep", "passwd"] {
+            #expect(JSONStrings.wordString(Array("\(word)\"".utf8), from: 0) != nil)
+            // Where no shortcut applies (a query parameter), the rules find nothing in it either.
+            #expect(verdict(makeRequest(target: "/todos?q=\(word)&\(word)=1")).matches.isEmpty, "\(word)")
+        }
+        #expect(JSONStrings.wordString(Array("a-b\"".utf8), from: 0) == nil)
+        #expect(JSONStrings.wordString(Array("ab".utf8), from: 0) == nil, "unterminated")
+        #expect(JSONStrings.wordString(Array("\"".utf8), from: 0) == nil, "empty")
+    }
+
     /// Strings without an escape take a shortcut (one copy); with one, the decoding loop. Both
     /// end after the closing quote, or at the end of an unterminated string.
     @Test func stringsDecodeTheSameWithAndWithoutEscapes() {

@@ -145,7 +145,7 @@ public struct RequestInspector: Sendable {
         if TextTransform.containsCaseInsensitive(contentType.utf8, "json")
             || body.first(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }) == 0x7B {
             var blocked = false
-            JSONStrings.forEach(body) { location, value, isKey in
+            JSONStrings.forEach(body, skippingWords: true) { location, value, isKey in
                 if isKey && value.first == 0x24,  // {"$gt": …}: a query operator where a field name belongs
                    record(.noSQLInjection, "body:\(location())", "operator key", value, into: &verdict) { blocked = true; return false }
                 // AWS WAF URL-decodes bodies too: `%3Cscript%3E` in a field is still markup.
