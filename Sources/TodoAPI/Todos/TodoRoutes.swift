@@ -310,10 +310,12 @@ struct TodoRoutes: Sendable {
 
     /// Content-Type first (415), then JSON syntax (400), then the fields (400 naming each).
     static func body(_ request: HTTPRequest, mode: TodoInput.Mode, requestID: String) -> Result<TodoInput, BodyProblem> {
-        let contentType = request.head.fields["Content-Type"]
-        if let contentType, isApplicationJSON(contentType) {
+        // Recognised on the head's bytes: looking it up as a string made one (an allocation:
+        // "application/json" is longer than a small string) on every write.
+        if let raw = request.head.fields.rawValue("Content-Type"), raw.withUnsafeBytes({ isApplicationJSON(bytes: $0) }) {
             return parse(request.body, mode: mode, requestID: requestID)
         }
+        let contentType = request.head.fields["Content-Type"]
         let mediaType = contentType.map {
             String($0.split(separator: ";", maxSplits: 1).first ?? "").trimmingWhitespace.lowercased()
         }
@@ -330,17 +332,19 @@ struct TodoRoutes: Sendable {
     /// `; charset=utf-8` after it), recognised on the bytes: the general rule above splits,
     /// trims and lowercases copies of the header (4 % of a POST's CPU, perf).
     static func isApplicationJSON(_ value: String) -> Bool {
-        let expected: StaticString = "application/json"
         var value = value
-        return value.withUTF8 { bytes in
-            guard bytes.count >= expected.utf8CodeUnitCount else { return false }
-            let matches = expected.withUTF8Buffer { wanted in
-                (0..<wanted.count).allSatisfy { i in (bytes[i] &- 65 < 26 ? bytes[i] | 0x20 : bytes[i]) == wanted[i] }
-            }
-            guard matches else { return false }
-            let rest = bytes[expected.utf8CodeUnitCount...].drop { $0 == 0x20 || $0 == 0x09 }
-            return rest.isEmpty || rest.first == UInt8(ascii: ";")
+        return value.withUTF8 { isApplicationJSON(bytes: UnsafeRawBufferPointer($0)) }
+    }
+
+    static func isApplicationJSON(bytes: UnsafeRawBufferPointer) -> Bool {
+        let expected: StaticString = "application/json"
+        guard bytes.count >= expected.utf8CodeUnitCount else { return false }
+        let matches = expected.withUTF8Buffer { wanted in
+            (0..<wanted.count).allSatisfy { i in (bytes[i] &- 65 < 26 ? bytes[i] | 0x20 : bytes[i]) == wanted[i] }
         }
+        guard matches else { return false }
+        let rest = bytes[expected.utf8CodeUnitCount...].drop { $0 == 0x20 || $0 == 0x09 }
+        return rest.isEmpty || rest.first == UInt8(ascii: ";")
     }
 
     private static func parse(_ body: [UInt8], mode: TodoInput.Mode, requestID: String) -> Result<TodoInput, BodyProblem> {
