@@ -15,8 +15,18 @@
 -- instead of 23514; an empty title is still 23514. An empty owner is no longer refused by the
 -- table: the owner is the token's subject, which the authenticator requires to be a non-empty
 -- string (Auth/TokenPolicy), and the request never names it.
--- A value assigned to a varchar(n) column is refused when too long, never cut (only an explicit
--- cast cuts): the service binds text and lets PostgreSQL assign it.
+-- A value assigned to a varchar(n) column is refused when too long (only an explicit cast cuts),
+-- with one exception of PostgreSQL's: excess characters that are all spaces are cut silently.
+-- The service never sends such a value (titles are trimmed, the other fields length-checked).
+--
+-- Deploying it: the type change rewrites the table and its indexes under an ACCESS EXCLUSIVE lock
+-- (as 0004's did: each row's lengths are checked), so writes wait for it; run it at a quiet time
+-- on a large table. Tasks still running the previous version keep statements prepared against
+-- the old column types: PostgreSQL refuses those with 0A000 ("cached plan must not change result
+-- type"), and since this version the connection prepares them again and resends the query once
+-- (PostgresError.isStalePreparedStatement). Versions before it answer such queries with an error
+-- until their connections are replaced (30 minutes at most).
+-- The type change drops the columns' statistics: ANALYZE at the end.
 CREATE DOMAIN todo_title_text AS varchar(200) CHECK (VALUE <> '');
 
 ALTER TABLE todos
@@ -29,3 +39,5 @@ DROP DOMAIN todo_title;
 DROP DOMAIN todo_description;
 DROP DOMAIN todo_priority;
 DROP DOMAIN todo_owner;
+
+ANALYZE todos;

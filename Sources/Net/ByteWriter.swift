@@ -66,6 +66,9 @@ public struct ByteWriter: Sendable {
 
     @inlinable @inline(__always)
     public mutating func append(_ text: StaticString) {
+        // A literal of one scalar may be stored as the scalar, without a pointer (`utf8Start`
+        // would trap).
+        guard text.hasPointerRepresentation else { return text.withUTF8Buffer { append(bytes: UnsafeRawBufferPointer($0)) } }
         append(text.utf8Start, count: text.utf8CodeUnitCount)
     }
 

@@ -31,7 +31,7 @@ public struct JSONWriter: Sendable {
 
     @inline(__always)
     public mutating func raw(_ text: StaticString) {
-        append(text.utf8Start, text.utf8CodeUnitCount)
+        buffer.append(text)
     }
 
     public mutating func string(_ text: String) {

@@ -27,8 +27,10 @@ final class PendingQuery {
     /// The columns its last send relied on (no Describe went with it): its result points into
     /// them (`RowShape`). Set by every send, for the connection it goes to.
     var rowShape: RowShape?
-    /// A cancel request was sent for it after its deadline (again if ignored: `PostgresPipeline.check`).
+    /// A cancel request was sent for it after its deadline, and how many times again after the
+    /// server ignored one (`PostgresPipeline.check`).
     var cancelRequested = false
+    var cancelRepeats = 0
     /// Rescue cancels sent for it (a row write blocking statements behind it).
     var rescues = 0
     /// When the last cancel request (rescue or deadline) was sent for it.
@@ -56,12 +58,13 @@ final class PendingQuery {
     }
 
     /// Whether to send it once more, alone, after its answer came back as `error`: it was skipped
-    /// because a neighbour in its batch failed (`aborted`), or its statement's Prepare failed
+    /// because a neighbour in its batch failed (`aborted`), its statement's Prepare failed
     /// (SQLSTATE 26000 invalid_sql_statement_name, e.g. a Prepare that hit a lock timeout with
-    /// executes queued behind it). Neither ran, so this is safe for a write too; once only, and not
-    /// for a query whose caller already gave up.
+    /// executes queued behind it), or its prepared statement went stale (0A000: a migration
+    /// changed a column's type; it is prepared again). None ran, so this is safe for a write too;
+    /// once only, and not for a query whose caller already gave up.
     func shouldResend(aborted: Bool, error: PostgresError?) -> Bool {
-        (aborted || error?.sqlState == "26000") && !resent && !isFinished
+        (aborted || error?.sqlState == "26000" || error?.isStalePreparedStatement == true) && !resent && !isFinished
     }
 
     /// Whether a 57014 answer came from our own rescue cancel (`PostgresPipeline.check`): the

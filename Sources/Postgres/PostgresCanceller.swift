@@ -1,5 +1,6 @@
 import CLibPQ
 import Glibc
+import Net
 import Synchronization
 
 /// Cancel requests (libpq's `PQcancel`), sent off the loops: `PQcancel` opens a new connection to
@@ -25,14 +26,23 @@ final class PostgresCanceller: Sendable {
 
     /// One cancel request, as its connection sees it.
     final class Ticket: Sendable {
-        private let done = Atomic<Bool>(false)
-        /// `PQcancel` returned: the server took the request and signalled the backend (or refused
-        /// it). A statement still unanswered a while after that was not interrupted: the signal
-        /// arrived while the backend was reading its next message, and PostgreSQL ignores a
-        /// cancel there (`ProcessInterrupts`, postgres.c: "If we are reading a command from the
-        /// client, just ignore the cancel request").
-        var isDelivered: Bool { done.load(ordering: .acquiring) }
-        fileprivate func delivered() { done.store(true, ordering: .releasing) }
+        /// 0 on its way; -1 `PQcancel` failed; otherwise when it returned (monotonic nanoseconds).
+        private let state = Atomic<Int64>(0)
+
+        /// `.delivered`: `PQcancel` returned, the server took the request and signalled the
+        /// backend. A statement still unanswered a while after that was not interrupted: the
+        /// signal arrived while the backend was reading its next message, and PostgreSQL ignores
+        /// a cancel there (`ProcessInterrupts`, postgres.c: "If we are reading a command from
+        /// the client, just ignore the cancel request"). A failed request counts as none.
+        var delivery: PostgresPipeline.CancelDelivery {
+            let value = state.load(ordering: .acquiring)
+            if value == 0 { return .pending }
+            return value < 0 ? .none : .delivered(MonotonicTime(nanoseconds: value))
+        }
+
+        fileprivate func finished(succeeded: Bool) {
+            state.store(succeeded ? Swift.max(1, MonotonicTime.now().nanoseconds) : -1, ordering: .releasing)
+        }
     }
 
     /// Starts a cancel request for the statement `pg` is running; nil when none can be sent now.
@@ -53,9 +63,9 @@ final class PostgresCanceller: Sendable {
             let request = Unmanaged<Request>.fromOpaque(raw!).takeRetainedValue()
             var message = [CChar](repeating: 0, count: 256)
             // Its outcome does not matter: the statement's own answer (57014 or its result) tells.
-            _ = PQcancel(request.handle, &message, Int32(message.count))
+            let succeeded = PQcancel(request.handle, &message, Int32(message.count)) == 1
             PQfreeCancel(request.handle)
-            request.ticket.delivered()
+            request.ticket.finished(succeeded: succeeded)
             request.canceller.inFlight.subtract(1, ordering: .relaxed)
             return nil
         }, request) == 0 else {

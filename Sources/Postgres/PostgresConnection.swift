@@ -350,7 +350,7 @@ final class PostgresConnection: Selectable {
     /// Carries out the pipeline's check: timeouts to callers, a cancel request, or giving up.
     private func checkPipeline() {
         guard state == .ready, let pg else { return }
-        let check = pipeline.check(now: loop.now, lastCancelDelivered: lastCancel?.isDelivered ?? false)
+        let check = pipeline.check(now: loop.now, delivery: lastCancel?.delivery ?? .none)
         for query in check.expired {
             query.finish(.failure(PostgresError(.timedOut, message: "no answer from the database before the request deadline")))
         }
@@ -360,14 +360,16 @@ final class PostgresConnection: Selectable {
         }
         if check.rescue {
             // Best effort: without a free cancel slot the statements behind wait for its deadline.
-            if let ticket = canceller.cancel(pg) {
-                lastCancel = ticket
+            // Without a free slot: none on its way (`lastCancel` nil), so the pipeline tries again
+            // after a grace, within `maxRescues`.
+            lastCancel = canceller.cancel(pg)
+            if lastCancel != nil {
                 delegate.connection(self, reports: .rowWriteIsolated,
                                     message: "a row write blocked \(pipeline.count - 1) statement(s) behind it for \(pipeline.rules.rowLockGrace); sent again alone")
             }
         } else if check.cancel {
-            if let ticket = canceller.cancel(pg) {
-                lastCancel = ticket
+            lastCancel = canceller.cancel(pg)
+            if lastCancel != nil {
                 delegate.connection(self, reports: .cancelSent, message: "statement running past its deadline")
             } else {
                 giveUp("no cancel request could be sent (all in flight)")
@@ -475,7 +477,7 @@ final class PostgresConnection: Selectable {
                     } else {
                         outcome = .failure(PostgresError(.server, message: "no result"))
                     }
-                    let interrupted = pending.wasInterruptedByUs(headError, ourCancelMayHaveLanded: pipeline.mayBeOurCancel(now: loop.now))
+                    let interrupted = pending.wasInterruptedByUs(headError, ourCancelMayHaveLanded: pipeline.mayBeOurCancel(now: loop.now, delivery: lastCancel?.delivery ?? .none))
                     headAborted = false
                     headResult = nil
                     headError = nil
@@ -511,7 +513,10 @@ final class PostgresConnection: Selectable {
                     if describedStatement != 0 { learnShape(of: pending.query.key, statement: describedStatement, from: result) }
                     if headResult == nil { headResult = PostgresResult(result, shape: pending.rowShape) } else { PQclear(result) }
                 case PGRES_FATAL_ERROR:
-                    headError = Self.serverError(result)
+                    let error = Self.serverError(result)
+                    headError = error
+                    // Stale after a migration: prepared again (new name, new shape) at the resend.
+                    if error.isStalePreparedStatement { prepared[pending.query.key] = nil }
                     PQclear(result)
                 case PGRES_PIPELINE_ABORTED:
                     headError = prepareError ?? PostgresError(.server, message: "statement aborted in the pipeline")

@@ -54,4 +54,10 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
 
     /// SQLSTATE 25006 read_only_sql_transaction: what the old writer says after an Aurora failover.
     public var isReadOnlyTransaction: Bool { sqlState == "25006" }
+
+    /// SQLSTATE 0A000 from an execution of a prepared statement: "cached plan must not change
+    /// result type". A migration changed the type of a column the statement returns (0005 did,
+    /// for the todos' text columns) while this connection kept the statement prepared; PostgreSQL
+    /// refuses to run it, before running anything. The connection prepares it again.
+    var isStalePreparedStatement: Bool { sqlState == "0A000" }
 }

@@ -50,6 +50,16 @@ struct PostgresPipeline {
         var drainLimit = TimeSpan.seconds(3)
     }
 
+    /// Where the last cancel request sent from this connection is (`PostgresCanceller.Ticket`).
+    enum CancelDelivery: Equatable {
+        /// None on its way: none sent, or it could not be started (no free slot).
+        case none
+        /// Sent, not yet taken by the server (a slow connect, a frozen path).
+        case pending
+        /// The server took it at this time and signalled the backend.
+        case delivered(MonotonicTime)
+    }
+
     /// What `check` found.
     struct Check {
         /// Statements whose deadline passed: their callers get a timeout now.
@@ -110,6 +120,7 @@ struct PostgresPipeline {
         // A statement sent again (after a rescue, on any connection) starts with no cancels: the
         // ones counted here are this connection's, for this send.
         query.cancelRequested = false
+        query.cancelRepeats = 0
         query.rescues = 0
         statements.append(query)
         if query.isolated { isolated += 1 }
@@ -135,10 +146,16 @@ struct PostgresPipeline {
         return query
     }
 
-    /// Whether a 57014 answered at `now` may come from our own rescue cancel (then the statement
-    /// did not run to its end and is sent again).
-    func mayBeOurCancel(now: MonotonicTime) -> Bool {
-        ourCancelWindowEnd.map { now <= $0 } ?? false
+    /// Whether a 57014 answered at `now` may come from our own cancel (then the statement did not
+    /// run to its end and is sent again): within 1 s of sending one, of its delivery, or while one
+    /// is still on its way.
+    func mayBeOurCancel(now: MonotonicTime, delivery: CancelDelivery = .none) -> Bool {
+        if let end = ourCancelWindowEnd, now <= end { return true }
+        switch delivery {
+        case .none: return false
+        case .pending: return ourCancelWindowEnd != nil
+        case .delivered(let at): return ourCancelWindowEnd != nil && now <= at + .seconds(1)
+        }
     }
 
     /// Everything in flight, removed (the connection closed).
@@ -152,13 +169,15 @@ struct PostgresPipeline {
     /// Deadlines, cancels and giving up, at `now`. The statements listed in `expired` count as
     /// abandoned from here on; the caller finishes them with a timeout.
     ///
-    /// `lastCancelDelivered`: the last cancel request sent on this connection reached the server
-    /// (`PostgresCanceller.Ticket`). A head still unanswered `cancelGrace` after that was not
-    /// interrupted: PostgreSQL ignores a cancel that arrives while the backend reads its next
-    /// message, as it does when the statement was sent a moment before its cancel. It gets
-    /// another, within the drain's `maxCancels`. A cancel not yet delivered (a frozen path, a
-    /// slow server) is not repeated: that would only pile up requests that all land later.
-    mutating func check(now: MonotonicTime, lastCancelDelivered: Bool = false) -> Check {
+    /// `delivery`: where the last cancel request sent from this connection is. A head still
+    /// unanswered `cancelGrace` after its cancel reached the server was not interrupted:
+    /// PostgreSQL ignores a cancel that arrives while the backend reads its next message, as when
+    /// the statement was sent a moment before its cancel. An abandoned head gets one more
+    /// (`maxCancelRepeats`; not counted in the drain's `maxCancels`: a head that is merely slow,
+    /// committing or starved, must not cost its connection). A row write blocking others gets
+    /// up to `maxRescues` in all. A cancel not yet delivered (a frozen path, a slow server) is
+    /// never repeated: that would only pile up requests that all land later.
+    mutating func check(now: MonotonicTime, delivery: CancelDelivery = .pending) -> Check {
         var check = Check()
         var earliest = MonotonicTime.distantFuture
         for offset in 0..<statements.count {
@@ -182,16 +201,8 @@ struct PostgresPipeline {
             }
             // The head's own expiry finishes it only after this check's caller acts, so it counts.
             let headAbandoned = head.isFinished || check.expired.contains { $0 === head }
-            if headAbandoned {
-                let cancelAt: MonotonicTime
-                if !head.cancelRequested {
-                    cancelAt = head === check.expired.first ? now : headSince + rules.cancelGrace
-                } else if lastCancelDelivered {
-                    cancelAt = head.lastCancel + rules.cancelGrace
-                } else {
-                    cancelAt = .distantFuture  // look again after a grace (below)
-                    earliest = min(earliest, now + rules.cancelGrace)
-                }
+            if headAbandoned && !head.cancelRequested {
+                let cancelAt = head === check.expired.first ? now : headSince + rules.cancelGrace
                 if now >= cancelAt {
                     if cancels >= rules.maxCancels {
                         check.giveUp = true
@@ -201,16 +212,28 @@ struct PostgresPipeline {
                     cancels += 1
                     sendCancel(for: head, now: now, into: &check)
                     earliest = min(earliest, now + rules.cancelGrace)
-                } else if cancelAt != .distantFuture {
+                } else {
                     earliest = min(earliest, cancelAt)
+                }
+            } else if headAbandoned && head.cancelRepeats < Self.maxCancelRepeats {
+                if let repeatAt = repeatAt(head, delivery: delivery, now: now) {
+                    if now >= repeatAt {
+                        head.cancelRepeats += 1
+                        sendCancel(for: head, now: now, into: &check)
+                    } else {
+                        earliest = min(earliest, repeatAt)
+                    }
+                } else {
+                    earliest = min(earliest, now + rules.cancelGrace)  // not delivered yet: look again
                 }
             }
             earliest = min(earliest, quietSince + rules.drainLimit)
         } else if let rescueAt = rescueCheck {
-            if now < rescueAt {
-                earliest = min(earliest, rescueAt)
-            } else if head.rescues > 0 && !lastCancelDelivered {
-                earliest = min(earliest, now + rules.cancelGrace)
+            let after = head.rescues == 0 ? rescueAt : repeatAt(head, delivery: delivery, now: now).map { max($0, rescueAt) }
+            if let after, now < after {
+                earliest = min(earliest, after)
+            } else if after == nil {
+                earliest = min(earliest, now + rules.cancelGrace)  // not delivered yet: look again
             } else {
                 head.rescues += 1
                 sendCancel(for: head, now: now, into: &check)
@@ -221,6 +244,20 @@ struct PostgresPipeline {
         }
         check.next = earliest == .distantFuture ? nil : earliest
         return check
+    }
+
+    /// One repeat of a deadline cancel: the ignored-cancel race needs no more (the repeat arrives
+    /// while the statement runs).
+    static let maxCancelRepeats = 1
+
+    /// When the head's cancel may be repeated: `cancelGrace` after it reached the server (after it
+    /// was sent, when it could not be started); nil while it is on its way.
+    private func repeatAt(_ head: PendingQuery, delivery: CancelDelivery, now: MonotonicTime) -> MonotonicTime? {
+        switch delivery {
+        case .none: return head.lastCancel + rules.cancelGrace
+        case .pending: return nil
+        case .delivered(let at): return max(at, head.lastCancel) + rules.cancelGrace
+        }
     }
 
     private mutating func sendCancel(for head: PendingQuery, now: MonotonicTime, into check: inout Check) {

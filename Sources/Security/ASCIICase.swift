@@ -15,6 +15,12 @@ extension UnsafeRawBufferPointer {
     @inline(__always)
     func equalsIgnoringASCIICase(_ lowercase: StaticString) -> Bool {
         guard count == lowercase.utf8CodeUnitCount, let base = baseAddress else { return count == lowercase.utf8CodeUnitCount }
+        guard lowercase.hasPointerRepresentation else {  // one scalar, stored without a pointer
+            return lowercase.withUTF8Buffer { wanted in (0..<count).allSatisfy { i in
+                let b = base.load(fromByteOffset: i, as: UInt8.self)
+                return (b &- 65 < 26 ? b | 0x20 : b) == wanted[i]
+            } }
+        }
         let wanted = lowercase.utf8Start
         for i in 0..<count {
             let b = base.load(fromByteOffset: i, as: UInt8.self)

@@ -26,6 +26,15 @@ struct ByteWriterTests {
         }
     }
 
+    /// Literals of one scalar, whichever way the compiler stores them (with or without a pointer).
+    @Test func literalsOfOneScalar() {
+        var writer = ByteWriter()
+        writer.append("}")
+        writer.append(StaticString(unicodeScalarLiteral: "é"))
+        writer.append(StaticString(unicodeScalarLiteral: "x"))
+        #expect(writer.bytes == Array("}éx".utf8))
+    }
+
     @Test func resetKeepsNothingWritten() {
         var writer = ByteWriter(capacity: 8)
         writer.append("a line longer than the room")

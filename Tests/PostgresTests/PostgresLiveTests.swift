@@ -265,6 +265,33 @@ import TestSupport
         #expect(count == 1)
     }
 
+    /// A migration that changes the type of a column a prepared statement returns (0005 did, on a
+    /// rolling deploy: the old tasks keep their statements): PostgreSQL refuses the statement with
+    /// 0A000 ("cached plan must not change result type"); the connection prepares it again and the
+    /// query is answered, read or write.
+    @Test func aColumnTypeChangedByAMigrationIsPreparedAgain() async throws {
+        let admin = try TestDatabase.admin()
+        let table = TestDatabase.uniqueName("retyped")
+        try admin.execute(script: """
+            CREATE TABLE \(table) (x int4, label text);
+            INSERT INTO \(table) VALUES (1, 'one');
+            GRANT SELECT, UPDATE ON \(table) TO todo
+            """)
+        let db = try LoopDatabase(settings: TestDatabase.settings()) { $0.minConnections = 1; $0.maxConnections = 1 }
+        let read = PostgresQuery(stringLiteral: "SELECT x, label FROM \(table) WHERE x = 1")
+        let write = PostgresQuery(stringLiteral: "UPDATE \(table) SET x = x WHERE x = 1 RETURNING x, label")
+        for _ in 0..<3 {
+            _ = try await db.run { try await $0.query(read) }
+            _ = try await db.run { try await $0.query(write) }
+        }
+        try admin.execute(script: "ALTER TABLE \(table) ALTER COLUMN x TYPE int8, ALTER COLUMN label TYPE varchar(10)")
+        let (afterRead, afterWrite) = try await db.run { database in
+            (try await database.query(read), try await database.query(write))
+        }
+        #expect(afterRead.int(0, 0) == 1 && afterRead.string(0, 1) == "one")
+        #expect(afterWrite.int(0, 0) == 1 && afterWrite.string(0, 1) == "one")
+    }
+
     @Test func unreachableDatabaseFailsFastAndExplicitly() async throws {
         // A port nothing listens on: connection refused.
         let settings = try TestDatabase.settings("postgres://todo@127.0.0.1:1/todo")

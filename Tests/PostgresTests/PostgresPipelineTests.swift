@@ -63,16 +63,19 @@ import Testing
         // which would only land later, on whatever runs then. Looked at again after a grace.
         check = pipeline.check(now: Self.at(80))
         #expect(!check.cancel && check.next == Self.at(130))
-        // It reached the server and the write is still unanswered: the server ignored it (it
-        // arrived between two statements). Another one, up to three in all.
-        #expect(pipeline.check(now: Self.at(130), lastCancelDelivered: true).rescue)
-        #expect(pipeline.check(now: Self.at(180), lastCancelDelivered: true).rescue)
+        // It reached the server at 110 and the write is still unanswered a grace later: the
+        // server ignored it (it arrived between two statements). Another one, up to three in all.
+        #expect(!pipeline.check(now: Self.at(130), delivery: .delivered(Self.at(110))).cancel)
+        #expect(pipeline.check(now: Self.at(160), delivery: .delivered(Self.at(110))).rescue)
+        // The third could not be started (no free slot: none on its way): tried a grace later.
+        #expect(pipeline.check(now: Self.at(180), delivery: .none).next == Self.at(210))
+        #expect(pipeline.check(now: Self.at(210), delivery: .none).rescue)
         #expect(pipeline.rescueCheck == nil)
         // Its 57014 is ours: it is sent again, isolated; the read behind it runs at once.
-        #expect(pipeline.mayBeOurCancel(now: Self.at(181)))
+        #expect(pipeline.mayBeOurCancel(now: Self.at(211)))
         let interrupted = PostgresError(.server, sqlState: "57014", message: "canceling statement due to user request")
-        #expect(pipeline.answered(now: Self.at(181)) === update)
-        #expect(update.wasInterruptedByUs(interrupted, ourCancelMayHaveLanded: pipeline.mayBeOurCancel(now: Self.at(181))))
+        #expect(pipeline.answered(now: Self.at(211)) === update)
+        #expect(update.wasInterruptedByUs(interrupted, ourCancelMayHaveLanded: pipeline.mayBeOurCancel(now: Self.at(211))))
         // Once only.
         update.resent = true
         #expect(!update.wasInterruptedByUs(interrupted, ourCancelMayHaveLanded: true))
@@ -180,7 +183,7 @@ import Testing
         #expect(pipeline.removeAll().count == 1)
     }
 
-    @Test func aDeadlineCancelTheServerIgnoredIsSentAgain() {
+    @Test func aDeadlineCancelTheServerIgnoredIsSentAgainOnce() {
         // The row-lock scenario's next write: it waited for its row behind the previous one and
         // is sent just before its deadline. Its cancel follows at once and reaches the backend
         // while it still reads the write's messages, where PostgreSQL ignores a cancel. Without a
@@ -194,32 +197,50 @@ import Testing
         var check = pipeline.check(now: Self.at(5))
         #expect(check.expired.count == 1 && check.cancel && !check.rescue)
         write.finish(.failure(PostgresError(.timedOut, message: "deadline")))
-        // Not delivered yet: nothing more, looked at again after the grace.
+        // On its way (a slow connect): nothing more, looked at again after the grace.
         #expect(check.next == Self.at(55))
-        check = pipeline.check(now: Self.at(55))
+        check = pipeline.check(now: Self.at(55), delivery: .pending)
         #expect(!check.cancel && check.next == Self.at(105))
-        // Delivered at some point; still no answer a grace after it was sent: again.
-        check = pipeline.check(now: Self.at(105), lastCancelDelivered: true)
+        // Delivered at 90: the grace counts from there, not from the send.
+        check = pipeline.check(now: Self.at(105), delivery: .delivered(Self.at(90)))
+        #expect(!check.cancel && check.next == Self.at(140))
+        check = pipeline.check(now: Self.at(140), delivery: .delivered(Self.at(90)))
         #expect(check.cancel && !check.giveUp)
-        check = pipeline.check(now: Self.at(120), lastCancelDelivered: true)
-        #expect(!check.cancel && check.next == Self.at(155))
-        // This one works: the write's 57014 is dropped (its caller has its answer), and the read
-        // runs; a 57014 for the read would be ours too, and sent again.
-        #expect(pipeline.answered(now: Self.at(130)) === write)
-        #expect(pipeline.mayBeOurCancel(now: Self.at(131)))
-        #expect(!pipeline.isDraining && pipeline.acceptsWork(now: Self.at(131)))
+        // Once only: a head still unanswered after that is slow, not ignoring cancels.
+        check = pipeline.check(now: Self.at(300), delivery: .delivered(Self.at(150)))
+        #expect(!check.cancel && !check.giveUp)
+        // A 57014 on the read while the repeat may still land (1 s after its delivery) is ours.
+        #expect(pipeline.mayBeOurCancel(now: Self.at(1100), delivery: .delivered(Self.at(150))))
+        #expect(!pipeline.mayBeOurCancel(now: Self.at(1200), delivery: .delivered(Self.at(150))))
+        #expect(pipeline.mayBeOurCancel(now: Self.at(1200), delivery: .pending))
+        // This one worked: the write's 57014 is dropped (its caller has its answer); the read runs.
+        #expect(pipeline.answered(now: Self.at(310)) === write)
+        #expect(!pipeline.isDraining && pipeline.acceptsWork(now: Self.at(311)))
     }
 
-    @Test func aHeadThatIgnoresEveryCancelGivesTheConnectionUp() {
-        var pipeline = PostgresPipeline(rules: .init(cancelGrace: .milliseconds(50), maxCancels: 3, drainLimit: .seconds(60)), now: Self.t0)
+    @Test func aSlowHeadIsNotGivenUpForItsRepeatedCancel() {
+        // A head that is merely slow (committing, CPU-starved) after a delivered cancel and its
+        // one repeat: the connection waits for the drain limit, as for a single cancel, and the
+        // repeat does not count against the drain's cancels.
+        var pipeline = PostgresPipeline(rules: .init(cancelGrace: .milliseconds(50), maxCancels: 1, drainLimit: .seconds(3)), now: Self.t0)
         pipeline.sent(Self.query(deadline: 100), now: Self.at(0))
         var check = pipeline.check(now: Self.at(100))
         #expect(check.cancel)
         for query in check.expired { query.finish(.failure(PostgresError(.timedOut, message: "deadline"))) }
-        #expect(pipeline.check(now: Self.at(150), lastCancelDelivered: true).cancel)
-        #expect(pipeline.check(now: Self.at(200), lastCancelDelivered: true).cancel)
-        check = pipeline.check(now: Self.at(250), lastCancelDelivered: true)
-        #expect(check.giveUp)
+        #expect(pipeline.check(now: Self.at(150), delivery: .delivered(Self.at(100))).cancel)
+        check = pipeline.check(now: Self.at(2000), delivery: .delivered(Self.at(150)))
+        #expect(!check.cancel && !check.giveUp)
+        #expect(pipeline.check(now: Self.at(3100), delivery: .delivered(Self.at(150))).giveUp)
+    }
+
+    @Test func aStatementSentAgainStartsWithNoCancels() {
+        var pipeline = PostgresPipeline(rules: .init(), now: Self.t0)
+        let write = Self.query(write: true)
+        write.cancelRequested = true
+        write.cancelRepeats = 1
+        write.rescues = 3
+        pipeline.sent(write, now: Self.at(0))
+        #expect(!write.cancelRequested && write.cancelRepeats == 0 && write.rescues == 0)
     }
 
     @Test func tooManyCancelsGiveTheConnectionUp() {
