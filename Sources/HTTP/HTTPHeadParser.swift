@@ -1,3 +1,5 @@
+import Net
+
 /// Turns one complete head (request line, field lines, final CRLF) into an `HTTPRequestHead`,
 /// applying the framing rules of RFC 9112 §6 that decide where the body ends.
 enum HTTPHeadParser {
@@ -117,26 +119,26 @@ struct Framing {
 
     mutating func observe(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) -> HTTPParseError? {
         switch name.count {
-        case 4 where equalsLowercase(name, "host"):
+        case 4 where name.equalsIgnoringASCIICase("host"):
             hostCount += 1
             if !HostSyntax.isValid(value) { return .invalidHost }
-        case 6 where equalsLowercase(name, "expect"):
-            if equalsLowercase(value, "100-continue") { expectsContinue = true } else { unsupportedExpectation = true }
-        case 10 where equalsLowercase(name, "connection"):
+        case 6 where name.equalsIgnoringASCIICase("expect"):
+            if value.equalsIgnoringASCIICase("100-continue") { expectsContinue = true } else { unsupportedExpectation = true }
+        case 10 where name.equalsIgnoringASCIICase("connection"):
             forEachListElement(value) { token in
-                if equalsLowercase(token, "close") { connectionClose = true }
-                if equalsLowercase(token, "keep-alive") { connectionKeepAlive = true }
+                if token.equalsIgnoringASCIICase("close") { connectionClose = true }
+                if token.equalsIgnoringASCIICase("keep-alive") { connectionKeepAlive = true }
             }
-        case 14 where equalsLowercase(name, "content-length"):
+        case 14 where name.equalsIgnoringASCIICase("content-length"):
             return observeContentLength(value)
-        case 17 where equalsLowercase(name, "transfer-encoding"):
+        case 17 where name.equalsIgnoringASCIICase("transfer-encoding"):
             // Only a single "chunked" is understood; "gzip, chunked", "chunked, chunked" or a second
             // Transfer-Encoding line are refused rather than half-understood.
             var elements = 0
             var chunked = false
             forEachListElement(value) { token in
                 elements += 1
-                chunked = equalsLowercase(token, "chunked")
+                chunked = token.equalsIgnoringASCIICase("chunked")
             }
             if transferEncoding == .none && elements == 1 && chunked {
                 transferEncoding = .chunked
@@ -182,12 +184,5 @@ struct Framing {
             if e > s { body(UnsafeRawBufferPointer(rebasing: value[s..<e])) }
             start = end + 1
         }
-    }
-
-    private func equalsLowercase(_ bytes: UnsafeRawBufferPointer, _ lowercase: StaticString) -> Bool {
-        guard bytes.count == lowercase.utf8CodeUnitCount else { return false }
-        let expected = lowercase.utf8Start
-        for i in 0..<bytes.count where ASCII.lower(bytes[i]) != expected[i] { return false }
-        return true
     }
 }

@@ -10,7 +10,7 @@ enum HostSyntax {
         if value[0] == UInt8(ascii: "[") {
             // IP-literal: IPv6address or IPvFuture, both within unreserved / sub-delims / ":".
             guard let close = value.firstIndex(of: UInt8(ascii: "]")), close > 1 else { return false }
-            for byte in value[1..<close] where !(isUnreserved(byte) || isSubDelimiter(byte) || byte == UInt8(ascii: ":")) {
+            for byte in value[1..<close] where !(isRegNameByte(byte) || byte == UInt8(ascii: ":")) {
                 return false
             }
             hostEnd = close + 1
@@ -42,22 +42,6 @@ enum HostSyntax {
 
     @inline(__always) static func isRegNameByte(_ b: UInt8) -> Bool {
         b < 0x40 ? (regNameBitsLow >> UInt64(b)) & 1 != 0 : b < 0x80 && (regNameBitsHigh >> UInt64(b &- 0x40)) & 1 != 0
-    }
-
-    /// ALPHA / DIGIT / "-" / "." / "_" / "~"
-    static func isUnreserved(_ byte: UInt8) -> Bool {
-        (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
-            || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
-            || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "~")
-    }
-
-    /// "!" / "$" / "&" / "'" / "(" / ")" / "*" / "+" / "," / ";" / "="
-    static func isSubDelimiter(_ byte: UInt8) -> Bool {
-        switch byte {
-        case UInt8(ascii: "!"), UInt8(ascii: "$"), UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "("), UInt8(ascii: ")"),
-             UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "="): true
-        default: false
-        }
     }
 
     private static func isHexDigit(_ byte: UInt8) -> Bool {

@@ -19,20 +19,29 @@ public enum ASCIIDigits {
             output.append(UInt8(ascii: "0") &+ UInt8(value))
             return
         }
-        if value < 0 { output.append(UInt8(ascii: "-")) }
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: Int.min has 19 digits
-        var count = 0
-        var rest = value.magnitude
+        // One append per digit: a status or a byte count has 3 or 4, and appending the slice
+        // went through the generic sequence path (~250 instructions a number, callgrind).
+        withDecimal(value) { digits in for digit in digits { output.append(digit) } }
+    }
+
+    /// `value` in decimal (a minus sign first when negative), on the stack.
+    @inline(__always)
+    static func withDecimal<Result>(_ value: Int, _ body: (UnsafeRawBufferPointer) -> Result) -> Result {
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: Int.min has 19 digits and a sign
+        var start = 24
         withUnsafeMutableBytes(of: &digits) { buffer in
-            while rest > 0 {
-                buffer[23 - count] = UInt8(ascii: "0") &+ UInt8(rest % 10)
+            var rest = value.magnitude
+            repeat {
+                start -= 1
+                buffer[start] = UInt8(ascii: "0") &+ UInt8(rest % 10)
                 rest /= 10
-                count += 1
+            } while rest > 0
+            if value < 0 {
+                start -= 1
+                buffer[start] = UInt8(ascii: "-")
             }
-            // One append per digit: a status or a byte count has 3 or 4, and appending the slice
-            // went through the generic sequence path (~250 instructions a number, callgrind).
-            for i in (24 - count)..<24 { output.append(buffer[i]) }
         }
+        return withUnsafeBytes(of: &digits) { body(UnsafeRawBufferPointer(rebasing: $0[start..<24])) }
     }
 
     /// `value` as `width` lowercase hexadecimal digits, zero-padded (ids, digests, `\uXXXX`).

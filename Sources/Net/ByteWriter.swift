@@ -9,11 +9,8 @@ import Glibc
 public struct ByteWriter: Sendable {
     // Usable from inline code: the appends are inlined into the writers of other modules.
     @usableFromInline var storage: [UInt8]
-    public private(set) var count: Int {
-        get { written }
-        set { written = newValue }
-    }
     @usableFromInline var written = 0
+    public var count: Int { written }
 
     public init(capacity: Int = 256) {
         // Zeroed by memset: `repeating:` and `initialize(repeating:)` filled byte by byte (~580
@@ -31,14 +28,14 @@ public struct ByteWriter: Sendable {
     public mutating func take() -> [UInt8] {
         var written: [UInt8] = []
         swap(&written, &storage)
-        written.removeLast(written.count - count)
-        count = 0
+        written.removeLast(written.count - self.written)
+        self.written = 0
         return written
     }
 
     /// Empties the writer, keeping its room (a writer reused line after line).
     public mutating func reset() {
-        count = 0
+        written = 0
     }
 
     @inlinable
@@ -89,21 +86,7 @@ public struct ByteWriter: Sendable {
     /// `value` in decimal, from a stack buffer in one copy.
     public mutating func appendDecimal(_ value: Int) {
         if value >= 0 && value < 10 { return append(UInt8(ascii: "0") &+ UInt8(value)) }
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: Int.min has 19 digits and a sign
-        var start = 24
-        withUnsafeMutableBytes(of: &digits) { buffer in
-            var rest = value.magnitude
-            repeat {
-                start -= 1
-                buffer[start] = UInt8(ascii: "0") &+ UInt8(rest % 10)
-                rest /= 10
-            } while rest > 0
-            if value < 0 {
-                start -= 1
-                buffer[start] = UInt8(ascii: "-")
-            }
-        }
-        Swift.withUnsafeBytes(of: &digits) { append($0.baseAddress.unsafelyUnwrapped + start, count: 24 - start) }
+        ASCIIDigits.withDecimal(value) { append(bytes: $0) }
     }
 
     /// At least doubles, so a long document still takes few copies.

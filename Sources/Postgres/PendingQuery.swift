@@ -27,10 +27,10 @@ final class PendingQuery {
     /// The columns its last send relied on (no Describe went with it): its result points into
     /// them (`RowShape`). Set by every send, for the connection it goes to.
     var rowShape: RowShape?
-    /// A cancel request was sent for it after its deadline, and how many times again after the
-    /// server ignored one (`PostgresPipeline.check`).
-    var cancelRequested = false
-    var cancelRepeats = 0
+    /// Cancel requests sent for it after its deadline: the first, then one more if the server
+    /// ignored it (`PostgresPipeline.check`).
+    var deadlineCancels = 0
+    var cancelRequested: Bool { deadlineCancels > 0 }
     /// Rescue cancels sent for it (a row write blocking statements behind it).
     var rescues = 0
     /// When the last cancel request (rescue or deadline) was sent for it.

@@ -62,7 +62,8 @@ final class PostgresCanceller: Sendable {
         guard pthread_create(&thread, nil, { raw in
             let request = Unmanaged<Request>.fromOpaque(raw!).takeRetainedValue()
             var message = [CChar](repeating: 0, count: 256)
-            // Its outcome does not matter: the statement's own answer (57014 or its result) tells.
+            // Whether and when it reached the server: a statement still unanswered a grace after
+            // that may get another (`PostgresPipeline.check`).
             let succeeded = PQcancel(request.handle, &message, Int32(message.count)) == 1
             PQfreeCancel(request.handle)
             request.ticket.finished(succeeded: succeeded)

@@ -119,8 +119,7 @@ struct PostgresPipeline {
         query.sentAt = now
         // A statement sent again (after a rescue, on any connection) starts with no cancels: the
         // ones counted here are this connection's, for this send.
-        query.cancelRequested = false
-        query.cancelRepeats = 0
+        query.deadlineCancels = 0
         query.rescues = 0
         statements.append(query)
         if query.isolated { isolated += 1 }
@@ -208,17 +207,17 @@ struct PostgresPipeline {
                         check.giveUp = true
                         return check
                     }
-                    head.cancelRequested = true
+                    head.deadlineCancels = 1
                     cancels += 1
                     sendCancel(for: head, now: now, into: &check)
                     earliest = min(earliest, now + rules.cancelGrace)
                 } else {
                     earliest = min(earliest, cancelAt)
                 }
-            } else if headAbandoned && head.cancelRepeats < Self.maxCancelRepeats {
-                if let repeatAt = repeatAt(head, delivery: delivery, now: now) {
+            } else if headAbandoned && head.deadlineCancels <= Self.maxCancelRepeats {
+                if let repeatAt = repeatAt(head, delivery: delivery) {
                     if now >= repeatAt {
-                        head.cancelRepeats += 1
+                        head.deadlineCancels += 1
                         sendCancel(for: head, now: now, into: &check)
                     } else {
                         earliest = min(earliest, repeatAt)
@@ -229,7 +228,7 @@ struct PostgresPipeline {
             }
             earliest = min(earliest, quietSince + rules.drainLimit)
         } else if let rescueAt = rescueCheck {
-            let after = head.rescues == 0 ? rescueAt : repeatAt(head, delivery: delivery, now: now).map { max($0, rescueAt) }
+            let after = head.rescues == 0 ? rescueAt : repeatAt(head, delivery: delivery).map { max($0, rescueAt) }
             if let after, now < after {
                 earliest = min(earliest, after)
             } else if after == nil {
@@ -252,7 +251,7 @@ struct PostgresPipeline {
 
     /// When the head's cancel may be repeated: `cancelGrace` after it reached the server (after it
     /// was sent, when it could not be started); nil while it is on its way.
-    private func repeatAt(_ head: PendingQuery, delivery: CancelDelivery, now: MonotonicTime) -> MonotonicTime? {
+    private func repeatAt(_ head: PendingQuery, delivery: CancelDelivery) -> MonotonicTime? {
         switch delivery {
         case .none: return head.lastCancel + rules.cancelGrace
         case .pending: return nil

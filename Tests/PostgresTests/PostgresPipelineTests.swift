@@ -236,11 +236,10 @@ import Testing
     @Test func aStatementSentAgainStartsWithNoCancels() {
         var pipeline = PostgresPipeline(rules: .init(), now: Self.t0)
         let write = Self.query(write: true)
-        write.cancelRequested = true
-        write.cancelRepeats = 1
+        write.deadlineCancels = 2
         write.rescues = 3
         pipeline.sent(write, now: Self.at(0))
-        #expect(!write.cancelRequested && write.cancelRepeats == 0 && write.rescues == 0)
+        #expect(!write.cancelRequested && write.deadlineCancels == 0 && write.rescues == 0)
     }
 
     @Test func tooManyCancelsGiveTheConnectionUp() {

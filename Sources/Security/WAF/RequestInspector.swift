@@ -1,3 +1,4 @@
+import Net
 import HTTP
 
 /// Runs the rules over one request: method, path (decoded twice), query names and values, every

@@ -337,13 +337,9 @@ struct TodoRoutes: Sendable {
     }
 
     static func isApplicationJSON(bytes: UnsafeRawBufferPointer) -> Bool {
-        let expected: StaticString = "application/json"
-        guard bytes.count >= expected.utf8CodeUnitCount else { return false }
-        let matches = expected.withUTF8Buffer { wanted in
-            (0..<wanted.count).allSatisfy { i in (bytes[i] &- 65 < 26 ? bytes[i] | 0x20 : bytes[i]) == wanted[i] }
-        }
-        guard matches else { return false }
-        let rest = bytes[expected.utf8CodeUnitCount...].drop { $0 == 0x20 || $0 == 0x09 }
+        let length = 16  // "application/json"
+        guard bytes.count >= length, UnsafeRawBufferPointer(rebasing: bytes[..<length]).equalsIgnoringASCIICase("application/json") else { return false }
+        let rest = bytes[length...].drop { $0 == 0x20 || $0 == 0x09 }
         return rest.isEmpty || rest.first == UInt8(ascii: ";")
     }
 
