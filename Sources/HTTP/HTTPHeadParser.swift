@@ -1,5 +1,3 @@
-import Net
-
 /// Turns one complete head (request line, field lines, final CRLF) into an `HTTPRequestHead`,
 /// applying the framing rules of RFC 9112 §6 that decide where the body ends.
 enum HTTPHeadParser {
@@ -119,26 +117,26 @@ struct Framing {
 
     mutating func observe(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) -> HTTPParseError? {
         switch name.count {
-        case 4 where name.equalsIgnoringASCIICase("host"):
+        case 4 where equalsLowercase(name, "host"):
             hostCount += 1
             if !HostSyntax.isValid(value) { return .invalidHost }
-        case 6 where name.equalsIgnoringASCIICase("expect"):
-            if value.equalsIgnoringASCIICase("100-continue") { expectsContinue = true } else { unsupportedExpectation = true }
-        case 10 where name.equalsIgnoringASCIICase("connection"):
+        case 6 where equalsLowercase(name, "expect"):
+            if equalsLowercase(value, "100-continue") { expectsContinue = true } else { unsupportedExpectation = true }
+        case 10 where equalsLowercase(name, "connection"):
             forEachListElement(value) { token in
-                if token.equalsIgnoringASCIICase("close") { connectionClose = true }
-                if token.equalsIgnoringASCIICase("keep-alive") { connectionKeepAlive = true }
+                if equalsLowercase(token, "close") { connectionClose = true }
+                if equalsLowercase(token, "keep-alive") { connectionKeepAlive = true }
             }
-        case 14 where name.equalsIgnoringASCIICase("content-length"):
+        case 14 where equalsLowercase(name, "content-length"):
             return observeContentLength(value)
-        case 17 where name.equalsIgnoringASCIICase("transfer-encoding"):
+        case 17 where equalsLowercase(name, "transfer-encoding"):
             // Only a single "chunked" is understood; "gzip, chunked", "chunked, chunked" or a second
             // Transfer-Encoding line are refused rather than half-understood.
             var elements = 0
             var chunked = false
             forEachListElement(value) { token in
                 elements += 1
-                chunked = token.equalsIgnoringASCIICase("chunked")
+                chunked = equalsLowercase(token, "chunked")
             }
             if transferEncoding == .none && elements == 1 && chunked {
                 transferEncoding = .chunked
@@ -168,6 +166,15 @@ struct Framing {
         }
         if !sawElement { return .invalidContentLength }
         return error
+    }
+
+    /// Its own comparison, not Net's `equalsIgnoringASCIICase`: scripts/fuzz compiles the parser's
+    /// files alone, without the Net module.
+    private func equalsLowercase(_ bytes: UnsafeRawBufferPointer, _ lowercase: StaticString) -> Bool {
+        guard bytes.count == lowercase.utf8CodeUnitCount else { return false }
+        let expected = lowercase.utf8Start
+        for i in 0..<bytes.count where ASCII.lower(bytes[i]) != expected[i] { return false }
+        return true
     }
 
     /// Calls `body` with each element of a comma-separated list, OWS trimmed; empty elements
