@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Connection drills against the real binary over real sockets and a real PostgreSQL (issue
 "HTTP connections as a state machine"): SIGTERM under 64 keep-alive clients, slowloris on the
-request line, a body at 1 byte/s, 200 clients that never read beside a normal client.
+request line, a body at 1 byte/s, 200 clients that never read beside a normal client; and that
+`serve` runs with its allocator setting under the pid its caller started.
 
 usage: connection_drills.py BINARY DATABASE_URL  (the database must be migrated)
 Prints one line per check and `drills: N passed` at the end; exits 1 on any failure.
@@ -9,6 +10,7 @@ Durations are checked against the deadline rules they drill (with the slack each
 against speed.
 """
 import atexit
+import itertools
 import json
 import os
 import random
@@ -317,6 +319,48 @@ def slow_readers_drill(readers=200, write_timeout=5):
     proc.wait(timeout=30)
 
 
+def tunables_of(pid):
+    """The process's GLIBC_TUNABLES as it was executed with. glibc, parsing it at start, ends each
+    tunable in place with a NUL where the `:` was, so /proc/PID/environ shows the later ones as
+    entries of their own: they are joined back."""
+    with open(f"/proc/{pid}/environ", "rb") as f:
+        items = f.read().split(b"\0")
+    for index, item in enumerate(items):
+        if item.startswith(b"GLIBC_TUNABLES="):
+            parts = [item[len(b"GLIBC_TUNABLES="):]]
+            parts += list(itertools.takewhile(lambda rest: rest.startswith(b"glibc."), items[index + 1:]))
+            return b":".join(parts)
+    return None
+
+
+def allocator_tuning_drill():
+    """`serve` executes itself again with glibc's tcache at 128 chunks per size class (see
+    AllocatorTuning.swift): the process the caller started (same pid, what ECS and these drills
+    signal) must end up serving with the setting, an operator's other tunables kept; one that
+    already names tcache_count is left as it is. SIGTERM still ends it with 0."""
+    cases = [
+        ("no GLIBC_TUNABLES", None, b"glibc.malloc.tcache_count=128"),
+        ("other tunables", "glibc.malloc.arena_max=2", b"glibc.malloc.arena_max=2:glibc.malloc.tcache_count=128"),
+        ("the operator's own count", "glibc.malloc.tcache_count=7", b"glibc.malloc.tcache_count=7"),
+    ]
+    for label, given, expected in cases:
+        port = free_port()
+        extra = {} if given is None else {"GLIBC_TUNABLES": given}
+        saved = os.environ.pop("GLIBC_TUNABLES", None)
+        try:
+            proc = start(port, **extra)
+        finally:
+            if saved is not None:
+                os.environ["GLIBC_TUNABLES"] = saved
+        seen = tunables_of(proc.pid)
+        executable = os.path.basename(os.readlink(f"/proc/{proc.pid}/exe"))
+        check(f"allocator tuning ({label}): pid {proc.pid} serves as {executable} with GLIBC_TUNABLES={seen!r}",
+              seen == expected and executable == os.path.basename(BINARY), (seen, expected, executable))
+        proc.send_signal(signal.SIGTERM)
+        check(f"allocator tuning ({label}): SIGTERM to that pid exits 0", proc.wait(timeout=30) == 0, proc.returncode)
+
+
+allocator_tuning_drill()
 sigterm_drill()
 slowloris_drill()
 slow_readers_drill()

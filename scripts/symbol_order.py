@@ -126,7 +126,8 @@ def main():
     server = subprocess.Popen(["valgrind", "--tool=callgrind", "--demangle=no", f"--callgrind-out-file={out}", stripped, "serve",
                                "--host", "127.0.0.1", "--port", str(port), "--metrics-port", str(metrics_port),
                                "--db-pool-min", "4", "--db-pool-max", "4"],
-                              env=dict(os.environ, DATABASE_URL=cluster.url, RATE_LIMIT="100000000/1s"),
+                              env=dict(os.environ, DATABASE_URL=cluster.url, RATE_LIMIT="100000000/1s",
+                                       GLIBC_TUNABLES=bench.SERVE_TUNABLES),
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
     try:
         deadline = time.time() + 120

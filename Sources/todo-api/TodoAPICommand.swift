@@ -19,7 +19,9 @@ enum TodoAPICommand {
                 return
             }
             switch commandLine.command {
-            case .serve: try ServeCommand(options: commandLine.options).run()
+            case .serve:
+                AllocatorTuning.executeAgainIfNeeded()
+                try ServeCommand(options: commandLine.options).run()
             case .migrate: try MigrateCommand(options: commandLine.options).run()
             case .healthcheck: try HealthcheckCommand(options: commandLine.options).run()
             }

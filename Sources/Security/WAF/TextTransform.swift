@@ -4,7 +4,7 @@ import Net
 /// the size rules, and every transformation is a single pass, so the cost is linear.
 enum TextTransform {
     /// Whether `text` contains the lowercase ASCII `needle`, ignoring ASCII case (media types).
-    static func containsCaseInsensitive(_ text: String.UTF8View, _ needle: StaticString) -> Bool {
+    static func containsCaseInsensitive<Bytes: Collection<UInt8>>(_ text: Bytes, _ needle: StaticString) -> Bool {
         needle.withUTF8Buffer { pattern in
             var start = text.startIndex
             while true {
