@@ -106,17 +106,41 @@ public enum PostgresType {
 
     /// The 36-byte text form of a 16-byte binary uuid, into `out` (36 bytes).
     /// Digits computed, not looked up in a table (a `static let` array cost a lazy-initialisation
-    /// check and two bounds checks per byte: ~1,200 instructions a uuid, callgrind).
+    /// check and two bounds checks per byte: ~1,200 instructions a uuid, callgrind), and four
+    /// bytes at a time in one 64-bit word (`hexDigits`): the byte-at-a-time loop was ~490
+    /// instructions a uuid, two uuids a `POST`, twenty a list page.
     public static func writeUUID(_ bytes: UnsafeRawBufferPointer, into out: UnsafeMutableBufferPointer<UInt8>) {
-        @inline(__always) func digit(_ value: UInt8) -> UInt8 { value < 10 ? 0x30 &+ value : 0x57 &+ value }
-        var j = 0
-        for i in 0..<16 {
-            if i == 4 || i == 6 || i == 8 || i == 10 { out[j] = UInt8(ascii: "-"); j += 1 }
-            let byte = bytes[i]
-            out[j] = digit(byte >> 4)
-            out[j + 1] = digit(byte & 0xF)
-            j += 2
-        }
+        precondition(bytes.count >= 16 && out.count >= 36)
+        let source = bytes.baseAddress!
+        let target = UnsafeMutableRawPointer(out.baseAddress!)
+        // 8-4-4-4-12: each word is the 8 digits of 4 bytes.
+        let first = hexDigits(source.loadUnaligned(as: UInt32.self))
+        let second = hexDigits(source.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
+        let third = hexDigits(source.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
+        let fourth = hexDigits(source.loadUnaligned(fromByteOffset: 12, as: UInt32.self))
+        target.storeBytes(of: first, as: UInt64.self)
+        target.storeBytes(of: UInt8(ascii: "-"), toByteOffset: 8, as: UInt8.self)
+        target.storeBytes(of: UInt32(truncatingIfNeeded: second), toByteOffset: 9, as: UInt32.self)
+        target.storeBytes(of: UInt8(ascii: "-"), toByteOffset: 13, as: UInt8.self)
+        target.storeBytes(of: UInt32(truncatingIfNeeded: second >> 32), toByteOffset: 14, as: UInt32.self)
+        target.storeBytes(of: UInt8(ascii: "-"), toByteOffset: 18, as: UInt8.self)
+        target.storeBytes(of: UInt32(truncatingIfNeeded: third), toByteOffset: 19, as: UInt32.self)
+        target.storeBytes(of: UInt8(ascii: "-"), toByteOffset: 23, as: UInt8.self)
+        target.storeBytes(of: UInt32(truncatingIfNeeded: third >> 32), toByteOffset: 24, as: UInt32.self)
+        target.storeBytes(of: fourth, toByteOffset: 28, as: UInt64.self)
+    }
+
+    /// The lower-case hex digits of four bytes, first byte first, as a word whose memory order
+    /// is the text's (little-endian): each byte's nibbles moved to bytes of their own, then
+    /// `0`-`9` and `a`-`f` added in all eight lanes at once (a lane of 10 or more, +6, has bit 4).
+    @inline(__always)
+    static func hexDigits(_ fourBytes: UInt32) -> UInt64 {
+        let littleEndian = UInt64(UInt32(littleEndian: fourBytes))
+        var spread = (littleEndian | littleEndian << 16) & 0x0000_FFFF_0000_FFFF
+        spread = (spread | spread << 8) & 0x00FF_00FF_00FF_00FF  // byte k at bits 16k
+        let nibbles = (spread >> 4) & 0x000F_000F_000F_000F | (spread & 0x000F_000F_000F_000F) << 8
+        let letters = ((nibbles &+ 0x0606_0606_0606_0606) & 0x1010_1010_1010_1010) >> 4
+        return (nibbles &+ 0x3030_3030_3030_3030 &+ letters &* 39).littleEndian
     }
 
     /// Written straight into the string's storage: one allocation, not an array and a copy.
