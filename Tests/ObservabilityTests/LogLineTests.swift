@@ -125,58 +125,56 @@ func parsesAsJSONObject(_ bytes: [UInt8]) -> Bool {
         }
     }
 
-    /// Business events skip the metadata dictionary: the line must be the one `Logger.info` writes.
-    @Test func directFieldsMatchTheMetadataLine() throws {
+    /// The lines a business-component handler in `format` writes while `body` runs.
+    private func eventLines(_ format: LogFormat, _ body: (StructuredLogHandler, Logger) -> Void) -> [Substring] {
         var pipe: [Int32] = [0, 0]
         #expect(Glibc.pipe(&pipe) == 0)
+        defer { close(pipe[0]); close(pipe[1]) }
         let sink = LogSink(fd: pipe[1]) { _ in [] }
-        let handler = StructuredLogHandler(component: "business", level: .info, service: "todo-api", format: .json, sink: sink)
+        let handler = StructuredLogHandler(component: "business", level: .info, service: "todo-api", format: format, sink: sink)
         var logger = Logger(label: "business") { _ in handler }
         logger.logLevel = .info
-        logger.info("todo created", metadata: ["todoId": "t\"1", "requestId": "r-1", "userId": "u\n1"])
-        handler.write(.info, "todo created") { fields in
-            fields.add("idempotencyKey", nil)
-            fields.add("requestId", "r-1")
-            fields.add("todoId", "t\"1")
-            fields.add("userId", "u\n1")
-        }
-        handler.write(.debug, "below the level") { fields in
-            Issue.record("fields of a line below the level were rendered")
-            fields.add("todoId", "x")
-        }
+        body(handler, logger)
         sink.flush()
         var bytes = [UInt8](repeating: 0, count: 4096)
         let count = read(pipe[0], &bytes, bytes.count)
-        let lines = String(decoding: bytes[0..<max(0, count)], as: UTF8.self).split(separator: "\n")
+        return String(decoding: bytes[0..<max(0, count)], as: UTF8.self).split(separator: "\n")
+    }
+
+    /// Business events skip the metadata dictionary: the line must be the one `Logger.info` writes.
+    @Test func directFieldsMatchTheMetadataLine() throws {
+        let lines = eventLines(.json) { handler, logger in
+            logger.info("todo created", metadata: ["todoId": "t\"1", "requestId": "r-1", "userId": "u\n1"])
+            handler.write(.info, "todo created") { fields in
+                fields.add("idempotencyKey", nil)
+                fields.add("requestId", "r-1")
+                fields.add("todoId", "t\"1")
+                fields.add("userId", "u\n1")
+            }
+            handler.write(.debug, "below the level") { fields in
+                Issue.record("fields of a line below the level were rendered")
+                fields.add("todoId", "x")
+            }
+        }
         try #require(lines.count == 2)
         // Identical but for the timestamp.
         #expect(lines[0].dropFirst(40) == lines[1].dropFirst(40))
         #expect(lines[1].contains(#""message":"todo created","requestId":"r-1","todoId":"t\"1","userId":"u\n1"}"#))
-        close(pipe[0]); close(pipe[1])
     }
 
     /// LOG_FORMAT=text: the fields go through the metadata the text renderer prints.
     @Test func directFieldsInTheTextFormatMatchTheMetadataLine() throws {
-        var pipe: [Int32] = [0, 0]
-        #expect(Glibc.pipe(&pipe) == 0)
-        let sink = LogSink(fd: pipe[1]) { _ in [] }
-        let handler = StructuredLogHandler(component: "business", level: .info, service: "todo-api", format: .text, sink: sink)
-        var logger = Logger(label: "business") { _ in handler }
-        logger.logLevel = .info
-        logger.info("todo created", metadata: ["todoId": "t-1", "requestId": "r-1"])
-        handler.write(.info, "todo created") { fields in
-            fields.add("idempotencyKey", nil)
-            fields.add("requestId", "r-1")
-            fields.add("todoId", "t-1")
+        let lines = eventLines(.text) { handler, logger in
+            logger.info("todo created", metadata: ["todoId": "t-1", "requestId": "r-1"])
+            handler.write(.info, "todo created") { fields in
+                fields.add("idempotencyKey", nil)
+                fields.add("requestId", "r-1")
+                fields.add("todoId", "t-1")
+            }
         }
-        sink.flush()
-        var bytes = [UInt8](repeating: 0, count: 4096)
-        let count = read(pipe[0], &bytes, bytes.count)
-        let lines = String(decoding: bytes[0..<max(0, count)], as: UTF8.self).split(separator: "\n")
         try #require(lines.count == 2)
         #expect(lines[0].dropFirst(24) == lines[1].dropFirst(24), "\(lines)")
         #expect(lines[1].contains("todoId=t-1") && !lines[1].contains("idempotencyKey"), "\(lines[1])")
-        close(pipe[0]); close(pipe[1])
     }
 }
 
