@@ -47,8 +47,7 @@ public final class HTTPRequestHead: Sendable {
     static func split(_ target: String) -> (path: Substring, query: Substring?) {
         // Offsets found on the contiguous bytes, then turned into indices once (searching the
         // UTF-8 view element by element showed in profiles).
-        var copy = target
-        let (pathStart, pathEnd, question) = copy.withUTF8 { bytes -> (Int, Int, Int?) in
+        let (pathStart, pathEnd, question) = target.withBorrowedUTF8 { bytes -> (Int, Int, Int?) in
             let question = bytes.firstIndex(of: UInt8(ascii: "?"))
             let end = question ?? bytes.count
             if bytes.first == UInt8(ascii: "/") || bytes.first == UInt8(ascii: "*") { return (0, end, question) }
@@ -83,8 +82,7 @@ public struct HTTPFields: Sendable, Sequence {
 
     /// The first value of `name`, or nil.
     public subscript(name: String) -> String? {
-        var name = name
-        guard let entry = name.withUTF8({ first(named: $0) }) else { return nil }
+        guard let entry = name.withBorrowedUTF8({ first(named: $0) }) else { return nil }
         return value(entry)
     }
 
@@ -103,8 +101,7 @@ public struct HTTPFields: Sendable, Sequence {
 
     /// Every value of `name`, in order.
     public func values(_ name: String) -> [String] {
-        var name = name
-        return name.withUTF8 { wanted in
+        return name.withBorrowedUTF8 { wanted in
             entries.filter { Self.nameMatches(bytes, $0, wanted) }.map(value)
         }
     }

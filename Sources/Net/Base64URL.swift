@@ -26,8 +26,7 @@ public enum Base64URL {
     }
 
     public static func decode(_ text: String, allowPadding: Bool = false) -> [UInt8]? {
-        var text = text
-        return text.withUTF8 { decode($0, allowPadding: allowPadding) }
+        text.withBorrowedUTF8 { decode($0, allowPadding: allowPadding) }
     }
 
     /// Nil for a byte outside the alphabet, an impossible length, or padding when not allowed

@@ -79,8 +79,7 @@ public struct ByteWriter: Sendable {
     }
 
     public mutating func append(utf8 text: String) {
-        var text = text
-        text.withUTF8 { append(UnsafeRawPointer($0.baseAddress), count: $0.count) }
+        text.withBorrowedUTF8 { append(UnsafeRawPointer($0.baseAddress), count: $0.count) }
     }
 
     /// `value` in decimal, from a stack buffer in one copy.

@@ -42,8 +42,7 @@ public struct JSONWriter: Sendable {
 
     /// `text` escaped, without the quotes: for a string written in pieces.
     public mutating func escaped(_ text: String) {
-        var text = text
-        text.withUTF8 { appendEscaped($0) }
+        text.withBorrowedUTF8 { appendEscaped($0) }
     }
 
     /// A slice of a string (a request's path), escaped without making a string of it.

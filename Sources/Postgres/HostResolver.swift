@@ -1,5 +1,6 @@
 import Dispatch
 import Glibc
+import Net
 
 /// Host-name lookups off the event loops. libpq resolves host names inside PQconnectPoll with a
 /// blocking getaddrinfo; we resolve first, on this serial queue, and hand libpq `hostaddr` (keeping
@@ -56,12 +57,12 @@ func withCStrings<R>(_ values: [String?], _ body: (UnsafeBufferPointer<UnsafePoi
         withUnsafeTemporaryAllocation(of: UnsafePointer<CChar>?.self, capacity: max(values.count, 1)) { pointers in
             var offset = 0
             for (index, value) in values.enumerated() {
-                guard var value else {
+                guard let value else {
                     pointers.initializeElement(at: index, to: nil)
                     continue
                 }
                 let start = storage.baseAddress! + offset
-                value.withUTF8 { bytes in
+                value.withBorrowedUTF8 { bytes in
                     if let base = bytes.baseAddress { UnsafeMutableRawPointer(start).copyMemory(from: base, byteCount: bytes.count) }
                     offset += bytes.count
                 }

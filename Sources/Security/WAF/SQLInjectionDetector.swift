@@ -1,3 +1,5 @@
+import Net
+
 /// Decides on a token fingerprint whether text is a SQL injection. The patterns are the shapes an
 /// injection must have to do anything (libinjection's insight): break out of a literal and join
 /// a condition (`s&1o1`), comment the rest away (`sc`), stack a statement (`;E…`), append a UNION
@@ -224,8 +226,7 @@ enum SQLInjectionDetector {
     /// 6+ bytes, and a `_` or `.` in it or a `sys`/`msys` start (`FastPathTests` holds every name
     /// to this).
     static func mayNameSystemObject(_ word: String) -> Bool {
-        var word = word
-        return word.withUTF8 { mayNameSystemObject(bytes: $0[...]) }
+        word.withBorrowedUTF8 { mayNameSystemObject(bytes: $0[...]) }
     }
 
     /// `mayNameSystemObject` over a word's bytes. One pass (two `contains` and two `hasPrefix`

@@ -1,3 +1,4 @@
+import Net
 import Observability
 import Postgres
 import Security
@@ -129,7 +130,6 @@ struct TodoRow {
 /// probe random strings).
 enum TodoID {
     static func isValid(_ text: String) -> Bool {
-        var text = text
-        return text.withUTF8 { $0.count == 36 && UUIDSyntax.isValid($0) }
+        text.withBorrowedUTF8 { $0.count == 36 && UUIDSyntax.isValid($0) }
     }
 }

@@ -1,4 +1,5 @@
 import JSON
+import Net
 import Observability
 /// The writable fields of a request body, validated. `nil` for a field means "not given".
 struct TodoInput: Sendable {
@@ -111,8 +112,7 @@ struct TodoInput: Sendable {
     /// that is not a continuation byte starts a code point); decoding the scalars twice, then
     /// iterating the UTF-8 view (~40 instructions a byte), showed in profiles of `POST`.
     static func checkText(_ text: String, max: Int, allowEmpty: Bool) -> String? {
-        var text = text
-        let (length, hasNUL) = text.withUTF8 { bytes -> (Int, Bool) in
+        let (length, hasNUL) = text.withBorrowedUTF8 { bytes -> (Int, Bool) in
             var length = 0
             var hasNUL = false
             for b in bytes {

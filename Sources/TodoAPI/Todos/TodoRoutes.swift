@@ -341,8 +341,7 @@ final class TodoRoutes: Sendable {
     /// `; charset=utf-8` after it), recognised on the bytes: the general rule above splits,
     /// trims and lowercases copies of the header (4 % of a POST's CPU, perf).
     static func isApplicationJSON(_ value: String) -> Bool {
-        var value = value
-        return value.withUTF8 { isApplicationJSON(bytes: UnsafeRawBufferPointer($0)) }
+        value.withBorrowedUTF8 { isApplicationJSON(bytes: UnsafeRawBufferPointer($0)) }
     }
 
     static func isApplicationJSON(bytes: UnsafeRawBufferPointer) -> Bool {
