@@ -24,6 +24,8 @@ public enum Timestamp {
     }
 
     /// The 24 bytes of `appendRFC3339`, as three little-endian words in memory order.
+    /// Two digits at a time (`digitPair`): a division by 10 and a remainder for each of the 17
+    /// digits were ~290 instructions a timestamp (callgrind; a list page writes 40).
     @inline(__always)
     static func rfc3339Words(_ milliseconds: Int64) -> (UInt64, UInt64, UInt64) {
         let (days, msOfDay) = milliseconds.floorDivided(by: 86_400_000)
@@ -31,17 +33,24 @@ public enum Timestamp {
         let y = UInt64(truncatingIfNeeded: year % 10000)
         let m = UInt64(truncatingIfNeeded: month), d = UInt64(truncatingIfNeeded: day)
         let t = UInt64(truncatingIfNeeded: msOfDay)
-        let hour = t / 3_600_000, minute = t / 60_000 % 60, second = t / 1000 % 60, milli = t % 1000
-        /// ASCII digit `value % 10` at byte `index` of a little-endian word.
-        @inline(__always) func digit(_ value: UInt64, _ index: UInt64) -> UInt64 { (0x30 | value % 10) << (index * 8) }
+        let secondOfDay = t / 1000, milli = t - secondOfDay * 1000
+        let hour = secondOfDay / 3600, secondOfHour = secondOfDay - hour * 3600
+        let minute = secondOfHour / 60, second = secondOfHour - minute * 60
+        let century = y / 100, centi = milli / 10
         @inline(__always) func byte(_ ascii: Unicode.Scalar, _ index: UInt64) -> UInt64 { UInt64(ascii.value) << (index * 8) }
-        let first = digit(y / 1000, 0) | digit(y / 100, 1) | digit(y / 10, 2) | digit(y, 3) | byte("-", 4)
-            | digit(m / 10, 5) | digit(m, 6) | byte("-", 7)
-        let second8 = digit(d / 10, 0) | digit(d, 1) | byte("T", 2) | digit(hour / 10, 3) | digit(hour, 4)
-            | byte(":", 5) | digit(minute / 10, 6) | digit(minute, 7)
-        let third = byte(":", 0) | digit(second / 10, 1) | digit(second, 2) | byte(".", 3)
-            | digit(milli / 100, 4) | digit(milli / 10, 5) | digit(milli, 6) | byte("Z", 7)
+        let first = digitPair(century) | digitPair(y - century * 100) << 16 | byte("-", 4) | digitPair(m) << 40 | byte("-", 7)
+        let second8 = digitPair(d) | byte("T", 2) | digitPair(hour) << 24 | byte(":", 5) | digitPair(minute) << 48
+        let third = byte(":", 0) | digitPair(second) << 8 | byte(".", 3) | digitPair(centi) << 32
+            | (0x30 | (milli - centi * 10)) << 48 | byte("Z", 7)
         return (first.littleEndian, second8.littleEndian, third.littleEndian)
+    }
+
+    /// The two ASCII digits of `value` (0...99), tens first in memory: a 16-bit little-endian word.
+    /// `value * 103 >> 10` is `value / 10` for every value below 100 (`TimestampTests` checks all).
+    @inline(__always)
+    static func digitPair(_ value: UInt64) -> UInt64 {
+        let tens = (value &* 103) >> 10
+        return (0x30 | tens) | (0x30 | (value &- tens &* 10)) << 8
     }
 
     /// RFC 3339 `date-time` (`2026-01-02T03:04:05Z`, `...05.678+09:00`; `t`/`z` and a space

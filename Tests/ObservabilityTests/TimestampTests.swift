@@ -17,6 +17,15 @@ struct TimestampTests {
             + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(ms), 3))Z"
     }
 
+    @Test func digitPairsOfEveryValueBelow100() {
+        for value in 0..<100 {
+            let word = Timestamp.digitPair(UInt64(value))
+            let text = String(decoding: [UInt8(word & 0xFF), UInt8(word >> 8 & 0xFF)], as: UTF8.self)
+            #expect(text == (value < 10 ? "0\(value)" : "\(value)"))
+            #expect(word >> 16 == 0)
+        }
+    }
+
     @Test func formatsLikeGmtimeFromYear1To9999() {
         // -62135596800000 is 0001-01-01T00:00:00Z, 253402300799999 is 9999-12-31T23:59:59.999Z.
         var samples: [Int64] = [0, -1, 1, 86_399_999, 86_400_000, 951_782_400_000, -62_135_596_800_000, 253_402_300_799_999, 1_767_225_599_999]

@@ -74,7 +74,26 @@ struct FastPathTests {
         // let the same bytes through.
         for byte in UInt8.min...UInt8.max {
             let set = RequestInspector.ByteSet([byte])
-            #expect(RequestInspector.mayAddressMetadata([byte]) == (set.hasAny(RequestInspector.metadataGate) || set.hasDigit), "\(byte)")
+            #expect(RequestInspector.mayAddressMetadata([byte]) == (set.hasAny(RequestInspector.Gate.metadata) || set.hasDigit), "\(byte)")
+        }
+    }
+
+    /// Each gate set holds exactly the bytes of the literal the detectors' comments name, and
+    /// `hasAll` wants every one of them.
+    @Test func gateSetsHoldTheirLiteralsBytes() {
+        typealias Gate = RequestInspector.Gate
+        let gates: [(RequestInspector.ByteSet, String)] = [
+            (Gate.log4j, "${"), (Gate.metadata, ".:-[/"), (Gate.markup, "<:=(`.["), (Gate.traversal, "/.\\:"),
+            (Gate.shell, "/-.($`|&;<>%=^\\{\n\r"), (Gate.url, ":/"), (Gate.template, "{$<#*@_|([.%'"),
+            (Gate.noSQL, "$.'\"|="), (Gate.lineBreak, "\n\r"),
+        ]
+        for (gate, literal) in gates {
+            for byte in UInt8.min...UInt8.max {
+                #expect(RequestInspector.ByteSet([byte]).hasAny(gate) == literal.utf8.contains(byte), "\(literal) \(byte)")
+            }
+            let bytes = Array(literal.utf8)
+            #expect(RequestInspector.ByteSet(bytes).hasAll(gate))
+            if bytes.count > 1 { #expect(!RequestInspector.ByteSet(Array(bytes.dropLast())).hasAll(gate), "\(literal)") }
         }
     }
 
