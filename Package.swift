@@ -89,7 +89,7 @@ let package = Package(
         .executableTarget(
             name: "todo-api",
             dependencies: [
-                "TodoAPI", "HTTP", "Postgres", "Net", "Observability", "Security", "AWS",
+                "TodoAPI", "HTTP", "Postgres", "Net", "Observability", "Security", "AWS", "CLinux",
                 .product(name: "Logging", package: "swift-log"),
             ],
             exclude: ["link"],

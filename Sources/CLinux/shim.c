@@ -2,6 +2,7 @@
 #include "CLinux.h"
 #include <pthread.h>
 #include <errno.h>
+#include <sys/auxv.h>
 
 int clinux_affinity_cpu_count(void) {
     cpu_set_t set;
@@ -25,3 +26,7 @@ static __thread void *current_loop;
 
 void *clinux_current_loop(void) { return current_loop; }
 void clinux_set_current_loop(void *loop) { current_loop = loop; }
+
+int clinux_secure_execution(void) {
+    return getauxval(AT_SECURE) != 0;
+}

@@ -30,7 +30,9 @@ public enum Timestamp {
     static func rfc3339Words(_ milliseconds: Int64) -> (UInt64, UInt64, UInt64) {
         let (days, msOfDay) = milliseconds.floorDivided(by: 86_400_000)
         let (year, month, day) = civil(fromDays: days)
-        let y = UInt64(truncatingIfNeeded: year % 10000)
+        // Years before 1 (a database `-infinity`, a BC date) have a negative remainder; made
+        // positive, every lane below stays a digit (`digitPair` takes 0...99 only).
+        let y = UInt64(truncatingIfNeeded: (year % 10000 + 10000) % 10000)
         let m = UInt64(truncatingIfNeeded: month), d = UInt64(truncatingIfNeeded: day)
         let t = UInt64(truncatingIfNeeded: msOfDay)
         let secondOfDay = t / 1000, milli = t - secondOfDay * 1000

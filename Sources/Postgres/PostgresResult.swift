@@ -118,29 +118,31 @@ public enum PostgresType {
         let second = hexDigits(source.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
         let third = hexDigits(source.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
         let fourth = hexDigits(source.loadUnaligned(fromByteOffset: 12, as: UInt32.self))
-        target.storeBytes(of: first, as: UInt64.self)
+        // Each piece put in memory order (`.littleEndian`) as it is stored, so that the halves
+        // are taken by significance on any host.
+        target.storeBytes(of: first.littleEndian, as: UInt64.self)
         target.storeBytes(of: UInt8(ascii: "-"), toByteOffset: 8, as: UInt8.self)
-        target.storeBytes(of: UInt32(truncatingIfNeeded: second), toByteOffset: 9, as: UInt32.self)
+        target.storeBytes(of: UInt32(truncatingIfNeeded: second).littleEndian, toByteOffset: 9, as: UInt32.self)
         target.storeBytes(of: UInt8(ascii: "-"), toByteOffset: 13, as: UInt8.self)
-        target.storeBytes(of: UInt32(truncatingIfNeeded: second >> 32), toByteOffset: 14, as: UInt32.self)
+        target.storeBytes(of: UInt32(truncatingIfNeeded: second >> 32).littleEndian, toByteOffset: 14, as: UInt32.self)
         target.storeBytes(of: UInt8(ascii: "-"), toByteOffset: 18, as: UInt8.self)
-        target.storeBytes(of: UInt32(truncatingIfNeeded: third), toByteOffset: 19, as: UInt32.self)
+        target.storeBytes(of: UInt32(truncatingIfNeeded: third).littleEndian, toByteOffset: 19, as: UInt32.self)
         target.storeBytes(of: UInt8(ascii: "-"), toByteOffset: 23, as: UInt8.self)
-        target.storeBytes(of: UInt32(truncatingIfNeeded: third >> 32), toByteOffset: 24, as: UInt32.self)
-        target.storeBytes(of: fourth, toByteOffset: 28, as: UInt64.self)
+        target.storeBytes(of: UInt32(truncatingIfNeeded: third >> 32).littleEndian, toByteOffset: 24, as: UInt32.self)
+        target.storeBytes(of: fourth.littleEndian, toByteOffset: 28, as: UInt64.self)
     }
 
-    /// The lower-case hex digits of four bytes, first byte first, as a word whose memory order
-    /// is the text's (little-endian): each byte's nibbles moved to bytes of their own, then
+    /// The lower-case hex digits of four bytes (as loaded from memory), first byte's first: the
+    /// text's character k in bits 8k. Each byte's nibbles are moved to bytes of their own, then
     /// `0`-`9` and `a`-`f` added in all eight lanes at once (a lane of 10 or more, +6, has bit 4).
     @inline(__always)
     static func hexDigits(_ fourBytes: UInt32) -> UInt64 {
-        let littleEndian = UInt64(UInt32(littleEndian: fourBytes))
-        var spread = (littleEndian | littleEndian << 16) & 0x0000_FFFF_0000_FFFF
+        let inOrder = UInt64(UInt32(littleEndian: fourBytes))  // the first byte in the low bits
+        var spread = (inOrder | inOrder << 16) & 0x0000_FFFF_0000_FFFF
         spread = (spread | spread << 8) & 0x00FF_00FF_00FF_00FF  // byte k at bits 16k
         let nibbles = (spread >> 4) & 0x000F_000F_000F_000F | (spread & 0x000F_000F_000F_000F) << 8
         let letters = ((nibbles &+ 0x0606_0606_0606_0606) & 0x1010_1010_1010_1010) >> 4
-        return (nibbles &+ 0x3030_3030_3030_3030 &+ letters &* 39).littleEndian
+        return nibbles &+ 0x3030_3030_3030_3030 &+ letters &* 39
     }
 
     /// Written straight into the string's storage: one allocation, not an array and a copy.

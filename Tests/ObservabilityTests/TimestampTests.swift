@@ -26,6 +26,25 @@ struct TimestampTests {
         }
     }
 
+    /// Before year 1 (PostgreSQL's `-infinity` reads as a huge negative count): still 24 bytes of
+    /// digits and separators, so the JSON around them stays valid.
+    @Test func timestampsBeforeYear1AreStillDigits() {
+        for milliseconds: Int64 in [-62_135_596_800_001, -62_167_219_200_000, -100_000_000_000_000, Int64.min / 1000 + 1] {
+            var json = JSONWriter()
+            Timestamp.format(milliseconds: milliseconds, into: &json)
+            let text = Array(json.bytes.dropFirst().dropLast())
+            #expect(text.count == 24)
+            let shape = Array("dddd-dd-ddTdd:dd:dd.dddZ".utf8)
+            for (byte, wanted) in zip(text, shape) {
+                if wanted == UInt8(ascii: "d") {
+                    #expect(byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"), "\(milliseconds): \(String(decoding: text, as: UTF8.self))")
+                } else {
+                    #expect(byte == wanted, "\(milliseconds): \(String(decoding: text, as: UTF8.self))")
+                }
+            }
+        }
+    }
+
     @Test func formatsLikeGmtimeFromYear1To9999() {
         // -62135596800000 is 0001-01-01T00:00:00Z, 253402300799999 is 9999-12-31T23:59:59.999Z.
         var samples: [Int64] = [0, -1, 1, 86_399_999, 86_400_000, 951_782_400_000, -62_135_596_800_000, 253_402_300_799_999, 1_767_225_599_999]

@@ -20,4 +20,7 @@ int clinux_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
 /// The event loop running on this thread (an unretained pointer), or NULL.
 void *clinux_current_loop(void);
 void clinux_set_current_loop(void *loop);
+/// Whether the process runs in secure-execution mode (getauxval(AT_SECURE): setuid, setgid or
+/// file capabilities), where glibc ignores or erases GLIBC_TUNABLES.
+int clinux_secure_execution(void);
 #endif
