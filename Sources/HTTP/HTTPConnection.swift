@@ -342,11 +342,11 @@ final class HTTPConnection: Selectable {
             context.metrics.record(method: method, route: route, status: status, seconds: duration.seconds)
         }
         guard let accessLog = context.configuration.accessLog, accessLog.records(method: method, route: exchange.route, status: status) else { return }
-        let traceID = exchange.head?.fields.rawValue("X-Amzn-Trace-Id").flatMap { Self.traceRoot(String(decoding: $0, as: UTF8.self)) }
+        let traceID = exchange.head?.fields.rawValue(.traceID).flatMap { Self.traceRoot(String(decoding: $0, as: UTF8.self)) }
         accessLog.record(AccessRecord(
             method: method, path: exchange.path, route: exchange.route, status: status,
             durationNanoseconds: duration.nanoseconds, bytesIn: exchange.bytesIn, bytesOut: bytesOut,
-            clientIP: exchange.clientIP ?? peerText, userAgent: nil, userAgentBytes: exchange.head?.fields.rawValue("User-Agent"),
+            clientIP: exchange.clientIP ?? peerText, userAgent: nil, userAgentBytes: exchange.head?.fields.rawValue(.userAgent),
             requestID: exchange.requestID, traceID: traceID, userID: userID), scratch: &context.accessLine)
     }
 

@@ -32,6 +32,7 @@ enum HTTPHeadParser {
         var entries: [HTTPFields.Entry] = []
         entries.reserveCapacity(12)
         var framing = Framing()
+        var known = KnownFieldSlots()
         var lineStart = lineEnd + 1
         while lineStart < head.count - 2 {
             guard let lf = HTTPParser.findLineFeed(head, from: lineStart, limit: head.count - lineStart) else { break }
@@ -47,6 +48,7 @@ enum HTTPHeadParser {
             let name = UnsafeRawBufferPointer(rebasing: line[0..<colon])
             let value = UnsafeRawBufferPointer(rebasing: line[valueStart..<valueEnd])
             if let error = framing.observe(name: name, value: value) { return .failure(error) }
+            if let field = KnownField(name: name) { known.noteFirst(field, at: entries.count) }
             entries.append(HTTPFields.Entry(
                 nameStart: UInt32(lineStart), nameEnd: UInt32(lineStart + colon),
                 valueStart: UInt32(lineStart + valueStart), valueEnd: UInt32(lineStart + valueEnd)))
@@ -75,7 +77,7 @@ enum HTTPHeadParser {
             method: method,
             version: version,
             target: String(decoding: targetBytes, as: UTF8.self),
-            fields: HTTPFields(bytes: Array(head), entries: entries),
+            fields: HTTPFields(bytes: Array(head), entries: entries, known: known),
             contentLength: isChunked ? nil : framing.contentLength,
             isChunked: isChunked,
             keepAlive: keepAlive,

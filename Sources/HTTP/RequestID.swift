@@ -27,7 +27,7 @@ public enum RequestID {
 
     /// The request's id: its own `X-Request-ID` when well-formed, else a new one.
     static func of(_ head: HTTPRequestHead) -> String {
-        if let given = head.fields["X-Request-ID"], isWellFormed(given) { return given }
+        if let given = head.fields[.requestID], isWellFormed(given) { return given }
         return make()
     }
 

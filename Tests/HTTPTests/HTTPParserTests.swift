@@ -117,6 +117,43 @@ let invalidRequests: [(name: String, raw: String, error: HTTPParseError)] = [
         #expect(head.query == "q=1")
     }
 
+    /// The known fields' slots give what a lookup by name gives: the first line of that name, in
+    /// any case, for every known field, present or not; and a head of more lines than the slots
+    /// can number still finds them (by name).
+    @Test func knownFieldsAreTheFirstLineOfTheirName() throws {
+        func head(_ fieldLines: String, limits: HTTPLimits = HTTPLimits()) throws -> HTTPRequestHead {
+            var parser = HTTPParser(limits: limits)
+            let bytes = Array("POST /todos HTTP/1.1\r\nHost: x\r\n\(fieldLines)\r\n".utf8)
+            let (event, _) = bytes.withUnsafeBytes { parser.parse($0) }
+            guard case .head(let head) = event else { throw HTTPParseError.invalidRequestLine }
+            return head
+        }
+        let mixed = try head("""
+            CONTENT-type: application/json\r\nUser-Agent: a\r\nuser-agent: b\r\nX-Request-Id: r1\r\n\
+            if-none-match: "1"\r\nIdempotency-Key: k\r\nX-Amzn-Trace-Id: Root=1\r\nIf-Match: "2"\r\n\
+            authorization: Bearer t\r\nX-Amzn-Oidc-Data: d\r\nX-Request-IdX: no\r\nContent-Length: 0\r\n
+            """)
+        let none = try head("Accept: */*\r\n")
+        for field in KnownField.allCases {
+            let byName = field.name.withUTF8Buffer { String(decoding: $0, as: UTF8.self) }
+            #expect(mixed.fields[field] == mixed.fields[byName], "\(byName)")
+            #expect(mixed.fields[field] != nil, "\(byName)")
+            #expect(mixed.fields.rawValue(field).map { String(decoding: $0, as: UTF8.self) } == mixed.fields[byName], "\(byName)")
+            #expect(none.fields[field] == nil && none.fields.rawValue(field) == nil, "\(byName)")
+        }
+        #expect(mixed.fields[.userAgent] == "a")
+        #expect(mixed.fields[.contentType] == "application/json")
+
+        var limits = HTTPLimits()
+        limits.maxHeaderFields = 400
+        limits.maxHeaderBytes = 64 * 1024
+        let filler = (0..<300).map { "X-Filler-\($0): \($0)\r\n" }.joined()
+        let long = try head(filler + "User-Agent: late\r\n", limits: limits)
+        #expect(long.fields.count > KnownFieldSlots.maxEntries)
+        #expect(long.fields[.userAgent] == "late")
+        #expect(long.fields.rawValue(.contentType) == nil)
+    }
+
     @Test func keepAliveRules() {
         #expect(parse("GET / HTTP/1.1\r\nHost: a\r\n\r\n").requests.first?.keepAlive == true)
         #expect(parse("GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, Close\r\n\r\n").requests.first?.keepAlive == false)

@@ -146,7 +146,7 @@ public final class RequestInspector: Sendable {
         // lowercased copy cost 6 % of a POST's CPU (perf).
         // The head's bytes: a string of "application/json" (longer than a small string) was an
         // allocation on every request with a body.
-        let contentType = request.head.fields.rawValue("Content-Type") ?? []
+        let contentType = request.head.fields.rawValue(.contentType) ?? []
         if TextTransform.containsCaseInsensitive(contentType, "json")
             || body.first(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }) == 0x7B {
             var blocked = false

@@ -48,7 +48,7 @@ public final class RouteAuthentication: Sendable {
 
     private func check(_ request: HTTPRequest) -> Result<Caller, AuthFailure> {
         let fields = request.head.fields
-        return authenticator.authenticate(authorization: fields["Authorization"], albData: fields["x-amzn-oidc-data"],
+        return authenticator.authenticate(authorization: fields[.authorization], albData: fields[.oidcData],
                                           trustedPeer: request.peer.map(isTrustedPeer) ?? false)
     }
 

@@ -138,7 +138,7 @@ final class TodoRoutes: Sendable {
                 // element by element (`_arrayForceCast`, one more allocation per request).
                 let etag = todo.etag
                 let headers: [(name: String, value: String)] = [(name: "ETag", value: etag)]
-                if let condition = head.fields["If-None-Match"], EntityTags.matchesWeakly(condition, etag) {
+                if let condition = head.fields[.ifNoneMatch], EntityTags.matchesWeakly(condition, etag) {
                     response = HTTPResponse(status: .notModified, headers: headers)
                 } else {
                     response = .json(.ok, todo.envelope, headers: headers)
@@ -168,7 +168,7 @@ final class TodoRoutes: Sendable {
         case .success(let parsed): input = parsed
         case .failure(let problem): return respond(problem.response)
         }
-        guard request.head.fields["Idempotency-Key"] == nil else {
+        guard request.head.fields[.idempotencyKey] == nil else {
             let loop = EventLoop.current!  // handlers run on their connection's loop
             let responder = LoopBound(respond, loop: loop)
             let database = repository.database
@@ -199,7 +199,7 @@ final class TodoRoutes: Sendable {
     }
 
     private func create(_ input: TodoInput, request: HTTPRequest, requestID: String, owner: String?) async throws(PostgresError) -> HTTPResponse {
-        guard let key = request.head.fields["Idempotency-Key"] else {
+        guard let key = request.head.fields[.idempotencyKey] else {
             guard let todo = try await repository.create(input, owner: owner) else { throw PostgresError(.server, message: "no row") }
             event("todo created", todoID: todo.id, requestID: requestID, owner: owner)
             return created(todo.envelope, id: todo.id, version: todo.version, requestID: requestID)
@@ -259,7 +259,7 @@ final class TodoRoutes: Sendable {
         case .success(let parsed): input = parsed
         case .failure(let problem): return respond(problem.response)
         }
-        let versions = EntityTags.versions(ifMatch: request.head.fields["If-Match"])
+        let versions = EntityTags.versions(ifMatch: request.head.fields[.ifMatch])
         let deadline = repository.database.requestDeadlineFromNow()
         repository.update(id: id, input, replace: replace, versions: versions, owner: owner, deadline: deadline) { [self] result in
             switch result {
@@ -277,7 +277,7 @@ final class TodoRoutes: Sendable {
         let requestID = request.requestID
         let id = request.parameters["id"] ?? ""
         guard TodoID.isValid(id) else { return respond(notFound(requestID)) }
-        let versions = EntityTags.versions(ifMatch: request.head.fields["If-Match"])
+        let versions = EntityTags.versions(ifMatch: request.head.fields[.ifMatch])
         let deadline = repository.database.requestDeadlineFromNow()
         repository.delete(id: id, versions: versions, owner: owner, deadline: deadline) { [self] result in
             switch result {
@@ -321,10 +321,10 @@ final class TodoRoutes: Sendable {
     static func body(_ request: HTTPRequest, mode: TodoInput.Mode, requestID: String) -> Result<TodoInput, BodyProblem> {
         // Recognised on the head's bytes: looking it up as a string made one (an allocation:
         // "application/json" is longer than a small string) on every write.
-        if let raw = request.head.fields.rawValue("Content-Type"), raw.withUnsafeBytes({ isApplicationJSON(bytes: $0) }) {
+        if let raw = request.head.fields.rawValue(.contentType), raw.withUnsafeBytes({ isApplicationJSON(bytes: $0) }) {
             return parse(request.body, mode: mode, requestID: requestID)
         }
-        let contentType = request.head.fields["Content-Type"]
+        let contentType = request.head.fields[.contentType]
         let mediaType = contentType.map {
             String($0.split(separator: ";", maxSplits: 1).first ?? "").trimmingWhitespace.lowercased()
         }
