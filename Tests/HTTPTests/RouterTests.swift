@@ -15,7 +15,7 @@ struct RouterTests {
 
     static func body(_ match: Router.Match, _ path: String = "/") -> String? {
         guard case .handler(.sync(let handler), _, let parameters) = match else { return nil }
-        let head = HTTPRequestHead(method: .get, version: .http1_1, target: path, fields: HTTPFields(bytes: [], entries: []),
+        let head = HTTPRequestHead(method: .get, version: .http1_1, target: path, fields: HTTPFields(bytes: [], entries: [], known: KnownFieldSlots()),
                                    contentLength: nil, isChunked: false, keepAlive: true, expectsContinue: false)
         var request = HTTPRequest(head: head, body: [], requestID: "test")
         request.parameters = parameters
