@@ -682,7 +682,10 @@ def instructions():
     rust = build_anchor("rust")
     if rust is None:
         raise SystemExit("no ../shared/anchors/rust beside the repository")
-    work = tempfile.mkdtemp(prefix="bench-callgrind-")
+    # BENCH_CALLGRIND_KEEP=DIR keeps the binaries and dumps there (callgrind_annotate them).
+    keep = os.environ.get("BENCH_CALLGRIND_KEEP")
+    work = keep if keep else tempfile.mkdtemp(prefix="bench-callgrind-")
+    os.makedirs(work, exist_ok=True)
     binaries = {"todo-api": os.path.join(work, "todo-api"), "rust": os.path.join(work, "todo-rust")}
     subprocess.run(["strip", "--strip-debug", "-o", binaries["todo-api"], os.path.join(ROOT, ".build/release/todo-api")], check=True)
     subprocess.run(["strip", "--strip-debug", "-o", binaries["rust"], rust], check=True)
@@ -721,7 +724,8 @@ def instructions():
     finally:
         os.unlink(ids_path)
         cluster.stop()
-        shutil.rmtree(work, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(work, ignore_errors=True)
     print("| endpoint | todo-api instructions/req | rust instructions/req | × rust |")
     print("|---|---|---|---|")
     for endpoint in endpoints:

@@ -23,3 +23,19 @@ static inline int todo_send_query_prepared_shaped(PGconn *conn, const char *stmt
         return PQsendQueryPreparedShaped(conn, stmtName, nParams, paramValues, 0, 0, resultFormat, rowShape);
     return PQsendQueryPrepared(conn, stmtName, nParams, paramValues, 0, 0, resultFormat);
 }
+
+// scripts/libpq-patches/sync-without-flush.patch (PostgreSQL 17's PQsendPipelineSync): a Sync
+// queued without sending the output buffer. Weak, like the function above.
+extern int PQsendPipelineSync(PGconn *conn) __attribute__((weak));
+
+/// Whether the linked libpq has PQsendPipelineSync.
+static inline int todo_libpq_queues_sync(void) {
+    return PQsendPipelineSync != 0;
+}
+
+/// PQsendPipelineSync, or PQpipelineSync (which also flushes) when the linked libpq lacks it.
+static inline int todo_send_pipeline_sync(PGconn *conn) {
+    if (PQsendPipelineSync != 0)
+        return PQsendPipelineSync(conn);
+    return PQpipelineSync(conn);
+}

@@ -93,4 +93,76 @@ import Testing
         // Far deeper than the stack could take: refused at the limit, never recursed into.
         #expect(failure(String(repeating: "{\"a\":", count: 100_000))?.reason == "nesting too deep")
     }
+
+    /// `forEachMember` against `parse` on valid and malformed texts, generated ones included:
+    /// the same failure (reason and offset), the same members in order, or the same non-object value.
+    @Test func membersStreamAsTheDocumentHasThem() throws {
+        var texts = [
+            "", " ", "{}", " { } ", "[1]", "\"x\"", "3", "null", "{\"a\":1,}", "{\"a\" 1}", "{\"a\":1 \"b\":2}", "{\"a\":1", "{\"a",
+            #"{"a":1,"a":2}"#, #"{"a":1,"\u0061":2}"#, #"{"\u0061":1,"a":2}"#, #"{"é":1,"é":2}"#, #"{"\u00e9":1,"é":2}"#,
+            #"{"a\"b":true,"a":null}"#, "{\"\u{1}\":1}", #"{"x":{"y":[1,2,{"z":"w"}]},"t":"u"} "#, "{} x", "{\"a\":01}",
+            #"{"title":"bench todo","description":"created by the benchmark","priority":"medium"}"#,
+            #"{"":1,"":2}"#, "{\"k\":" + String(repeating: "[", count: JSONParser.maxDepth) + String(repeating: "]", count: JSONParser.maxDepth) + "}",
+        ]
+        texts.append("{" + (0..<40).map { "\"k\($0)\":\($0)" }.joined(separator: ",") + ",\"k7\":0}")
+        texts.append("{" + (0..<40).map { "\"k\($0)\":\($0)" }.joined(separator: ",") + "}")
+        // Every prefix of a few objects: every way a body can stop short.
+        for whole in [#"{"a":"x\ny","b":[true,false],"c\u00e9":{"d":null}}"#, #"{"title":"t","completedAt":1700000000000}"#] {
+            for end in whole.indices { texts.append(String(whole[..<end])) }
+        }
+        var bytesOnly: [[UInt8]] = texts.map { Array($0.utf8) }
+        bytesOnly.append([0x7B, 0x22, 0xC3, 0x28, 0x22, 0x3A, 0x31, 0x7D])  // invalid UTF-8 in a name
+        bytesOnly.append([0x7B, 0x22, 0x61, 0x22, 0x3A, 0x22, 0xED, 0xA0, 0x80, 0x22, 0x7D])  // and in a value
+        for bytes in bytesOnly {
+            let label = String(decoding: bytes, as: UTF8.self)
+            var expected: Result<JSONValue, JSONParser.Failure>
+            do { expected = .success(try JSONParser.parse(bytes)) } catch { expected = .failure(error) }
+            var visited: [(key: String, value: JSONValue)] = []
+            var streamed: Result<JSONValue?, JSONParser.Failure>
+            do {
+                streamed = .success(try JSONParser.forEachMember(of: bytes) { name, value in
+                    visited.append((String(decoding: name, as: UTF8.self), value))
+                })
+            } catch { streamed = .failure(error) }
+            switch (expected, streamed) {
+            case (.failure(let a), .failure(let b)):
+                #expect(a == b, "\(label)")
+            case (.success(.object(let members)), .success(nil)):
+                #expect(JSONValue.object(visited) == .object(members), "\(label)")
+            case (.success(let value), .success(let other?)):
+                #expect(value == other, "\(label)")
+                #expect(visited.isEmpty, "\(label)")
+            default:
+                Issue.record("\(label): parse \(expected), forEachMember \(streamed)")
+            }
+        }
+    }
+
+    /// Strings are scanned eight bytes at a time: a quote, an escape, a control character or a
+    /// non-ASCII byte at every position of the first words is still found.
+    @Test func stringsAreReadTheSameAtEveryPosition() throws {
+        for length in 1..<20 {
+            for position in 0..<length {
+                var plain = Array(repeating: UInt8(ascii: "a"), count: length)
+                #expect(try JSONParser.parse([0x22] + plain + [0x22]) == .string(String(repeating: "a", count: length)))
+                plain[position] = 0x01
+                let control = failure(String(decoding: [0x22] + plain + [0x22], as: UTF8.self))
+                #expect(control?.offset == position + 1 && control?.reason == "control character in a string", "\(length) \(position)")
+                plain[position] = UInt8(ascii: "\"")
+                // The string ends at the quote: what follows is data after the value.
+                let quoted = failure(String(decoding: [0x22] + plain + [0x22], as: UTF8.self))
+                #expect(quoted?.offset == position + 2 && quoted?.reason == "unexpected data after the JSON value", "\(length) \(position)")
+                var escaped = Array(repeating: UInt8(ascii: "a"), count: length)
+                escaped.replaceSubrange(position..<(position + 1), with: Array(#"\n"#.utf8))
+                var expected = String(repeating: "a", count: length)
+                expected.replaceSubrange(expected.index(expected.startIndex, offsetBy: position)..<expected.index(expected.startIndex, offsetBy: position + 1), with: "\n")
+                #expect(try JSONParser.parse([0x22] + escaped + [0x22]) == .string(expected), "\(length) \(position)")
+                var accented = Array(repeating: UInt8(ascii: "a"), count: length)
+                accented.replaceSubrange(position..<(position + 1), with: Array("é".utf8))
+                #expect(try JSONParser.parse([0x22] + accented + [0x22]) == .string(String(decoding: accented, as: UTF8.self)), "\(length) \(position)")
+                accented[position + 1] = 0x28  // a lead byte without its continuation
+                #expect((try? JSONParser.parse([0x22] + accented + [0x22])) == nil, "\(length) \(position)")
+            }
+        }
+    }
 }

@@ -139,6 +139,21 @@ struct FastPathTests {
         }
     }
 
+    @Test func operatorShapesHoldEveryWordOfAnOperatorKind() {
+        var operators = 0
+        for (word, kind) in SQLWords.kinds where kind != .keyword {
+            let bytes = Array(word.utf8)
+            #expect(SQLWords.operatorShapes.mayHold(bytes, 0, bytes.count), "\(word)")
+            operators += 1
+        }
+        #expect(operators > 40)
+        // Shapes of no such word: prose words skip the lookup.
+        for word in ["created", "the", "benchmark", "todo", "milk", String(repeating: "x", count: 20)] {
+            let bytes = Array(word.utf8)
+            #expect(!SQLWords.operatorShapes.mayHold(bytes, 0, bytes.count), "\(word)")
+        }
+    }
+
     @Test func markerSetFindsEveryOccurrenceANaiveSearchFinds() {
         let markers = ["/etc/passwd", "/etc/", "ab", "abc", "b/", "zz", "/tmp/.x", "..", "../"]
         let set = MarkerSet(markers)

@@ -232,6 +232,32 @@ enum SQLWords {
         return nil
     }
 
+    /// The (length, first letter, last letter) of every lower-case word whose kind is not nil
+    /// nor `.keyword`: a word of another shape needs no `kind` lookup to be found a plain name or
+    /// a keyword (`SQLInjectionDetector.isPlainProse`; `FastPathTests` checks every word).
+    static let operatorShapes = WordShapes(kinds.compactMap { $0.value == .keyword ? nil : $0.key })
+
+    /// A set of word shapes: for each length up to 16 and first letter, a bit per last letter.
+    struct WordShapes {
+        private var bits = [UInt32](repeating: 0, count: 17 * 26)
+
+        init(_ words: [String]) {
+            for word in words {
+                let bytes = Array(word.utf8)
+                guard let first = bytes.first, let last = bytes.last, bytes.count <= 16,
+                      first &- 0x61 < 26, last &- 0x61 < 26 else { continue }
+                bits[bytes.count * 26 + Int(first &- 0x61)] |= 1 << UInt32(last &- 0x61)
+            }
+        }
+
+        /// Whether `text[start..<end]`, lower-case letters, may be one of the words: false is sure.
+        func mayHold(_ text: [UInt8], _ start: Int, _ end: Int) -> Bool {
+            let length = end - start
+            guard length <= 16 else { return false }
+            return bits[length * 26 + Int(text[start] &- 0x61)] >> UInt32(text[end - 1] &- 0x61) & 1 != 0
+        }
+    }
+
     static let kinds: [String: SQLToken.Kind] = {
         var table: [String: SQLToken.Kind] = [:]
         func add(_ words: String, _ kind: SQLToken.Kind) {

@@ -1,3 +1,4 @@
+import Glibc
 import JSON
 import Net
 import Observability
@@ -25,22 +26,51 @@ struct TodoInput: Sendable {
     static let maxTitle = 200
     static let maxDescription = 2000
     static let maxPriority = 32
-    /// Fields the server manages: accepted in a body (clients PUT back what they GET) and ignored.
-    static let readOnlyFields: Set<String> = ["id", "createdAt", "updatedAt"]
 
     /// Validates a parsed body. Errors name each field; all are reported at once.
     static func parse(_ body: JSONValue, mode: Mode) -> Result<TodoInput, Invalid> {
-        guard case .object(let members) = body else {
-            return .failure(Invalid(errors: [FieldError(field: "", message: "the body must be a JSON object, got \(body.typeName)")]))
+        guard case .object(let members) = body else { return .failure(notAnObject(body)) }
+        var reader = Reader(mode: mode)
+        for (key, value) in members {
+            var key = key
+            key.withUTF8 { reader.take(UnsafeRawBufferPointer($0), value) }
         }
+        return reader.finish()
+    }
+
+    /// A body's JSON text, read member by member (`JSONParser.forEachMember`: no document is
+    /// built). A syntax error anywhere wins over field errors, as with `parse`.
+    static func parse(json bytes: [UInt8], mode: Mode) throws(JSONParser.Failure) -> Result<TodoInput, Invalid> {
+        var reader = Reader(mode: mode)
+        if let other = try JSONParser.forEachMember(of: bytes, { name, value in reader.take(name, value) }) {
+            return .failure(notAnObject(other))
+        }
+        return reader.finish()
+    }
+
+    private static func notAnObject(_ body: JSONValue) -> Invalid {
+        Invalid(errors: [FieldError(field: "", message: "the body must be a JSON object, got \(body.typeName)")])
+    }
+
+    /// The fields of one body, member by member, and every problem found.
+    struct Reader {
+        let mode: Mode
         var input = TodoInput()
         var errors: [FieldError] = []
-        func typeError(_ field: String, _ expected: String, _ value: JSONValue) {
+
+        init(mode: Mode) {
+            self.mode = mode
+        }
+
+        private mutating func typeError(_ field: String, _ expected: String, _ value: JSONValue) {
             errors.append(FieldError(field: field, message: "must be \(expected), got \(value.typeName)"))
         }
-        for (key, value) in members {
-            switch key {
-            case "title":
+
+        /// One member. Names are told apart by their bytes (a `String` per name and string
+        /// comparisons showed in profiles of `POST`).
+        mutating func take(_ name: UnsafeRawBufferPointer, _ value: JSONValue) {
+            switch Field(name) {
+            case .title:
                 switch value {
                 case .string(let text):
                     let trimmed = text.trimmingWhitespace
@@ -54,7 +84,7 @@ struct TodoInput: Sendable {
                 default:
                     typeError("title", "a string", value)
                 }
-            case "description":
+            case .description:
                 switch value {
                 case .string(let text):
                     if let problem = checkText(text, max: maxDescription, allowEmpty: true) {
@@ -65,7 +95,7 @@ struct TodoInput: Sendable {
                 case .null: input.description = .some(nil)
                 default: typeError("description", "a string or null", value)
                 }
-            case "priority":
+            case .priority:
                 switch value {
                 case .string(let text):
                     if let problem = checkText(text, max: maxPriority, allowEmpty: true) {
@@ -76,13 +106,13 @@ struct TodoInput: Sendable {
                 case .null: input.priority = .some(nil)  // back to the default
                 default: typeError("priority", "a string", value)
                 }
-            case "completed":
+            case .completed:
                 switch value {
                 case .bool(let flag): input.completed = .some(flag)
                 case .null: input.completed = .some(nil)  // back to the default (false)
                 default: typeError("completed", "a boolean", value)
                 }
-            case "completedAt":
+            case .completedAt:
                 switch value {
                 case .null: input.completedAt = .some(nil)
                 case .number(let text), .string(let text):
@@ -94,16 +124,42 @@ struct TodoInput: Sendable {
                     }
                 default: typeError("completedAt", "an RFC 3339 string, epoch milliseconds or null", value)
                 }
-            case _ where readOnlyFields.contains(key):
-                continue
-            default:
-                errors.append(FieldError(field: key, message: "is not a field of a todo"))
+            case .readOnly:
+                break
+            case .unknown:
+                errors.append(FieldError(field: String(decoding: name, as: UTF8.self), message: "is not a field of a todo"))
             }
         }
-        if mode != .patch && input.title == nil && !errors.contains(where: { $0.field == "title" }) {
-            errors.append(FieldError(field: "title", message: "is required"))
+
+        func finish() -> Result<TodoInput, Invalid> {
+            var errors = errors
+            if mode != .patch && input.title == nil && !errors.contains(where: { $0.field == "title" }) {
+                errors.append(FieldError(field: "title", message: "is required"))
+            }
+            return errors.isEmpty ? .success(input) : .failure(Invalid(errors: errors))
         }
-        return errors.isEmpty ? .success(input) : .failure(Invalid(errors: errors))
+    }
+
+    /// The members a body may have, by name (exact bytes: JSON names are case-sensitive).
+    /// `readOnly`: fields the server manages, accepted in a body (clients PUT back what they GET)
+    /// and ignored.
+    enum Field {
+        case title, description, priority, completed, completedAt, readOnly, unknown
+
+        init(_ name: UnsafeRawBufferPointer) {
+            func named(_ literal: StaticString) -> Bool {
+                name.count == literal.utf8CodeUnitCount && memcmp(name.baseAddress!, literal.utf8Start, name.count) == 0
+            }
+            switch name.count {
+            case 5 where named("title"): self = .title
+            case 11 where named("description"): self = .description
+            case 11 where named("completedAt"): self = .completedAt
+            case 8 where named("priority"): self = .priority
+            case 9 where named("completed"): self = .completed
+            case 9 where named("createdAt"), 9 where named("updatedAt"), 2 where named("id"): self = .readOnly
+            default: self = .unknown
+            }
+        }
     }
 
     /// Length in Unicode code points, as PostgreSQL's char_length counts. NUL is refused: text
@@ -115,7 +171,20 @@ struct TodoInput: Sendable {
         let (length, hasNUL) = text.withBorrowedUTF8 { bytes -> (Int, Bool) in
             var length = 0
             var hasNUL = false
-            for b in bytes {
+            // ASCII words (most text): eight bytes counted at once, NUL found by the zero-byte
+            // test (byte by byte was ~15 instructions a byte, callgrind).
+            var i = 0
+            if let base = bytes.baseAddress {
+                let raw = UnsafeRawPointer(base)
+                while i + 8 <= bytes.count {
+                    let word = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+                    if WordBytes.anyNonASCII(in: word) != 0 { break }
+                    if WordBytes.anyEqual(0, in: word) != 0 { hasNUL = true }
+                    length += 8
+                    i += 8
+                }
+            }
+            for b in UnsafeBufferPointer(rebasing: bytes[i...]) {
                 if b & 0xC0 != 0x80 { length += 1 }
                 if b == 0 { hasNUL = true }
             }

@@ -352,13 +352,13 @@ final class TodoRoutes: Sendable {
     }
 
     private static func parse(_ body: [UInt8], mode: TodoInput.Mode, requestID: String) -> Result<TodoInput, BodyProblem> {
-        let json: JSONValue
+        let parsed: Result<TodoInput, TodoInput.Invalid>
         do {
-            json = try JSONParser.parse(body)
+            parsed = try TodoInput.parse(json: body, mode: mode)
         } catch {
             return .failure(BodyProblem(response: Problem.response(.badRequest, detail: "Malformed JSON: \(error).", requestID: requestID)))
         }
-        switch TodoInput.parse(json, mode: mode) {
+        switch parsed {
         case .success(let input): return .success(input)
         case .failure(let invalid): return .failure(BodyProblem(response: Problem.validation(invalid.errors, requestID: requestID)))
         }
