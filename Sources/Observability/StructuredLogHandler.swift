@@ -55,18 +55,19 @@ public struct StructuredLogHandler: LogHandler {
         // JSON would escape (`LogFields.add` asserts it of each key).
         assert(message.withUTF8Buffer { !$0.contains { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C } })
         guard format == .json else {
-            var collected = LogFields(metadata: [:])
+            var collected = LogFields(json: JSONWriter(capacity: 16), metadata: [:])
             fields(&collected)
             return sink.write(LogLine.render(format: format, timestamp: Timestamp.nowMilliseconds(), level: level, service: service,
                                              component: component, message: message.description, metadata: collected.metadata ?? [:]))
         }
-        var collected = LogFields(metadata: nil)
+        var collected = LogFields(json: LineScratch.take(), metadata: nil)
         LogLine.writeStart(to: &collected.json, heads: heads, level: level)
         collected.json.raw(message)
         collected.json.raw("\"")
         fields(&collected)
         collected.json.raw("}")
         collected.json.withUnsafeBytes { sink.write($0) }
+        LineScratch.give(collected.json)
     }
 
     /// Parses `LOG_LEVEL` values.
@@ -85,11 +86,12 @@ public struct StructuredLogHandler: LogHandler {
 
 /// The fields of one line of `StructuredLogHandler.write(_:_:fields:)`, added in key order.
 public struct LogFields {
-    var json = JSONWriter(capacity: 256)
+    var json: JSONWriter
     /// Collected instead, for the text format.
     var metadata: Logger.Metadata?
 
-    init(metadata: Logger.Metadata?) {
+    init(json: JSONWriter, metadata: Logger.Metadata?) {
+        self.json = json
         self.metadata = metadata
     }
 

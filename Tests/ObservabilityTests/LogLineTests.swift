@@ -162,6 +162,31 @@ func parsesAsJSONObject(_ bytes: [UInt8]) -> Bool {
         #expect(lines[1].contains(#""message":"todo created","requestId":"r-1","todoId":"t\"1","userId":"u\n1"}"#))
     }
 
+    /// Event lines reuse their thread's writer: a second line holds nothing of the first, a line
+    /// written while another is being written (from inside `fields`) is whole, and so is the
+    /// outer one; a line that grew the writer does not spill into the next.
+    @Test func linesReusingTheThreadsWriterAreWhole() throws {
+        let long = String(repeating: "x", count: 600)
+        let lines = eventLines(.json) { handler, _ in
+            handler.write(.info, "first") { $0.add("todoId", "a-much-longer-identifier-than-the-next") }
+            handler.write(.info, "second") { $0.add("todoId", "b") }
+            handler.write(.info, "outer") { fields in
+                fields.add("requestId", "r-outer")
+                handler.write(.info, "inner") { $0.add("todoId", "i") }
+                fields.add("todoId", "o")
+            }
+            handler.write(.info, "long") { $0.add("todoId", long) }
+            handler.write(.info, "after") { $0.add("todoId", "z") }
+        }
+        try #require(lines.count == 6, "\(lines.count)")
+        #expect(lines[0].hasSuffix(#""message":"first","todoId":"a-much-longer-identifier-than-the-next"}"#))
+        #expect(lines[1].hasSuffix(#""message":"second","todoId":"b"}"#), "\(lines[1])")
+        #expect(lines[2].hasSuffix(#""message":"inner","todoId":"i"}"#), "\(lines[2])")
+        #expect(lines[3].hasSuffix(#""message":"outer","requestId":"r-outer","todoId":"o"}"#), "\(lines[3])")
+        #expect(lines[5].hasSuffix(#""message":"after","todoId":"z"}"#), "\(lines[5])")
+        for line in lines { #expect(line.hasPrefix("{") && line.hasSuffix("}")) }
+    }
+
     /// LOG_FORMAT=text: the fields go through the metadata the text renderer prints.
     @Test func directFieldsInTheTextFormatMatchTheMetadataLine() throws {
         let lines = eventLines(.text) { handler, logger in

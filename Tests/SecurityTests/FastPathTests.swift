@@ -97,6 +97,35 @@ struct FastPathTests {
         }
     }
 
+    /// The one scan of a body string: its byte set is the set built byte by byte, "normal" values
+    /// are the ones `TextTransform.normalize` returns unchanged (never one it would change), and
+    /// "path-like" is the byte rule it replaced.
+    @Test func bodyValueScanAgreesWithTheTransforms() {
+        typealias ByteSet = RequestInspector.ByteSet
+        for byte in UInt8.min...UInt8.max {
+            let alone = ByteSet.Scan([byte])
+            // The bytes `normalize` looks for before it copies (its own test of a clean value).
+            #expect(alone.isNormal == !(byte == 0x26 || byte >= 0xC0 || (byte &- 65 < 26) || byte < 0x20 || byte == 0x7F), "\(byte)")
+            if alone.isNormal { #expect(TextTransform.normalize([byte]) == [byte], "\(byte)") }
+            let pathLike = RequestInspector.plain[Int(byte)] || byte == 0x2F || byte == 0x3A
+            #expect(alone.bytes.hasAny(RequestInspector.Gate.notPathLike) == !pathLike, "\(byte)")
+            #expect(alone.bytes.hasAny(RequestInspector.Gate.percent) == (byte == 0x25), "\(byte)")
+            for other in [UInt8(0x20), 0x61, 0x41, 0xC3, 0xA9, 0x00] {
+                let scanned = ByteSet.Scan([other, byte, other]).bytes
+                let inserted = ByteSet { $0 == byte || $0 == other }  // bit by bit, not by the scan
+                #expect(scanned.hasAll(inserted) && inserted.hasAll(scanned), "\(byte) \(other)")
+            }
+        }
+        var random = RobustnessTests.SplitMix(state: 29)
+        let alphabet = Array("aZ &;#x3c/%20.:-_é\u{3000}Ａ\u{0}\t\n".utf8)
+        for _ in 0..<20_000 {
+            let value = (0..<Int.random(in: 0..<12, using: &random)).map { _ in alphabet.randomElement(using: &random)! }
+            if ByteSet.Scan(value).isNormal { #expect(TextTransform.normalize(value) == value, "\(value)") }
+        }
+        #expect(ByteSet.Scan(Array("created by the benchmark".utf8)).isNormal)
+        #expect(!ByteSet.Scan(Array("two  spaces".utf8)).isNormal)
+    }
+
     /// Prose that skips the tokenizer is prose the full path clears too: names and clause keywords
     /// only, no match, in either mode. Words drawn from SQL's own and the system catalogs'.
     @Test func plainProseIsWhatTheFullPathClears() {

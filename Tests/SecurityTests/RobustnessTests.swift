@@ -129,6 +129,10 @@ extension String {
             // Where no shortcut applies (a query parameter), the rules find nothing in it either.
             #expect(verdict(makeRequest(target: "/todos?q=\(word)&\(word)=1")).matches.isEmpty, "\(word)")
         }
+        for byte in UInt8.min...UInt8.max where byte != 0x22 {
+            let isWord = (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || byte == 0x5F
+            #expect((JSONStrings.wordString([0x61, byte, 0x22], from: 0) != nil) == isWord, "\(byte)")
+        }
         #expect(JSONStrings.wordString(Array("a-b\"".utf8), from: 0) == nil)
         #expect(JSONStrings.wordString(Array("ab".utf8), from: 0) == nil, "unterminated")
         #expect(JSONStrings.wordString(Array("\"".utf8), from: 0) == nil, "empty")
@@ -145,6 +149,20 @@ extension String {
             let (value, next) = JSONStrings.decodeString(Array(json.utf8), from: 1)
             #expect(String(decoding: value, as: UTF8.self) == expected, "\(json)")
             #expect(next == end, "\(json)")
+        }
+        // The scan goes eight bytes at a time: a quote or an escape at any position of the first
+        // words ends the copy there.
+        for length in 1..<20 {
+            for position in 0..<length {
+                var text = Array(repeating: UInt8(ascii: "a"), count: length)
+                text[position] = 0x22
+                let (value, next) = JSONStrings.decodeString([0x22] + text + Array(" tail".utf8), from: 1)
+                #expect(value == Array(repeating: UInt8(ascii: "a"), count: position) && next == position + 2, "\(length) \(position)")
+                text[position] = 0x5C
+                let (escaped, _) = JSONStrings.decodeString([0x22] + text + [0x6E, 0x22], from: 1)
+                #expect(escaped.count == length && escaped[position] == (position == length - 1 ? 0x0A : text[position + 1]), "\(length) \(position)")
+                #expect(JSONStrings.wordString(Array(text[..<position]) + [0x22], from: 0) == (position == 0 ? nil : 0..<position))
+            }
         }
     }
 }

@@ -55,14 +55,17 @@ enum JSONStrings {
     /// The range of a string's content when it is one word (ASCII letters and `_`, closed by its
     /// quote, no escape), else nil.
     static func wordString(_ s: [UInt8], from start: Int) -> Range<Int>? {
-        var end = start
-        while end < s.count {
-            let b = s[end]
-            if b == 0x22 { return end > start ? start..<end : nil }
-            guard (b | 0x20) &- 0x61 < 26 || b == 0x5F else { return nil }
-            end += 1
+        // Through a buffer pointer: no bounds check a byte.
+        s.withUnsafeBufferPointer { buffer in
+            var end = start
+            while end < buffer.count {
+                let b = buffer[end]
+                if b == 0x22 { return end > start ? start..<end : nil }
+                guard (b | 0x20) &- 0x61 < 26 || b == 0x5F else { return nil }
+                end += 1
+            }
+            return nil
         }
-        return nil
     }
 
     /// `$.title`, `$.tags[]`, `$`, `$[]`.
@@ -75,6 +78,15 @@ enum JSONStrings {
         // Most strings have no escape: copied in one allocation of the right size (appending
         // byte by byte grew the array two or three times per string, perf on `POST /todos`).
         var end = start
+        // Eight bytes at a time to the closing quote or an escape (byte by byte was ~10
+        // instructions a byte, callgrind).
+        s.withUnsafeBytes { raw in
+            while end + 8 <= raw.count {
+                let word = raw.loadUnaligned(fromByteOffset: end, as: UInt64.self)
+                if WordBytes.anyEqual(0x22, in: word) | WordBytes.anyEqual(0x5C, in: word) != 0 { break }
+                end += 8
+            }
+        }
         while end < s.count && s[end] != 0x22 && s[end] != 0x5C { end += 1 }
         if end == s.count || s[end] == 0x22 { return (Array(s[start..<end]), min(end + 1, s.count)) }
         var out: [UInt8] = []

@@ -40,7 +40,7 @@ struct Todo: Sendable {
     }
 
     /// Strong validator (RFC 9110 §8.8.3): the row version changes with every write.
-    var etag: String { "\"\(version)\"" }
+    var etag: String { EntityTags.strong(version) }
 
     func write(to json: inout JSONWriter) {
         json.raw("{\"id\":")
@@ -96,7 +96,7 @@ struct TodoRow {
     var createdAtMicros: Int64 { result.timestampMicroseconds(row, 6) ?? 0 }
     var id: String { result.uuid(row, 0) ?? "" }
     /// Strong validator (RFC 9110 §8.8.3), as `Todo.etag`.
-    var etag: String { "\"\(version)\"" }
+    var etag: String { EntityTags.strong(version) }
 
     /// The same bytes as `Todo(result, row:).write(to:)` (`TodoRowTests`).
     func write(to json: inout JSONWriter) {

@@ -245,7 +245,9 @@ final class TodoRoutes: Sendable {
     }
 
     private func created(_ body: [UInt8], id: String, version: Int, requestID: String) -> HTTPResponse {
-        .json(.created, body, headers: [("Location", "/todos/\(id)"), ("ETag", "\"\(version)\"")])
+        // Concatenated, not interpolated (interpolation's generic appends were ~1,000 instructions
+        // a `POST` for these two headers, callgrind).
+        .json(.created, body, headers: [("Location", "/todos/" + id), ("ETag", EntityTags.strong(version))])
     }
 
     /// PUT and PATCH: callback handlers, like `create`. The common case is one conditional UPDATE;
@@ -367,6 +369,31 @@ final class TodoRoutes: Sendable {
 
 /// Entity-tag conditions (RFC 9110 §13.1.1, §13.1.2).
 enum EntityTags {
+    /// The strong tag of a version, `"7"`, written digit by digit into a small string (no
+    /// allocation up to 13 digits; interpolation took the generic description path).
+    static func strong(_ version: Int) -> String {
+        String(unsafeUninitializedCapacity: 22) { buffer in
+            var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
+            var count = 0
+            withUnsafeMutableBytes(of: &digits) { scratch in
+                var value = version.magnitude
+                repeat {
+                    scratch[count] = UInt8(truncatingIfNeeded: 0x30 + value % 10)
+                    value /= 10
+                    count += 1
+                } while value > 0
+            }
+            var at = 0
+            buffer[at] = 0x22; at += 1
+            if version < 0 { buffer[at] = 0x2D; at += 1 }
+            withUnsafeBytes(of: &digits) { scratch in
+                for k in stride(from: count - 1, through: 0, by: -1) { buffer[at] = scratch[k]; at += 1 }
+            }
+            buffer[at] = 0x22; at += 1
+            return at
+        }
+    }
+
     /// If-Match: nil when absent or `*` (any current representation), else the versions named by
     /// strong tags; weak or foreign tags never match (strong comparison), so they yield [].
     static func versions(ifMatch header: String?) -> [Int]? {
