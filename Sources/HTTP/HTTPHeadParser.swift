@@ -38,9 +38,12 @@ enum HTTPHeadParser {
             guard let lf = HTTPParser.findLineFeed(head, from: lineStart, limit: head.count - lineStart) else { break }
             let line = UnsafeRawBufferPointer(rebasing: head[lineStart..<lf - 1])
             guard line.count <= limits.maxFieldLineBytes else { return .failure(.headerFieldTooLarge) }
-            if let error = HTTPParser.validateFieldLine(line) { return .failure(error) }
+            let colon: Int
+            switch HTTPParser.fieldLineColon(line) {
+            case .failure(let error): return .failure(error)
+            case .success(let index): colon = index
+            }
             guard entries.count < limits.maxHeaderFields else { return .failure(.tooManyHeaderFields) }
-            let colon = line.firstIndex(of: ASCII.colon)!
             var valueStart = colon + 1
             var valueEnd = line.count
             while valueStart < valueEnd, line[valueStart] == ASCII.space || line[valueStart] == ASCII.tab { valueStart += 1 }

@@ -242,17 +242,25 @@ public struct HTTPParser: Sendable {
 
     /// Checks one `name: value` line (no CRLF). Returns the error or nil.
     static func validateFieldLine(_ line: UnsafeRawBufferPointer) -> HTTPParseError? {
-        guard let first = line.first else { return .invalidFieldName }
-        if first == ASCII.space || first == ASCII.tab { return .obsoleteLineFolding }
+        if case .failure(let error) = fieldLineColon(line) { return error }
+        return nil
+    }
+
+    /// Checks one `name: value` line (no CRLF); the index of its colon when valid (the head
+    /// parser used to look for it a second time: ~80 instructions a line, callgrind).
+    @inline(__always)
+    static func fieldLineColon(_ line: UnsafeRawBufferPointer) -> Result<Int, HTTPParseError> {
+        guard let first = line.first else { return .failure(.invalidFieldName) }
+        if first == ASCII.space || first == ASCII.tab { return .failure(.obsoleteLineFolding) }
         var index = 0
         while index < line.count, ASCII.isToken(line[index]) { index += 1 }
-        guard index < line.count else { return .invalidFieldName }
+        guard index < line.count else { return .failure(.invalidFieldName) }
         let stop = line[index]
         if stop != ASCII.colon {
-            return (stop == ASCII.space || stop == ASCII.tab) ? .whitespaceBeforeColon : .invalidFieldName
+            return .failure((stop == ASCII.space || stop == ASCII.tab) ? .whitespaceBeforeColon : .invalidFieldName)
         }
-        guard index > 0 else { return .invalidFieldName }
-        guard ASCII.areFieldValueBytes(UnsafeRawBufferPointer(rebasing: line[(index + 1)...])) else { return .invalidFieldValue }
-        return nil
+        guard index > 0 else { return .failure(.invalidFieldName) }
+        guard ASCII.areFieldValueBytes(UnsafeRawBufferPointer(rebasing: line[(index + 1)...])) else { return .failure(.invalidFieldValue) }
+        return .success(index)
     }
 }

@@ -25,6 +25,9 @@ public struct AccessRecord: Sendable {
     /// The authenticated caller (the owner of todos), when the service authenticated the request.
     public var userID: String?
 
+    /// Inlinable: across the module boundary the call took every string, slice and array at +1
+    /// (~530 instructions of retains and copies a request, callgrind).
+    @inlinable
     public init(method: String, path: Substring, route: String?, status: Int, durationNanoseconds: Int64, bytesIn: Int,
                 bytesOut: Int, clientIP: String, userAgent: String?, userAgentBytes: ArraySlice<UInt8>? = nil,
                 requestID: String, traceID: String?, userID: String? = nil) {
