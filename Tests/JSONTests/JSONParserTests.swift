@@ -102,10 +102,13 @@ import Testing
             #"{"a":1,"a":2}"#, #"{"a":1,"\u0061":2}"#, #"{"\u0061":1,"a":2}"#, #"{"é":1,"é":2}"#, #"{"\u00e9":1,"é":2}"#,
             #"{"a\"b":true,"a":null}"#, "{\"\u{1}\":1}", #"{"x":{"y":[1,2,{"z":"w"}]},"t":"u"} "#, "{} x", "{\"a\":01}",
             #"{"title":"bench todo","description":"created by the benchmark","priority":"medium"}"#,
-            #"{"":1,"":2}"#, "{\"k\":" + String(repeating: "[", count: JSONParser.maxDepth) + String(repeating: "]", count: JSONParser.maxDepth) + "}",
+            #"{"":1,"":2}"#, #"{"K":1,"\u212A":2}"#, #"{"\u212A":1,"K":2}"#, #"{"é":1,"e\u0301":2}"#, #"{"\u00e9":1,"e\u0301":2}"#, "{\"k\":" + String(repeating: "[", count: JSONParser.maxDepth) + String(repeating: "]", count: JSONParser.maxDepth) + "}",
         ]
         texts.append("{" + (0..<40).map { "\"k\($0)\":\($0)" }.joined(separator: ",") + ",\"k7\":0}")
         texts.append("{" + (0..<40).map { "\"k\($0)\":\($0)" }.joined(separator: ",") + "}")
+        // Past the scanned names (a set then), with an escaped repeat and a canonical equivalent.
+        texts.append("{" + (0..<40).map { "\"k\($0)\":\($0)" }.joined(separator: ",") + #","\u006b7":0}"#)
+        texts.append("{" + (0..<40).map { "\"k\($0)\":\($0)" }.joined(separator: ",") + #","K":0,"\u212A":1}"#)
         // Every prefix of a few objects: every way a body can stop short.
         for whole in [#"{"a":"x\ny","b":[true,false],"c\u00e9":{"d":null}}"#, #"{"title":"t","completedAt":1700000000000}"#] {
             for end in whole.indices { texts.append(String(whole[..<end])) }
@@ -141,6 +144,14 @@ import Testing
     /// Strings are scanned eight bytes at a time: a quote, an escape, a control character or a
     /// non-ASCII byte at every position of the first words is still found.
     @Test func stringsAreReadTheSameAtEveryPosition() throws {
+        // Beside ASCII, bytes whose low seven bits look like a quote, a backslash or a control
+        // character (0xA2, 0xDC, 0x81): inside "é"-like pairs they must pass as text.
+        for filler in [Array("a".utf8), [0xC2, 0xA2], [0xC3, 0x9C], [0xC2, 0x81]] {
+            for count in 1..<12 {
+                let text = Array(repeating: filler, count: count).flatMap { $0 }
+                #expect(try JSONParser.parse([0x22] + text + [0x22]) == .string(String(decoding: text, as: UTF8.self)), "\(filler) \(count)")
+            }
+        }
         for length in 1..<20 {
             for position in 0..<length {
                 var plain = Array(repeating: UInt8(ascii: "a"), count: length)

@@ -19,6 +19,29 @@ import Testing
         #expect(ranOnLoop.load(ordering: .relaxed) == 1000)
     }
 
+    /// An end-of-iteration action may add another (a connection flushed, then a query sent
+    /// through it again by a failure handler): it runs in the same iteration, before the loop
+    /// waits again (`PostgresConnection` relies on it for every query to go out).
+    @Test func actionsAddedAtTheIterationEndRunInThatIteration() throws {
+        let loop = try EventLoop(index: 0)
+        try loop.start()
+        defer { loop.stop(); loop.join() }
+        let order = Mutex<[String]>([])
+        loop.execute {
+            loop.atIterationEnd {
+                order.withLock { $0.append("first") }
+                loop.atIterationEnd {
+                    order.withLock { $0.append("added by first") }
+                    loop.atIterationEnd { order.withLock { $0.append("added by the added one") } }
+                }
+            }
+            // A timer far enough away that only a later iteration could run it.
+            loop.schedule(LoopTimer { order.withLock { $0.append("timer") } }, at: loop.now + .milliseconds(50))
+        }
+        for _ in 0..<200 where order.withLock({ $0.count }) < 4 { usleep(5_000) }
+        #expect(order.withLock { $0 } == ["first", "added by first", "added by the added one", "timer"])
+    }
+
     @Test func asyncCodeResumesOnItsLoop() async throws {
         let loop = try EventLoop(index: 0)
         try loop.start()

@@ -109,6 +109,9 @@ import TestSupport
         // scripts/test builds through scripts/libpq-static; without the patch every execution
         // would still work, with a Describe each: this keeps the fast path from going unnoticed.
         #expect(RowShape.libpqSendsShaped)
+        // And the sync without a flush (scripts/libpq-patches/sync-without-flush.patch): without it
+        // every sync would still work, each sent at once.
+        #expect(todo_libpq_queues_sync() != 0)
     }
 
     @Test func aShapedExecutionSendsNoDescribeAndAnswersAsADescribedOne() throws {

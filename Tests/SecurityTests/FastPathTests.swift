@@ -116,6 +116,15 @@ struct FastPathTests {
                 #expect(scanned.hasAll(inserted) && inserted.hasAll(scanned), "\(byte) \(other)")
             }
         }
+        // Every two-byte value, alone and between spaces: a value taken as normal is one
+        // `normalize` leaves as it is, whatever its neighbours.
+        for first in UInt8.min...UInt8.max {
+            for second in UInt8.min...UInt8.max {
+                for value in [[first, second], [0x20, first, second, 0x20]] where ByteSet.Scan(value).isNormal {
+                    if TextTransform.normalize(value) != value { Issue.record("\(value) taken as normal") }
+                }
+            }
+        }
         var random = RobustnessTests.SplitMix(state: 29)
         let alphabet = Array("aZ &;#x3c/%20.:-_é\u{3000}Ａ\u{0}\t\n".utf8)
         for _ in 0..<20_000 {

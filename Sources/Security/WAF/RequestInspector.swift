@@ -213,7 +213,7 @@ public final class RequestInspector: Sendable {
                         var previous: UInt8 = 0
                         for b in buffer {
                             word[Int(b &>> 6)] |= 1 &<< UInt64(b & 63)
-                            pairs |= (b ^ 0x20 | previous ^ 0x20) == 0 ? 1 : 0
+                            pairs |= ((b ^ 0x20) | (previous ^ 0x20)) == 0 ? 1 : 0
                             previous = b
                         }
                     }
