@@ -121,7 +121,7 @@ public struct HTTPParser: Sendable {
                     state = .messageEnd
                     continue
                 }
-                if let error = Self.validateFieldLine(UnsafeRawBufferPointer(rebasing: rest[0..<lineEnd - 1])) {
+                if case .failure(let error) = Self.fieldLineColon(UnsafeRawBufferPointer(rebasing: rest[0..<lineEnd - 1])) {
                     return fail(error == .invalidFieldName ? .invalidTrailer : error, consumed)
                 }
                 consumed += lineEnd + 1
@@ -238,12 +238,6 @@ public struct HTTPParser: Sendable {
         guard rest < line.count, line[rest] == UInt8(ascii: ";") else { return .failure(.invalidChunkSize) }
         for b in line[rest...] where !ASCII.isFieldValueByte(b) { return .failure(.invalidChunkExtension) }
         return .success(size)
-    }
-
-    /// Checks one `name: value` line (no CRLF). Returns the error or nil.
-    static func validateFieldLine(_ line: UnsafeRawBufferPointer) -> HTTPParseError? {
-        if case .failure(let error) = fieldLineColon(line) { return error }
-        return nil
     }
 
     /// Checks one `name: value` line (no CRLF); the index of its colon when valid (the head

@@ -45,7 +45,7 @@ public struct JSONParser {
                 parser.skipWhitespace()
                 var value: JSONValue?
                 if parser.index < raw.count, raw[parser.index] == UInt8(ascii: "{") {
-                    try parser.streamObject(member)
+                    try parser.streamObject(depth: 1, member)
                 } else {
                     value = try parser.parseValue(depth: 0)
                 }
@@ -70,9 +70,12 @@ public struct JSONParser {
         }
     }
 
-    /// `parseObject` at depth 1 with each member handed over as it is parsed (same checks, same
-    /// failures at the same offsets).
-    private mutating func streamObject(_ member: (_ name: UnsafeRawBufferPointer, _ value: JSONValue) -> Void) throws(Failure) {
+    /// An object whose `{` is at `index`, each member handed over as it is parsed (`parseObject`
+    /// collects them). Duplicates: a scan of the names so far while there are few (a set, hashing
+    /// every name and allocating twice, cost more than the rest of a small object's parsing, perf
+    /// on `POST /todos`), a set once there are more.
+    private mutating func streamObject(depth: Int, _ member: (_ name: UnsafeRawBufferPointer, _ value: JSONValue) -> Void) throws(Failure) {
+        guard depth <= Self.maxDepth else { throw failure("nesting too deep") }
         index += 1
         var names: [MemberName] = []
         names.reserveCapacity(8)
@@ -101,7 +104,7 @@ public struct JSONParser {
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw failure("expected ':'") }
             index += 1
             skipWhitespace()
-            let value = try parseValue(depth: 1)
+            let value = try parseValue(depth: depth)
             name.withBytes(in: bytes) { member($0, value) }
             skipWhitespace()
             guard index < bytes.count else { throw failure("unexpected end of input") }
@@ -179,41 +182,11 @@ public struct JSONParser {
     public static let scannedMemberNames = 16
 
     private mutating func parseObject(depth: Int) throws(Failure) -> JSONValue {
-        guard depth <= Self.maxDepth else { throw failure("nesting too deep") }
-        index += 1
-        var members: [(key: String, value: JSONValue)] = []
         // Room for a typical object at once (growing 1, 2, 4, 8 was three allocations).
+        var members: [(key: String, value: JSONValue)] = []
         members.reserveCapacity(8)
-        // Duplicates: a scan of the names so far while there are few (a set, hashing every name
-        // and allocating twice, cost more than the rest of a small object's parsing, perf on
-        // `POST /todos`), a set once there are more.
-        var keys: Set<String>?
-        skipWhitespace()
-        if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
-            index += 1
-            return .object(members)
-        }
-        while true {
-            skipWhitespace()
-            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw failure("expected a member name") }
-            let key = try parseString()
-            if members.count < Self.scannedMemberNames {
-                for member in members where member.key == key { throw failure("duplicate member \"\(key)\"") }
-            } else {
-                if keys == nil { keys = Set(members.map(\.key)) }
-                guard keys!.insert(key).inserted else { throw failure("duplicate member \"\(key)\"") }
-            }
-            skipWhitespace()
-            guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw failure("expected ':'") }
-            index += 1
-            skipWhitespace()
-            members.append((key, try parseValue(depth: depth)))
-            skipWhitespace()
-            guard index < bytes.count else { throw failure("unexpected end of input") }
-            if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
-            if bytes[index] == UInt8(ascii: "}") { index += 1; return .object(members) }
-            throw failure("expected ',' or '}'")
-        }
+        try streamObject(depth: depth) { name, value in members.append((String(decoding: name, as: UTF8.self), value)) }
+        return .object(members)
     }
 
     private mutating func parseArray(depth: Int) throws(Failure) -> JSONValue {
@@ -344,6 +317,7 @@ public struct JSONParser {
         throw failure("unterminated string")
     }
 
+    // `Net.WordBytes`'s tests, written again here: this module depends on nothing.
     private static let ones: UInt64 = 0x0101_0101_0101_0101
     private static let highs: UInt64 = 0x8080_8080_8080_8080
 

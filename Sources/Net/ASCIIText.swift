@@ -25,8 +25,8 @@ public enum ASCIIDigits {
     }
 
     /// `value` in decimal (a minus sign first when negative), on the stack.
-    @inline(__always)
-    static func withDecimal<Result>(_ value: Int, _ body: (UnsafeRawBufferPointer) -> Result) -> Result {
+    @inlinable @inline(__always)
+    public static func withDecimal<Result>(_ value: Int, _ body: (UnsafeRawBufferPointer) -> Result) -> Result {
         var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: Int.min has 19 digits and a sign
         var start = 24
         withUnsafeMutableBytes(of: &digits) { buffer in

@@ -5,41 +5,47 @@ import Testing
 @testable import Net
 
 @Suite struct EventLoopTests {
-    @Test func workHandedOverFromOtherThreadsRunsOnTheLoop() throws {
+    /// A started loop for `body`, stopped and joined after it.
+    private func withRunningLoop(_ body: (EventLoop) throws -> Void) throws {
         let loop = try EventLoop(index: 0)
         try loop.start()
         defer { loop.stop(); loop.join() }
-        let ranOnLoop = Atomic<Int>(0)
-        for _ in 0..<1000 {
-            loop.execute {
-                if loop.inLoop { ranOnLoop.add(1, ordering: .relaxed) }
+        try body(loop)
+    }
+
+    @Test func workHandedOverFromOtherThreadsRunsOnTheLoop() throws {
+        try withRunningLoop { loop in
+            let ranOnLoop = Atomic<Int>(0)
+            for _ in 0..<1000 {
+                loop.execute {
+                    if loop.inLoop { ranOnLoop.add(1, ordering: .relaxed) }
+                }
             }
+            for _ in 0..<500 where ranOnLoop.load(ordering: .relaxed) < 1000 { usleep(10_000) }
+            #expect(ranOnLoop.load(ordering: .relaxed) == 1000)
         }
-        for _ in 0..<500 where ranOnLoop.load(ordering: .relaxed) < 1000 { usleep(10_000) }
-        #expect(ranOnLoop.load(ordering: .relaxed) == 1000)
     }
 
     /// An end-of-iteration action may add another (a connection flushed, then a query sent
     /// through it again by a failure handler): it runs in the same iteration, before the loop
     /// waits again (`PostgresConnection` relies on it for every query to go out).
     @Test func actionsAddedAtTheIterationEndRunInThatIteration() throws {
-        let loop = try EventLoop(index: 0)
-        try loop.start()
-        defer { loop.stop(); loop.join() }
-        let order = Mutex<[String]>([])
-        loop.execute {
-            loop.atIterationEnd {
-                order.withLock { $0.append("first") }
+        try withRunningLoop { loop in
+            let order = Mutex<[String]>([])
+            loop.execute {
                 loop.atIterationEnd {
-                    order.withLock { $0.append("added by first") }
-                    loop.atIterationEnd { order.withLock { $0.append("added by the added one") } }
+                    order.withLock { $0.append("first") }
+                    loop.atIterationEnd {
+                        order.withLock { $0.append("added by first") }
+                        loop.atIterationEnd { order.withLock { $0.append("added by the added one") } }
+                    }
                 }
+                // A timer far enough away that only a later iteration could run it.
+                loop.schedule(LoopTimer { order.withLock { $0.append("timer") } }, at: loop.now + .milliseconds(50))
             }
-            // A timer far enough away that only a later iteration could run it.
-            loop.schedule(LoopTimer { order.withLock { $0.append("timer") } }, at: loop.now + .milliseconds(50))
+            for _ in 0..<200 where order.withLock({ $0.count }) < 4 { usleep(5_000) }
+            #expect(order.withLock { $0 } == ["first", "added by first", "added by the added one", "timer"])
         }
-        for _ in 0..<200 where order.withLock({ $0.count }) < 4 { usleep(5_000) }
-        #expect(order.withLock { $0 } == ["first", "added by first", "added by the added one", "timer"])
     }
 
     @Test func asyncCodeResumesOnItsLoop() async throws {
@@ -56,18 +62,17 @@ import Testing
     }
 
     @Test func timersFireInOrderWithoutBlockingTheLoop() throws {
-        let loop = try EventLoop(index: 0)
-        try loop.start()
-        defer { loop.stop(); loop.join() }
-        let order = Mutex<[Int]>([])
-        loop.execute {
-            for (i, delay) in [30, 10, 20].enumerated() {
-                let timer = LoopTimer { order.withLock { $0.append(i) } }
-                loop.schedule(timer, at: loop.now + .milliseconds(Int64(delay)))
+        try withRunningLoop { loop in
+            let order = Mutex<[Int]>([])
+            loop.execute {
+                for (i, delay) in [30, 10, 20].enumerated() {
+                    let timer = LoopTimer { order.withLock { $0.append(i) } }
+                    loop.schedule(timer, at: loop.now + .milliseconds(Int64(delay)))
+                }
             }
+            for _ in 0..<300 where order.withLock({ $0.count }) < 3 { usleep(10_000) }
+            #expect(order.withLock { $0 } == [1, 2, 0])
         }
-        for _ in 0..<300 where order.withLock({ $0.count }) < 3 { usleep(10_000) }
-        #expect(order.withLock { $0 } == [1, 2, 0])
     }
 
     /// The lost wake-up (issue "HTTP connections"): work handed over at the moment the loop takes

@@ -27,29 +27,15 @@ struct TodoInput: Sendable {
     static let maxDescription = 2000
     static let maxPriority = 32
 
-    /// Validates a parsed body. Errors name each field; all are reported at once.
-    static func parse(_ body: JSONValue, mode: Mode) -> Result<TodoInput, Invalid> {
-        guard case .object(let members) = body else { return .failure(notAnObject(body)) }
-        var reader = Reader(mode: mode)
-        for (key, value) in members {
-            var key = key
-            key.withUTF8 { reader.take(UnsafeRawBufferPointer($0), value) }
-        }
-        return reader.finish()
-    }
-
-    /// A body's JSON text, read member by member (`JSONParser.forEachMember`: no document is
-    /// built). A syntax error anywhere wins over field errors, as with `parse`.
+    /// Validates a body's JSON text, read member by member (`JSONParser.forEachMember`: no
+    /// document is built). Errors name each field; all are reported at once. Malformed JSON
+    /// anywhere is thrown instead, whatever field errors came before it.
     static func parse(json bytes: [UInt8], mode: Mode) throws(JSONParser.Failure) -> Result<TodoInput, Invalid> {
         var reader = Reader(mode: mode)
         if let other = try JSONParser.forEachMember(of: bytes, { name, value in reader.take(name, value) }) {
-            return .failure(notAnObject(other))
+            return .failure(Invalid(errors: [FieldError(field: "", message: "the body must be a JSON object, got \(other.typeName)")]))
         }
         return reader.finish()
-    }
-
-    private static func notAnObject(_ body: JSONValue) -> Invalid {
-        Invalid(errors: [FieldError(field: "", message: "the body must be a JSON object, got \(body.typeName)")])
     }
 
     /// The fields of one body, member by member, and every problem found.

@@ -369,28 +369,17 @@ final class TodoRoutes: Sendable {
 
 /// Entity-tag conditions (RFC 9110 §13.1.1, §13.1.2).
 enum EntityTags {
-    /// The strong tag of a version, `"7"`, written digit by digit into a small string (no
-    /// allocation up to 13 digits; interpolation took the generic description path).
+    /// The strong tag of a version, `"7"`: its digits (`ASCIIDigits.withDecimal`) between quotes,
+    /// a small string (no allocation up to 13 digits; interpolation took the generic
+    /// description path).
     static func strong(_ version: Int) -> String {
-        String(unsafeUninitializedCapacity: 22) { buffer in
-            var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
-            var count = 0
-            withUnsafeMutableBytes(of: &digits) { scratch in
-                var value = version.magnitude
-                repeat {
-                    scratch[count] = UInt8(truncatingIfNeeded: 0x30 + value % 10)
-                    value /= 10
-                    count += 1
-                } while value > 0
+        ASCIIDigits.withDecimal(version) { digits in
+            String(unsafeUninitializedCapacity: digits.count + 2) { buffer in
+                buffer[0] = UInt8(ascii: "\"")
+                UnsafeMutableRawBufferPointer(UnsafeMutableBufferPointer(rebasing: buffer[1...])).copyMemory(from: digits)
+                buffer[digits.count + 1] = UInt8(ascii: "\"")
+                return digits.count + 2
             }
-            var at = 0
-            buffer[at] = 0x22; at += 1
-            if version < 0 { buffer[at] = 0x2D; at += 1 }
-            withUnsafeBytes(of: &digits) { scratch in
-                for k in stride(from: count - 1, through: 0, by: -1) { buffer[at] = scratch[k]; at += 1 }
-            }
-            buffer[at] = 0x22; at += 1
-            return at
         }
     }
 
