@@ -406,7 +406,10 @@ import TestSupport
     }
 
     @Test func aRequestSentJustAfterTheDrainBeganIsAnswered() throws {
-        let server = try LiveServer()
+        // A grace far longer than the wait below: with the default second, a wait slowed past it
+        // (the whole suite in parallel, CI 2026-12-06) let the idle connection close on its grace
+        // before the request went, and the test measured the machine, not the drain.
+        let server = try LiveServer { $0.drainGrace = .seconds(60) }
         let client = try TestClient(port: server.port)
         try client.send("GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
         #expect(try client.readResponse().status == 200)
