@@ -1,6 +1,7 @@
 /// Timestamps as Unix milliseconds, written and read as RFC 3339 without Foundation (the
 /// architecture note measured Foundation's ISO-8601 formatting as a large share of a list request).
-/// Civil-date conversions after Howard Hinnant's `days_from_civil` / `civil_from_days`.
+/// Civil-date conversions after Howard Hinnant's `days_from_civil` / `civil_from_days`, and Neri and
+/// Schneider's faster form of the latter (`civil(fromDays:)`).
 public enum Timestamp {
     /// `2026-11-23T19:25:49.760Z`: UTC, always three fraction digits.
     public static func format(milliseconds: Int64, into writer: inout JSONWriter) {
@@ -119,7 +120,36 @@ public enum Timestamp {
         return era * 146_097 + doe - 719_468
     }
 
+    /// Days since 1970-01-01 → (year, month, day), proleptic Gregorian.
+    /// Neri and Schneider's Euclidean affine form ("Euclidean affine functions and their
+    /// application to calendar algorithms", 2022): unsigned multiplications and shifts only, ~30
+    /// instructions against ~100 for `hinnantCivil` (callgrind: 4 per `PUT`, 40 per list page).
+    /// The shift by `eras` eras makes every day from year -32,000 on non-negative; days outside
+    /// the range checked (`TimestampTests` compares both forms over it) take Hinnant's form.
+    @inline(__always)
     static func civil(fromDays days: Int64) -> (Int64, Int64, Int64) {
+        guard days >= -12_000_000 && days <= 100_000_000 else { return hinnantCivil(fromDays: days) }
+        let eras: UInt64 = 82
+        let n = UInt64(days + 719_468 + 146_097 * Int64(eras))
+        // Century and day of the century.
+        let n1 = 4 &* n &+ 3
+        let century = n1 / 146_097
+        let dayOfCentury = n1 % 146_097 / 4
+        // Year of the century and day of the (March-based) year.
+        let n2 = 4 &* dayOfCentury &+ 3
+        let p2 = 2_939_745 &* n2
+        let yearOfCentury = p2 >> 32
+        let dayOfYear = (p2 & 0xFFFF_FFFF) / 2_939_745 / 4
+        // Month and day, March = 3 … February = 14.
+        let n3 = 2141 &* dayOfYear &+ 197_913
+        let month = n3 >> 16
+        let day = (n3 & 0xFFFF) / 2141 + 1
+        let january = dayOfYear >= 306 ? UInt64(1) : 0
+        let year = Int64(100 &* century &+ yearOfCentury &+ january) - Int64(400 * eras)
+        return (year, Int64(january == 1 ? month - 12 : month), Int64(day))
+    }
+
+    static func hinnantCivil(fromDays days: Int64) -> (Int64, Int64, Int64) {
         let z = days + 719_468
         let era = (z >= 0 ? z : z - 146_096) / 146_097
         let doe = z - era * 146_097

@@ -39,7 +39,7 @@ public final class BlockingPostgresConnection {
     /// Runs one statement with bound parameters; rows in binary format.
     @discardableResult
     public func query(_ query: PostgresQuery) throws(PostgresError) -> PostgresResult {
-        let result = withCStrings(query.binds) { values in
+        let result = query.binds.withCStrings { values in
             PQexecParams(pg, query.sql, Int32(values.count), nil, values.baseAddress, nil, nil, 1)
         }
         guard let result else { throw PostgresError(.connectionLost, message: PostgresConnection.errorMessage(pg)) }

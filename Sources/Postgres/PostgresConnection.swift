@@ -289,7 +289,7 @@ final class PostgresConnection: Selectable {
         // withCString, not the implicit String-to-pointer conversion: for a short (inline) string
         // such as "s1" that conversion allocates a copy, once per query.
         let sent = name.withCString { statement in
-            withCStrings(query.binds) { values in
+            query.binds.withCStrings { values in
                 Self.sendExecute(pg, statement, values, described: described, shape: pending.rowShape) && (batch || todo_send_pipeline_sync(pg) == 1)
             }
         }

@@ -16,14 +16,14 @@ public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation, CustomS
     /// a `POST`, callgrind), and a copy of the query retains it once. A statement built once and
     /// rebound per request hashes once per process.
     private(set) var key: StatementKey
-    /// Parameter values in text format; nil is SQL NULL.
-    public var binds: [String?]
+    /// Parameter values in text format (SQL NULL included), in one buffer.
+    public var binds: PostgresBinds
     /// Set by `PostgresDatabase.read`: the statement only reads, so it may share a pipeline sync
     /// (one implicit read-only transaction) with the other reads sent in the same loop iteration.
     public var readOnly = false
     /// For a write: the row it changes (or claims). Writes with the same key go one at a time per
     /// loop (`RowWriteQueues`): a locked row then holds one connection, not all of them.
-    public var rowKey: String?
+    public var rowKey: RowKey?
 
     public init(stringLiteral value: String) {
         key = StatementKey(value)
@@ -38,22 +38,27 @@ public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation, CustomS
     /// The same statement with other values for its parameters, for a statement built once and
     /// bound per call (building the SQL text by interpolation on every request cost four
     /// allocations of a `GET /todos/{id}`'s 27). The values are still only ever bound.
-    public func rebinding(_ values: String?...) -> PostgresQuery {
-        rebinding(values)
-    }
-
-    /// `rebinding` with the values in an array (assembled by the caller).
-    public func rebinding(_ values: [String?]) -> PostgresQuery {
+    public func rebinding(_ values: PostgresBinds) -> PostgresQuery {
         precondition(values.count == binds.count, "a statement is rebound with as many values as it has parameters")
         var query = self
         query.binds = values
         return query
     }
 
+    /// `rebinding` with the values appended by `bind`, in parameter order (no array of the
+    /// values is made on the way).
+    @inlinable
+    public func rebinding(_ bind: (inout PostgresBinds) -> Void) -> PostgresQuery {
+        // 256: a `PUT`'s sixteen values fit (~140 bytes); growing the buffer was a second allocation.
+        var values = PostgresBinds(reservingBytes: 256)
+        bind(&values)
+        return rebinding(values)
+    }
+
     /// The same write, naming the row it changes (`rowKey`).
     public func changing(row key: String) -> PostgresQuery {
         var query = self
-        query.rowKey = key
+        query.rowKey = RowKey(key)
         return query
     }
 
@@ -62,11 +67,10 @@ public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation, CustomS
 
     public struct StringInterpolation: StringInterpolationProtocol {
         var sql = ""
-        var binds: [String?] = []
+        var binds = PostgresBinds()
 
         public init(literalCapacity: Int, interpolationCount: Int) {
             sql.reserveCapacity(literalCapacity + interpolationCount * 3)
-            binds.reserveCapacity(interpolationCount)
         }
 
         public mutating func appendLiteral(_ literal: String) {

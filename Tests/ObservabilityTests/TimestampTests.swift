@@ -17,6 +17,22 @@ struct TimestampTests {
             + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(ms), 3))Z"
     }
 
+    /// The fast civil-date form agrees with Hinnant's on every day of its range's edges and of
+    /// years -5000 to 12000 (PostgreSQL's timestamptz reaches 4713 BC), and falls back beyond it.
+    @Test func civilDatesAgreeWithHinnantsForm() {
+        var days: [ClosedRange<Int64>] = [-2_546_000 ... 3_700_000, -12_000_010 ... -11_999_990, 99_999_990 ... 100_000_010]
+        days.append(Int64.min / 86_400_000 - 1 ... Int64.min / 86_400_000 + 1)
+        days.append(Int64.max / 86_400_000 - 1 ... Int64.max / 86_400_000 + 1)
+        var mismatches = 0
+        for range in days {
+            for day in range where Timestamp.civil(fromDays: day) != Timestamp.hinnantCivil(fromDays: day) { mismatches += 1 }
+        }
+        #expect(mismatches == 0)
+        #expect(Timestamp.civil(fromDays: 0) == (1970, 1, 1))
+        #expect(Timestamp.civil(fromDays: 11_016) == (2000, 2, 29))
+        #expect(Timestamp.civil(fromDays: -719_468) == (0, 3, 1))
+    }
+
     @Test func digitPairsOfEveryValueBelow100() {
         for value in 0..<100 {
             let word = Timestamp.digitPair(UInt64(value))

@@ -105,10 +105,45 @@ import Testing
 
     @Test func rebindingKeepsTheStatementAndBindsTheNewValues() {
         let statement: PostgresQuery = "SELECT * FROM todos WHERE id = \("") AND title = \("")"
-        let query = statement.rebinding("1'; DROP TABLE todos; --", nil)
+        let query = statement.rebinding { $0.append("1'; DROP TABLE todos; --"); $0.append(nil as String?) }
         #expect(query.sql == "SELECT * FROM todos WHERE id = $1 AND title = $2")
         #expect(query.binds == ["1'; DROP TABLE todos; --", nil])
         #expect(statement.binds == ["", ""])
+    }
+
+    @Test func bindsKeepEachValueAsGivenAndNullApartFromEmpty() {
+        var binds = PostgresBinds()
+        let long = String(repeating: "é", count: 300)
+        binds.append("")
+        binds.append(nil as String?)
+        binds.append(long)
+        binds.append(true)
+        binds.append(Int64(-42))
+        binds.append("tab\tand 'quote'")
+        #expect(binds.count == 6)
+        #expect(binds.values == ["", nil, long, "true", "-42", "tab\tand 'quote'"])
+        // libpq sees one NUL-terminated string per value, NULL as a null pointer.
+        let seen = binds.withCStrings { pointers in pointers.map { $0.map { String(cString: $0) } } }
+        #expect(seen == ["", nil, long, "true", "-42", "tab\tand 'quote'"])
+        #expect(PostgresBinds().withCStrings { $0.count } == 0)
+        // Equal when the values are; the description never shows them.
+        #expect(binds == ["", nil, long, "true", "-42", "tab\tand 'quote'"])
+        #expect(binds != ["", "", long, "true", "-42", "tab\tand 'quote'"])
+        #expect(binds.description == "6 values")
+        // A value type: appending to a copy leaves the original as it was.
+        var copy = binds
+        copy.append("more")
+        #expect(copy.count == 7 && binds.count == 6)
+        #expect(binds.values == ["", nil, long, "true", "-42", "tab\tand 'quote'"])
+        #expect(copy.values.last == "more")
+    }
+
+    @Test func rowKeysAreEqualByText() {
+        let a = RowKey("0f6e0c8e-3f0a-4c56-9d43-bd2b8e6f1a01"), b = RowKey(String("0f6e0c8e-3f0a-4c56-9d43-bd2b8e6f1a01"))
+        #expect(a == b && a.hashValue == b.hashValue)
+        #expect(a != RowKey("0f6e0c8e-3f0a-4c56-9d43-bd2b8e6f1a02"))
+        let query: PostgresQuery = "UPDATE todos SET title = \("x") WHERE id = \("y")"
+        #expect(query.changing(row: a.text).rowKey == b)
     }
 
     @Test func migrationChecksumIsSHA256() {

@@ -6,6 +6,18 @@ import HTTP
 /// The shortcuts the filter takes for speed give the same answers as the long way.
 struct FastPathTests {
     /// Every numeric spelling `inet_aton` accepts, and the near misses it refuses.
+    /// A header's clean-value key covers its name and value as a pair: moving bytes from the
+    /// name to the value, or another name, or another place is another key.
+    @Test func cleanValueKeysTellNameFromValue() {
+        func key(_ name: String, _ value: String, _ place: UInt8 = 4) -> UInt64 {
+            CleanValueCache.key(name: ArraySlice(name.utf8), value: ArraySlice(value.utf8), place: place)
+        }
+        let keys = [key("X-Ab", "c"), key("X-A", "bc"), key("X-Ab", "d"), key("X-Ac", "c"), key("X-Ab", "c", 3), key("", "X-Abc")]
+        #expect(Set(keys).count == keys.count)
+        #expect(key("X-Ab", "c") == key("X-Ab", "c"))
+        #expect(keys.allSatisfy { $0 & 1 == 1 })  // never the empty slot
+    }
+
     @Test func ipv4FormsAgreeWithInetAton() {
         var random = RobustnessTests.SplitMix(state: 7)
         var samples = ["169.254.169.254", "2852039166", "0xa9fea9fe", "0251.0376.0251.0376", "169.254.43518", "169.16689662",

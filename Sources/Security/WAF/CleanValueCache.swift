@@ -34,6 +34,18 @@ final class CleanValueCache: @unchecked Sendable {
         return UInt64(bitPattern: Int64(hasher.finalize())) | 1  // never 0, the empty slot
     }
 
+    /// A value under a header name, in one hash (two hashes combined cost a second `Hasher` set-up
+    /// and finalization per header); the name's length goes first, so no two (name, value) pairs
+    /// hash the same bytes.
+    static func key(name: ArraySlice<UInt8>, value: ArraySlice<UInt8>, place: UInt8) -> UInt64 {
+        var hasher = Hasher()
+        hasher.combine(place)
+        hasher.combine(name.count)
+        name.withUnsafeBytes { hasher.combine(bytes: $0) }
+        value.withUnsafeBytes { hasher.combine(bytes: $0) }
+        return UInt64(bitPattern: Int64(hasher.finalize())) | 1  // never 0, the empty slot
+    }
+
     func contains(_ key: UInt64) -> Bool {
         slots[Int(key >> 52) & (Self.size - 1)].load(ordering: .relaxed) == key
     }

@@ -124,7 +124,7 @@ public final class RequestInspector: Sendable {
                 return  // framing the parser has already validated
             case .referer, .other, .credentials:
                 // The name is part of the key: where a value stands decides which rules apply.
-                let key = CleanValueCache.key(value, place: header == .referer ? 3 : 4) ^ (CleanValueCache.key(rawName, place: 5) & ~1)
+                let key = CleanValueCache.key(name: rawName, value: value, place: header == .referer ? 3 : 4)
                 if unlessKnownClean(key, &verdict, { verdict in
                     let decoded = TextTransform.urlDecodeRepeatedly(value, plusIsSpace: false)
                     return check(TextTransform.normalize(decoded), raw: decoded, place: header == .referer ? .referer : .header,

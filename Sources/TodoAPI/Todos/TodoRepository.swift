@@ -34,8 +34,8 @@ struct TodoRepository: Sendable {
     private static let findOwnedStatement: PostgresQuery = "SELECT \(sql: Todo.columns) FROM todos WHERE id = \("") AND owner = \("")"
 
     private static func findQuery(_ id: String, owner: String?) -> PostgresQuery {
-        guard let owner else { return findStatement.rebinding(id) }
-        return findOwnedStatement.rebinding(id, owner)
+        guard let owner else { return findStatement.rebinding { $0.append(id) } }
+        return findOwnedStatement.rebinding { $0.append(id); $0.append(owner) }
     }
 
     private static func todo(_ result: PostgresResult) -> Todo? { result.rowCount == 0 ? nil : Todo(result, row: 0) }
@@ -72,10 +72,9 @@ struct TodoRepository: Sendable {
         let pattern = query.map { "%" + Self.escapeLike($0) + "%" }
         // Parameters in statement order: the cursor (the `After` forms), then the filters and the
         // owner (the filtered forms) or the owner alone (the plain owned forms), then the limit.
-        var values: [String?] = []
-        values.reserveCapacity(8)
+        var values = PostgresBinds(reservingBytes: 128)
         if let cursor {
-            values.append(String(cursor.createdAtMicros))
+            values.append(cursor.createdAtMicros)
             values.append(cursor.id)
         }
         let statement: PostgresQuery
@@ -94,10 +93,13 @@ struct TodoRepository: Sendable {
             case (true, false): Self.listAfterStatement
             case (true, true): Self.listAfterOwnedStatement
             }
-            let completedText = completed?.postgresText
-            values.append(contentsOf: [completedText, completedText, pattern, pattern, owner])
+            values.append(completed)
+            values.append(completed)
+            values.append(pattern)
+            values.append(pattern)
+            values.append(owner)
         }
-        values.append(String(limit + 1))
+        values.append(limit + 1)
         database.read(statement.rebinding(values)) { completion($0.map { Page(result: $0, limit: limit) }) }
     }
 
@@ -205,12 +207,16 @@ struct TodoRepository: Sendable {
             // Not completed: completed_at stays NULL whatever `completedAt` says (as below).
             let priority = (input.priority ?? nil) ?? Todo.defaultPriority
             if let owner {
-                return openCreateOwnedStatement.rebinding(input.title!, input.description ?? nil, priority, owner)
+                return openCreateOwnedStatement.rebinding {
+                    $0.append(input.title!); $0.append(input.description ?? nil); $0.append(priority); $0.append(owner)
+                }
             }
-            return openCreateStatement.rebinding(input.title!, input.description ?? nil, priority)
+            return openCreateStatement.rebinding { $0.append(input.title!); $0.append(input.description ?? nil); $0.append(priority) }
         }
-        return createStatement.rebinding(input.title!, input.description ?? nil, input.priority ?? nil, completed?.postgresText,
-                                         completed?.postgresText, millisecondsSQL(input.completedAt), owner)
+        return createStatement.rebinding {
+            $0.append(input.title!); $0.append(input.description ?? nil); $0.append(input.priority ?? nil); $0.append(completed)
+            $0.append(completed); $0.append(millisecondsSQL(input.completedAt)); $0.append(owner)
+        }
     }
 
     enum IdempotentOutcome: Sendable {
@@ -276,17 +282,18 @@ struct TodoRepository: Sendable {
     /// without a task (a task's hops cost about a quarter of a one-query request's CPU, perf).
     func update(id: String, _ input: TodoInput, replace: Bool, versions: [Int]?, owner: String?, deadline: MonotonicTime,
                 completion: @escaping (Result<TodoRow?, PostgresError>) -> Void) {
-        let descriptionGiven = (replace || input.description != nil).postgresText
-        let priorityGiven = (replace || input.priority != nil).postgresText
-        let completedGiven = (replace || input.completed != nil).postgresText
-        let completed = (input.completed ?? nil)?.postgresText
-        let completedAtGiven = (input.completedAt != nil).postgresText
+        let completedGiven = replace || input.completed != nil
+        let completed = input.completed ?? nil
         let completedAt = Self.millisecondsSQL(input.completedAt)
         let versionList = Self.versionList(versions)
-        let query = (owner == nil ? Self.updateStatement : Self.updateOwnedStatement).rebinding(
-            input.title, descriptionGiven, input.description ?? nil, priorityGiven, input.priority ?? nil,
-            completedGiven, completed, completedGiven, completed, completedAt, completedAt, completedAtGiven,
-            id, owner, versionList, versionList)
+        let query = (owner == nil ? Self.updateStatement : Self.updateOwnedStatement).rebinding {
+            $0.append(input.title)
+            $0.append(replace || input.description != nil); $0.append(input.description ?? nil)
+            $0.append(replace || input.priority != nil); $0.append(input.priority ?? nil)
+            $0.append(completedGiven); $0.append(completed); $0.append(completedGiven); $0.append(completed)
+            $0.append(completedAt); $0.append(completedAt); $0.append(input.completedAt != nil)
+            $0.append(id); $0.append(owner); $0.append(versionList); $0.append(versionList)
+        }
         database.query(query.changing(row: id), deadline: deadline) { completion($0.map { TodoRow($0, row: 0) }) }
     }
 
@@ -319,7 +326,9 @@ struct TodoRepository: Sendable {
     func delete(id: String, versions: [Int]?, owner: String?, deadline: MonotonicTime,
                 completion: @escaping (Result<TodoRow?, PostgresError>) -> Void) {
         let versionList = Self.versionList(versions)
-        let query = (owner == nil ? Self.deleteStatement : Self.deleteOwnedStatement).rebinding(id, owner, versionList, versionList)
+        let query = (owner == nil ? Self.deleteStatement : Self.deleteOwnedStatement).rebinding {
+            $0.append(id); $0.append(owner); $0.append(versionList); $0.append(versionList)
+        }
         database.query(query.changing(row: id), deadline: deadline) { completion($0.map { TodoRow($0, row: 0) }) }
     }
 
