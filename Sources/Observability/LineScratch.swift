@@ -1,4 +1,4 @@
-import Glibc
+import Net
 
 /// One writer per thread for business event lines, kept from line to line: a new writer a line
 /// (an allocation, zeroed, then freed) was ~600 instructions of a `POST /todos` (callgrind). The
@@ -13,22 +13,9 @@ enum LineScratch {
         var writer: JSONWriter?
     }
 
-    /// The thread's box, released when the thread exits.
-    private static let key: pthread_key_t = {
-        var key = pthread_key_t()
-        let created = pthread_key_create(&key) { box in
-            if let box { Unmanaged<Box>.fromOpaque(box).release() }
-        }
-        precondition(created == 0, "pthread_key_create failed: \(created)")
-        return key
-    }()
+    private static let boxes = ThreadSpecific { Box() }
 
-    private static func box() -> Box {
-        if let stored = pthread_getspecific(key) { return Unmanaged<Box>.fromOpaque(stored).takeUnretainedValue() }
-        let box = Box()
-        pthread_setspecific(key, Unmanaged.passRetained(box).toOpaque())
-        return box
-    }
+    private static func box() -> Box { boxes.value }
 
     /// The thread's writer, emptied, or a new one.
     static func take() -> JSONWriter {

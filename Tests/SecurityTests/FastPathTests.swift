@@ -18,6 +18,72 @@ struct FastPathTests {
         #expect(keys.allSatisfy { $0 & 1 == 1 })  // never the empty slot
     }
 
+    /// A thread's remembered clean values answer only for the same bytes, place, name and
+    /// inspector; long values are not kept.
+    @Test func recentCleanValuesHoldExactlyWhatWasRemembered() {
+        let recent = RecentCleanValues.ofThisThread(inspector: -1)
+        let ua = ArraySlice("wrk/4.1.0 (todo-api bench)".utf8), other = ArraySlice("wrk/4.1.0 (todo-api bencH)".utf8)
+        #expect(!recent.holds(place: 1, name: nil, ua))
+        recent.remember(place: 1, name: nil, ua)
+        #expect(recent.holds(place: 1, name: nil, ua))
+        #expect(!recent.holds(place: 1, name: nil, other))
+        #expect(!recent.holds(place: 2, name: nil, ua))
+        let json = ArraySlice("application/json".utf8)
+        recent.remember(place: 4, name: ArraySlice("Content-Type".utf8), json)
+        #expect(recent.holds(place: 4, name: ArraySlice("Content-Type".utf8), json))
+        #expect(!recent.holds(place: 4, name: ArraySlice("Content-Typf".utf8), json))
+        #expect(!recent.holds(place: 3, name: ArraySlice("Content-Type".utf8), json))
+        let long = ArraySlice(repeating: UInt8(ascii: "a"), count: RecentCleanValues.maxBytes + 1)
+        recent.remember(place: 2, name: nil, long)
+        #expect(!recent.holds(place: 2, name: nil, long))
+        // Another inspector's thread values start empty; the first one's are gone with them.
+        #expect(!RecentCleanValues.ofThisThread(inspector: -2).holds(place: 1, name: nil, ua))
+        #expect(!RecentCleanValues.ofThisThread(inspector: -1).holds(place: 1, name: nil, ua))
+    }
+
+    /// A clean value remembered at a place never lets another value through there: an attack of
+    /// the same length, sent right after, is still inspected and refused, every time.
+    @Test func aRememberedCleanHeaderLetsNoOtherValueThrough() {
+        let inspector = RequestInspector(configuration: WAFConfiguration())
+        let clean = "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0"
+        let attack = "Mozilla/5.0 <script>alert(1)</script> x86_64)"
+        #expect(clean.utf8.count == attack.utf8.count)
+        for _ in 0..<3 {
+            let ok = inspector.inspect(makeRequest(target: "/todos", headers: [("User-Agent", clean), ("X-Note", clean)]), client: remotePeer, peer: remotePeer)
+            #expect(ok.blocking == nil)
+            let bad = inspector.inspect(makeRequest(target: "/todos", headers: [("User-Agent", attack)]), client: remotePeer, peer: remotePeer)
+            #expect(bad.blocking?.rule == .crossSiteScripting)
+            let badOther = inspector.inspect(makeRequest(target: "/todos", headers: [("User-Agent", clean), ("X-Note", attack)]), client: remotePeer, peer: remotePeer)
+            #expect(badOther.blocking?.rule == .crossSiteScripting)
+        }
+        // An inspector with the rule off finds the attack clean; the first inspector, on the same
+        // thread, still refuses it.
+        var lenient = WAFConfiguration()
+        lenient.actions[WAFRule.crossSiteScripting.rawValue] = .off
+        let permissive = RequestInspector(configuration: lenient)
+        #expect(permissive.inspect(makeRequest(target: "/todos", headers: [("User-Agent", attack)]), client: remotePeer, peer: remotePeer).blocking == nil)
+        #expect(inspector.inspect(makeRequest(target: "/todos", headers: [("User-Agent", attack)]), client: remotePeer, peer: remotePeer).blocking?.rule == .crossSiteScripting)
+    }
+
+    /// The body scan's container stack agrees with an array of brackets, past 64 levels and with
+    /// stray closers.
+    @Test func containerBitsAgreeWithABracketArray() {
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<200 {
+            var containers = JSONStrings.Containers()
+            var model: [Bool] = []
+            for _ in 0..<400 {
+                switch generator.next() % 5 {
+                case 0, 1: let object = generator.next() % 2 == 0; containers.push(object: object); model.append(object)
+                case 2 where model.count < 100: containers.push(object: true); model.append(true)
+                default: containers.pop(); _ = model.popLast()
+                }
+                #expect(containers.innermostIsObject == (model.last == true))
+                #expect(containers.innermostIsArray == (model.last == false))
+            }
+        }
+    }
+
     @Test func ipv4FormsAgreeWithInetAton() {
         var random = RobustnessTests.SplitMix(state: 7)
         var samples = ["169.254.169.254", "2852039166", "0xa9fea9fe", "0251.0376.0251.0376", "169.254.43518", "169.16689662",

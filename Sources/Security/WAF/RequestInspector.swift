@@ -1,4 +1,5 @@
 import Net
+import Synchronization
 import HTTP
 
 /// Runs the rules over one request: method, path (decoded twice), query names and values, every
@@ -9,6 +10,10 @@ import HTTP
 public final class RequestInspector: Sendable {
     public let configuration: WAFConfiguration
     let cleanValues = CleanValueCache()
+    /// Unique per inspector for the process's life (not an address, which a later inspector may
+    /// reuse): whose findings a thread's `RecentCleanValues` hold.
+    let identity = RequestInspector.identities.add(1, ordering: .relaxed).newValue
+    private static let identities = Atomic<Int>(0)
 
     public init(configuration: WAFConfiguration) {
         self.configuration = configuration
@@ -75,6 +80,8 @@ public final class RequestInspector: Sendable {
 
         // Headers
         var userAgentSeen = false
+        // Once a request, not once a header (the thread-specific lookup).
+        let recent = RecentCleanValues.ofThisThread(inspector: identity)
         var stop = false
         request.head.fields.forEachRaw { rawName, value in
             guard !stop else { return }
@@ -87,7 +94,7 @@ public final class RequestInspector: Sendable {
             case .userAgent:
                 userAgentSeen = !value.allSatisfy { $0 == 0x20 || $0 == 0x09 }
                 if !userAgentSeen { return }
-                if unlessKnownClean(CleanValueCache.key(value, place: 1), &verdict, { verdict in
+                if unlessKnownClean(recent, place: 1, value, &verdict, { verdict in
                     let decoded = TextTransform.urlDecodeRepeatedly(value, plusIsSpace: false)
                     let normalized = TextTransform.normalize(decoded)
                     if let scanner = BadBots.match(normalized),
@@ -99,7 +106,7 @@ public final class RequestInspector: Sendable {
                 // remembered like the other headers. The loopback-name rule depends on the client
                 // too, so the key says whether the client is public (places 6 and 7).
                 let fromInternet = !client.isInternal
-                if unlessKnownClean(CleanValueCache.key(value, place: fromInternet ? 7 : 6), &verdict, { verdict in
+                if unlessKnownClean(recent, place: fromInternet ? 7 : 6, value, &verdict, { verdict in
                     let host = Array(value)
                     if fromInternet, HostProbe.isLoopbackName(host),
                        record(.hostLocalhost, "header:host", "loopback host from an internet client", host, into: &verdict) { return true }
@@ -107,7 +114,7 @@ public final class RequestInspector: Sendable {
                     return check(TextTransform.normalize(host), raw: host, place: .header, location: "header:host", into: &verdict)
                 }) { stop = true }
             case .cookie:
-                if unlessKnownClean(CleanValueCache.key(value, place: 2), &verdict, { verdict in
+                if unlessKnownClean(recent, place: 2, value, &verdict, { verdict in
                     if value.count > configuration.maxCookieBytes,
                        record(.sizeCookie, "header:cookie", "\(value.count) bytes", [], into: &verdict) { return true }
                     for crumb in value.split(separator: UInt8(ascii: ";")) {
@@ -124,8 +131,7 @@ public final class RequestInspector: Sendable {
                 return  // framing the parser has already validated
             case .referer, .other, .credentials:
                 // The name is part of the key: where a value stands decides which rules apply.
-                let key = CleanValueCache.key(name: rawName, value: value, place: header == .referer ? 3 : 4)
-                if unlessKnownClean(key, &verdict, { verdict in
+                if unlessKnownClean(recent, place: header == .referer ? 3 : 4, name: rawName, value, &verdict, { verdict in
                     let decoded = TextTransform.urlDecodeRepeatedly(value, plusIsSpace: false)
                     return check(TextTransform.normalize(decoded), raw: decoded, place: header == .referer ? .referer : .header,
                                  location: Self.label("header:", Array(rawName).map { $0 &- 65 < 26 ? $0 | 0x20 : $0 }), into: &verdict)
@@ -378,11 +384,23 @@ public final class RequestInspector: Sendable {
 
     /// Runs `inspect` (true: a blocking match) unless the value is known clean, and remembers the
     /// value as clean when nothing at all matched (not even in count mode).
-    private func unlessKnownClean(_ key: UInt64, _ verdict: inout Verdict, _ inspect: (inout Verdict) -> Bool) -> Bool {
-        if cleanValues.contains(key) { return false }
+    /// `recent`: the thread's `RecentCleanValues`. `place` is the value's `CleanValueCache` place; `name`, the header's, for places whose
+    /// key includes it. The thread's last clean value at the place is tried first (exact bytes,
+    /// `RecentCleanValues`), then the shared cache.
+    private func unlessKnownClean(_ recent: RecentCleanValues, place: UInt8, name: ArraySlice<UInt8>? = nil, _ value: ArraySlice<UInt8>,
+                                  _ verdict: inout Verdict, _ inspect: (inout Verdict) -> Bool) -> Bool {
+        if recent.holds(place: place, name: name, value) { return false }
+        let key = name.map { CleanValueCache.key(name: $0, value: value, place: place) } ?? CleanValueCache.key(value, place: place)
+        if cleanValues.contains(key) {
+            recent.remember(place: place, name: name, value)
+            return false
+        }
         let matchesBefore = verdict.matches.count
         let blocked = inspect(&verdict)
-        if verdict.matches.count == matchesBefore { cleanValues.insert(key) }
+        if verdict.matches.count == matchesBefore {
+            cleanValues.insert(key)
+            recent.remember(place: place, name: name, value)
+        }
         return blocked
     }
 
