@@ -39,3 +39,24 @@ static inline int todo_send_pipeline_sync(PGconn *conn) {
         return PQsendPipelineSync(conn);
     return PQpipelineSync(conn);
 }
+
+// scripts/libpq-patches/value-access.patch: a field's value and length in one call (NULL, with
+// length -1, for SQL NULL or a position out of range). Weak, like the functions above.
+extern const char *PQgetfield(const PGresult *res, int tup_num, int field_num, int *length) __attribute__((weak));
+
+/// Whether the linked libpq has PQgetfield.
+static inline int todo_libpq_gets_fields(void) {
+    return PQgetfield != 0;
+}
+
+/// PQgetfield, or PQgetisnull, PQgetlength and PQgetvalue when the linked libpq lacks it.
+static inline const char *todo_get_field(const PGresult *res, int row, int column, int *length) {
+    if (PQgetfield != 0)
+        return PQgetfield(res, row, column, length);
+    if (PQgetisnull(res, row, column)) {
+        *length = -1;
+        return 0;
+    }
+    *length = PQgetlength(res, row, column);
+    return PQgetvalue(res, row, column);
+}

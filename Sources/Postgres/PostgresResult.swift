@@ -45,10 +45,11 @@ public final class PostgresResult: @unchecked Sendable {
     public func value(_ row: Int, _ column: Int) -> UnsafeRawBufferPointer? { bytes(row, column) }
 
     private func bytes(_ row: Int, _ column: Int) -> UnsafeRawBufferPointer? {
-        guard row < rowCount, column < columnCount, !isNull(row, column) else { return nil }
-        let length = Int(PQgetlength(handle, Int32(row), Int32(column)))
-        guard let pointer = PQgetvalue(handle, Int32(row), Int32(column)) else { return nil }
-        return UnsafeRawBufferPointer(start: pointer, count: length)
+        guard row >= 0, row < rowCount, column >= 0, column < columnCount else { return nil }
+        // One call (value-access.patch's PQgetfield), not PQgetisnull, PQgetlength and PQgetvalue.
+        var length: Int32 = 0
+        guard let pointer = todo_get_field(handle, Int32(row), Int32(column), &length), length >= 0 else { return nil }
+        return UnsafeRawBufferPointer(start: pointer, count: Int(length))
     }
 
     /// text, varchar, name (and any column whose binary form is its UTF-8 text).

@@ -112,6 +112,47 @@ import TestSupport
         // And the sync without a flush (scripts/libpq-patches/sync-without-flush.patch): without it
         // every sync would still work, each sent at once.
         #expect(todo_libpq_queues_sync() != 0)
+        // And the one-call field access (value-access.patch).
+        #expect(todo_libpq_gets_fields() != 0)
+    }
+
+    /// value-access.patch: rows whose values share one allocation read as before. PQgetfield
+    /// agrees with PQgetisnull, PQgetlength and PQgetvalue on every cell (NULLs, empty strings,
+    /// long values that need a block of their own), binary values start 8-aligned, every value
+    /// ends in a NUL, and positions out of range are NULL.
+    @Test func rowsInOneAllocationReadAsBefore() throws {
+        try #require(todo_libpq_gets_fields() != 0, "the linked libpq lacks value-access.patch")
+        let connection = try TracedConnection()
+        let sql = """
+            SELECT g::int8 AS n, CASE WHEN g % 3 = 0 THEN NULL ELSE repeat('x', g % 5) END AS label,
+                   (g % 2 = 0) AS even, repeat('y', CASE WHEN g = 7 THEN 40000 ELSE g END) AS long,
+                   NULL::int4 AS nothing, ''::text AS empty
+            FROM generate_series(1, 50) g
+            """
+        for format: Int32 in [0, 1] {
+            let result = PQexecParams(connection.pg, sql, 0, nil, nil, nil, nil, format)
+            defer { PQclear(result) }
+            #expect(PQresultStatus(result) == PGRES_TUPLES_OK)
+            #expect(PQntuples(result) == 50)
+            for row in 0..<PQntuples(result) {
+                for column in 0..<PQnfields(result) {
+                    var length: Int32 = 0
+                    let value = PQgetfield(result, row, column, &length)
+                    if PQgetisnull(result, row, column) != 0 {
+                        #expect(value == nil && length == -1)
+                        continue
+                    }
+                    #expect(value != nil && value == UnsafePointer(PQgetvalue(result, row, column)))
+                    #expect(length == PQgetlength(result, row, column))
+                    #expect(value.map { $0[Int(length)] } == 0)
+                    if format == 1, let value { #expect(UInt(bitPattern: value) % 8 == 0) }
+                }
+            }
+            var length: Int32 = 0
+            #expect(PQgetfield(result, 50, 0, &length) == nil && length == -1)
+            #expect(PQgetfield(result, 0, 6, &length) == nil && length == -1)
+            #expect(PQgetfield(result, -1, 0, &length) == nil && length == -1)
+        }
     }
 
     @Test func aShapedExecutionSendsNoDescribeAndAnswersAsADescribedOne() throws {
