@@ -4,6 +4,21 @@ import Testing
 struct ByteWriterTests {
     /// Pieces of every size across several doublings read back exactly as an array built by
     /// appending them, whatever the starting room.
+    /// New writers of every size start empty, write and hand over their bytes, and share nothing
+    /// (the small ones are copied from one zero mapping, the large ones allocated).
+    @Test func writersOfEverySizeAreEmptyAndIndependent() {
+        for capacity in [0, 16, 320, 64 * 1024, 64 * 1024 + 1, 200_000] {
+            var a = ByteWriter(capacity: capacity), b = ByteWriter(capacity: capacity)
+            #expect(a.count == 0 && b.count == 0)
+            let text = Array(repeating: UInt8(ascii: "x"), count: capacity + 10)
+            text.withUnsafeBytes { a.append(bytes: $0) }
+            b.append(UInt8(ascii: "y"))
+            #expect(a.take() == text)
+            #expect(b.take() == [UInt8(ascii: "y")])
+            #expect(ByteWriter(capacity: capacity).withUnsafeBytes { $0.count } == 0)
+        }
+    }
+
     @Test func piecesReadBackAcrossGrowth() {
         for capacity in [0, 1, 16, 100] {
             var writer = ByteWriter(capacity: capacity)
