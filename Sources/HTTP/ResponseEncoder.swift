@@ -42,6 +42,16 @@ enum ResponseEncoder {
             head.append(utf8: contentType)
             head.append("\r\n")
         }
+        if let location = response.location {
+            head.append("Location: ")
+            head.append(utf8: location)
+            head.append("\r\n")
+        }
+        if let entityTag = response.entityTag {
+            head.append("ETag: ")
+            head.append(utf8: entityTag)
+            head.append("\r\n")
+        }
         for (name, value) in response.headers {
             head.append(utf8: name)
             head.append(": ")

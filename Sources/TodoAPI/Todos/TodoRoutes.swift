@@ -134,14 +134,11 @@ final class TodoRoutes: Sendable {
             let response: HTTPResponse
             switch result {
             case .success(let todo?):
-                // Typed as the response's header array: an untyped tuple array was converted
-                // element by element (`_arrayForceCast`, one more allocation per request).
                 let etag = todo.etag
-                let headers: [(name: String, value: String)] = [(name: "ETag", value: etag)]
                 if let condition = head.fields[.ifNoneMatch], EntityTags.matchesWeakly(condition, etag) {
-                    response = HTTPResponse(status: .notModified, headers: headers)
+                    response = HTTPResponse(status: .notModified, entityTag: etag)
                 } else {
-                    response = .json(.ok, todo.envelope, headers: headers)
+                    response = .json(.ok, todo.envelope, entityTag: etag)
                 }
             case .success(nil):
                 response = notFound(requestID)
@@ -247,7 +244,7 @@ final class TodoRoutes: Sendable {
     private func created(_ body: [UInt8], id: String, version: Int, requestID: String) -> HTTPResponse {
         // Concatenated, not interpolated (interpolation's generic appends were ~1,000 instructions
         // a `POST` for these two headers, callgrind).
-        .json(.created, body, headers: [("Location", "/todos/" + id), ("ETag", EntityTags.strong(version))])
+        .json(.created, body, entityTag: EntityTags.strong(version), location: "/todos/" + id)
     }
 
     /// PUT and PATCH: callback handlers, like `create`. The common case is one conditional UPDATE;
@@ -266,7 +263,7 @@ final class TodoRoutes: Sendable {
         repository.update(id: id, input, replace: replace, versions: versions, owner: owner, deadline: deadline) { [self] result in
             switch result {
             case .success(let todo?):
-                respond(.json(.ok, todo.envelope, headers: [("ETag", todo.etag)]))
+                respond(.json(.ok, todo.envelope, entityTag: todo.etag))
             case .success(nil):
                 missingOrStale(id: id, requestID: requestID, owner: owner, deadline: deadline, respond: respond)
             case .failure(let error):
