@@ -2,7 +2,8 @@ import Glibc
 
 /// One object per thread, created on the thread's first use and released when the thread exits
 /// (a pthread key): for scratch state a loop thread reuses from request to request without
-/// atomics (`LineScratch`'s event-line writer, the filter's `RecentCleanValues`).
+/// atomics (`LineScratch`'s event-line writer, the filter's `RecentCleanValues`). For `static let`s:
+/// the key is never deleted (a process has 1,024 keys), so one made per instance would leak one.
 public final class ThreadSpecific<Value: AnyObject>: @unchecked Sendable {
     // @unchecked Sendable: the key is set once in `init`; each thread only ever reads and writes
     // its own value.

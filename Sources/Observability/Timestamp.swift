@@ -124,8 +124,9 @@ public enum Timestamp {
     /// Neri and Schneider's Euclidean affine form ("Euclidean affine functions and their
     /// application to calendar algorithms", 2022): unsigned multiplications and shifts only, ~30
     /// instructions against ~100 for `hinnantCivil` (callgrind: 4 per `PUT`, 40 per list page).
-    /// The shift by `eras` eras makes every day from year -32,000 on non-negative; days outside
-    /// the range checked (`TimestampTests` compares both forms over it) take Hinnant's form.
+    /// The shift by `eras` eras makes every day from year -32,000 on non-negative (no overflow up
+    /// to the guard's upper end); days outside the guard take Hinnant's form. `TimestampTests`
+    /// compares both forms on every day of years -5000 to 12000 and around both ends of the guard.
     @inline(__always)
     static func civil(fromDays days: Int64) -> (Int64, Int64, Int64) {
         guard days >= -12_000_000 && days <= 100_000_000 else { return hinnantCivil(fromDays: days) }

@@ -45,6 +45,7 @@ public struct PostgresBinds: @unchecked Sendable, Equatable, ExpressibleByArrayL
             return
         }
         value.withBorrowedUTF8 { bytes in
+            precondition(bytes.count <= Int(Int32.max), "a parameter value is at most 2 GiB")
             let at = reserve(bytes.count + 5)
             at.storeBytes(of: Int32(truncatingIfNeeded: bytes.count), as: Int32.self)
             if let base = bytes.baseAddress { (at + 4).copyMemory(from: base, byteCount: bytes.count) }

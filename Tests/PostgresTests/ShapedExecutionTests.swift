@@ -120,6 +120,17 @@ import TestSupport
     /// agrees with PQgetisnull, PQgetlength and PQgetvalue on every cell (NULLs, empty strings,
     /// long values that need a block of their own), binary values start 8-aligned, every value
     /// ends in a NUL, and positions out of range are NULL.
+    /// The bytes of cell (`g`, `column`) of `rowsInOneAllocationReadAsBefore`'s query.
+    static func expectedCell(row g: Int, column: Int, binary: Bool) -> [UInt8] {
+        switch column {
+        case 0: return binary ? withUnsafeBytes(of: Int64(g).bigEndian) { Array($0) } : Array(String(g).utf8)
+        case 1: return Array(repeating: UInt8(ascii: "x"), count: g % 5)
+        case 2: return binary ? [g % 2 == 0 ? 1 : 0] : [g % 2 == 0 ? UInt8(ascii: "t") : UInt8(ascii: "f")]
+        case 3: return Array(repeating: UInt8(ascii: "y"), count: g == 7 ? 40000 : g)
+        default: return []
+        }
+    }
+
     @Test func rowsInOneAllocationReadAsBefore() throws {
         try #require(todo_libpq_gets_fields() != 0, "the linked libpq lacks value-access.patch")
         let connection = try TracedConnection()
@@ -146,6 +157,11 @@ import TestSupport
                     #expect(length == PQgetlength(result, row, column))
                     #expect(value.map { $0[Int(length)] } == 0)
                     if format == 1, let value { #expect(UInt(bitPattern: value) % 8 == 0) }
+                    // And the bytes are this cell's own (an offset wrong by one value would read
+                    // a neighbour's).
+                    if let value {
+                        #expect(Array(UnsafeRawBufferPointer(start: value, count: Int(length))) == Self.expectedCell(row: Int(row) + 1, column: Int(column), binary: format == 1))
+                    }
                 }
             }
             var length: Int32 = 0

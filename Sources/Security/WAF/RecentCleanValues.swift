@@ -7,15 +7,16 @@ import Net
 /// and Content-Types; hashing Host and User-Agent was ~700 instructions of a `GET /health`'s
 /// 12.8k (callgrind), comparing them is ~60.
 ///
-/// Exact bytes, so no collision can pass a value: a value is remembered only after the full
-/// rules found nothing in it at that place (the same rule as the cache; the configuration never
-/// changes while the process runs). Per thread (a pthread key, like `LineScratch`): each loop
+/// Exact bytes, so a value is found only if that very value was accepted at that place: after the
+/// full rules found nothing in it, or the shared cache knew it (whose seeded 63-bit key already
+/// accepted it; the configuration never changes while the process runs). Credentials and cookies
+/// are not kept here (`RequestInspector.unlessKnownClean`). Per thread (a pthread key, like `LineScratch`): each loop
 /// reads and writes its own slots, with no atomics. Bounded: values over `maxBytes` are not
 /// remembered, so a thread holds at most `slotCount × 2 × maxBytes` bytes.
 final class RecentCleanValues {
     static let maxBytes = 256
     /// Places 0–7 (`CleanValueCache` places) take one slot each; a named header (places 3 and 4,
-    /// whose key includes the name) takes one of eight by its name's length, so Content-Type,
+    /// whose key includes the name) takes one of eight by its name's length modulo 8, so Content-Type,
     /// Accept and the like do not push each other out.
     static let slotCount = 16
 
@@ -33,7 +34,11 @@ final class RecentCleanValues {
     }
 
     static func slot(place: UInt8, name: ArraySlice<UInt8>?) -> Int {
-        guard let name else { return Int(place & 7) }
+        guard let name else {
+            // Unnamed slots do not store their place: one place a slot.
+            precondition(place < 8, "an unnamed clean-value place is below 8")
+            return Int(place)
+        }
         return 8 + (name.count & 7)
     }
 

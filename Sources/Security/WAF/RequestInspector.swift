@@ -114,7 +114,7 @@ public final class RequestInspector: Sendable {
                     return check(TextTransform.normalize(host), raw: host, place: .header, location: "header:host", into: &verdict)
                 }) { stop = true }
             case .cookie:
-                if unlessKnownClean(recent, place: 2, value, &verdict, { verdict in
+                if unlessKnownClean(nil, place: 2, value, &verdict, { verdict in
                     if value.count > configuration.maxCookieBytes,
                        record(.sizeCookie, "header:cookie", "\(value.count) bytes", [], into: &verdict) { return true }
                     for crumb in value.split(separator: UInt8(ascii: ";")) {
@@ -131,7 +131,7 @@ public final class RequestInspector: Sendable {
                 return  // framing the parser has already validated
             case .referer, .other, .credentials:
                 // The name is part of the key: where a value stands decides which rules apply.
-                if unlessKnownClean(recent, place: header == .referer ? 3 : 4, name: rawName, value, &verdict, { verdict in
+                if unlessKnownClean(header == .credentials ? nil : recent, place: header == .referer ? 3 : 4, name: rawName, value, &verdict, { verdict in
                     let decoded = TextTransform.urlDecodeRepeatedly(value, plusIsSpace: false)
                     return check(TextTransform.normalize(decoded), raw: decoded, place: header == .referer ? .referer : .header,
                                  location: Self.label("header:", Array(rawName).map { $0 &- 65 < 26 ? $0 | 0x20 : $0 }), into: &verdict)
@@ -384,22 +384,24 @@ public final class RequestInspector: Sendable {
 
     /// Runs `inspect` (true: a blocking match) unless the value is known clean, and remembers the
     /// value as clean when nothing at all matched (not even in count mode).
-    /// `recent`: the thread's `RecentCleanValues`. `place` is the value's `CleanValueCache` place; `name`, the header's, for places whose
-    /// key includes it. The thread's last clean value at the place is tried first (exact bytes,
-    /// `RecentCleanValues`), then the shared cache.
-    private func unlessKnownClean(_ recent: RecentCleanValues, place: UInt8, name: ArraySlice<UInt8>? = nil, _ value: ArraySlice<UInt8>,
+    /// `recent`: the thread's `RecentCleanValues`, tried first (exact bytes), or nil for values
+    /// that must not be kept verbatim (credentials, cookies: per-client secrets, which would also
+    /// only churn the slot). `place` is the value's `CleanValueCache` place; `name`, the header's,
+    /// for places whose key includes it. A value the shared cache knows is remembered too: the
+    /// cache's keyed 63-bit hash already accepted it, and the other loop threads fill the cache.
+    private func unlessKnownClean(_ recent: RecentCleanValues?, place: UInt8, name: ArraySlice<UInt8>? = nil, _ value: ArraySlice<UInt8>,
                                   _ verdict: inout Verdict, _ inspect: (inout Verdict) -> Bool) -> Bool {
-        if recent.holds(place: place, name: name, value) { return false }
+        if let recent, recent.holds(place: place, name: name, value) { return false }
         let key = name.map { CleanValueCache.key(name: $0, value: value, place: place) } ?? CleanValueCache.key(value, place: place)
         if cleanValues.contains(key) {
-            recent.remember(place: place, name: name, value)
+            recent?.remember(place: place, name: name, value)
             return false
         }
         let matchesBefore = verdict.matches.count
         let blocked = inspect(&verdict)
         if verdict.matches.count == matchesBefore {
             cleanValues.insert(key)
-            recent.remember(place: place, name: name, value)
+            recent?.remember(place: place, name: name, value)
         }
         return blocked
     }
