@@ -24,20 +24,13 @@ final class CleanValueCache: @unchecked Sendable {
         slots.deallocate()
     }
 
-    /// One `combine(bytes:)` over the whole value (byte-by-byte combining cost a third of the
-    /// filter's time on a User-Agent); header names are hashed as sent, so `user-agent` and
-    /// `User-Agent` are two keys — a miss, never a wrong hit.
-    static func key(_ bytes: ArraySlice<UInt8>, place: UInt8) -> UInt64 {
-        var hasher = Hasher()
-        hasher.combine(place)
-        bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
-        return UInt64(bitPattern: Int64(hasher.finalize())) | 1  // never 0, the empty slot
-    }
-
-    /// A value under a header name, in one hash (two hashes combined cost a second `Hasher` set-up
-    /// and finalization per header); the name's length goes first, so no two (name, value) pairs
-    /// hash the same bytes.
-    static func key(name: ArraySlice<UInt8>, value: ArraySlice<UInt8>, place: UInt8) -> UInt64 {
+    /// A value's key at `place`, under its header's `name` for the places whose key includes it
+    /// (empty otherwise). One `combine(bytes:)` for the whole value (byte-by-byte combining cost a
+    /// third of the filter's time on a User-Agent) and one `Hasher` for name and value (two
+    /// combined cost a second set-up and finalization per header). The name's length goes first,
+    /// so no two (name, value) pairs hash the same bytes. Names are hashed as sent, so
+    /// `user-agent` and `User-Agent` are two keys — a miss, never a wrong hit.
+    static func key(name: ArraySlice<UInt8> = [], value: ArraySlice<UInt8>, place: UInt8) -> UInt64 {
         var hasher = Hasher()
         hasher.combine(place)
         hasher.combine(name.count)

@@ -392,7 +392,7 @@ public final class RequestInspector: Sendable {
     private func unlessKnownClean(_ recent: RecentCleanValues?, place: UInt8, name: ArraySlice<UInt8>? = nil, _ value: ArraySlice<UInt8>,
                                   _ verdict: inout Verdict, _ inspect: (inout Verdict) -> Bool) -> Bool {
         if let recent, recent.holds(place: place, name: name, value) { return false }
-        let key = name.map { CleanValueCache.key(name: $0, value: value, place: place) } ?? CleanValueCache.key(value, place: place)
+        let key = CleanValueCache.key(name: name ?? [], value: value, place: place)
         if cleanValues.contains(key) {
             recent?.remember(place: place, name: name, value)
             return false
