@@ -66,6 +66,15 @@ final class HTTPConnection: Selectable {
         updateDeadline()
     }
 
+    /// Edge-triggered both ways (`Interest.edgeTriggered`): `flush` writes until the socket would
+    /// block; reading stops when the socket is drained (a short read or EAGAIN), and otherwise
+    /// (back-pressure, the fairness bound of four reads) `inputMayRemain` records that bytes may
+    /// be waiting, which `setInterest` turns into an EPOLL_CTL_MOD once reading is wanted again:
+    /// the kernel polls the socket then and queues an event if it is readable.
+    static let readInterest: Interest = [.read, .edgeTriggered]
+    static let writeInterest: Interest = [.write, .edgeTriggered]
+    private var inputMayRemain = false
+
     private var outputPending: Bool { outputOffset < output.count }
     private var handling: Bool { lifecycle.input == .handling }
 
@@ -104,6 +113,7 @@ final class HTTPConnection: Selectable {
                 do throws(SocketError) {
                     count = try Socket.read(fd, into: buffer)
                 } catch .wouldBlock {
+                    inputMayRemain = false
                     return
                 } catch {
                     close(reset: true)
@@ -117,7 +127,11 @@ final class HTTPConnection: Selectable {
                 if !lifecycle.isLingering {
                     consume(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
                 }
-                if closed || interest != .read || count < buffer.count { return }
+                if closed { return }
+                // A short read drained the socket; after a full one more may be waiting, and no
+                // new edge comes for it (`setInterest` re-arms).
+                inputMayRemain = count == buffer.count
+                if interest != .read || count < buffer.count { return }
                 // `interest` is updated after this batch: check what it will be (back-pressure:
                 // nothing more is read while a response is unwritten or the pending input is full).
                 if outputPending && !lifecycle.isClosingAfterOutput { return }
@@ -411,11 +425,12 @@ final class HTTPConnection: Selectable {
     }
 
     private func setInterest(_ wanted: ConnectionLifecycle.Interest) {
-        guard wanted != interest, !closed else { return }
+        guard !closed, wanted != interest || (wanted == .read && inputMayRemain) else { return }
         interest = wanted
+        if wanted == .read { inputMayRemain = false }
         let events: Interest = switch wanted {
-        case .read: .read
-        case .write: .write
+        case .read: Self.readInterest
+        case .write: Self.writeInterest
         case .none: []
         }
         do {

@@ -74,7 +74,7 @@ final class HTTPLoopContext {
         let connection = HTTPConnection(fd: fd, peer: peer, context: self)
         connection.countedAgainstAddress = capsAddress
         do {
-            connection.generation = try loop.register(fd: fd, interest: .read, handler: connection)
+            connection.generation = try loop.register(fd: fd, interest: HTTPConnection.readInterest, handler: connection)
         } catch {
             counters.connectionClosed()
             if capsAddress { counters.addressClosed(peer.bytes) }

@@ -13,6 +13,12 @@ public struct Interest: OptionSet, Sendable {
     public init(rawValue: UInt32) { self.rawValue = rawValue }
     public static let read = Interest(rawValue: EPOLLIN.rawValue | EPOLLRDHUP.rawValue)
     public static let write = Interest(rawValue: EPOLLOUT.rawValue)
+    /// Edge-triggered (EPOLLET): an event when readiness arrives, not on every wait while it lasts.
+    /// The owner must read (or write) until the socket would block, or re-arm with `reregister`
+    /// (EPOLL_CTL_MOD polls the socket again and queues an event if it is ready). Why: a
+    /// level-triggered descriptor returned by a wait is put back on the ready list, and the next
+    /// wait polls it again (tcp_poll) only to drop it: one wasted poll per request served.
+    public static let edgeTriggered = Interest(rawValue: EPOLLET.rawValue)
 }
 
 /// Event bits handed to `Selectable.handleEvents`.
@@ -23,7 +29,7 @@ public enum EventBits {
     public static let error = EPOLLERR.rawValue
 }
 
-/// epoll, level-triggered. The event array is preallocated and doubles when a wait fills it
+/// epoll, level-triggered unless a registration asks for `.edgeTriggered`. The event array is preallocated and doubles when a wait fills it
 /// (swift-nio SelectorEpoll). Each registration's user data carries the fd and a generation so that
 /// an event queued for an fd that was closed and reused within the same batch is dropped.
 struct Selector: ~Copyable {

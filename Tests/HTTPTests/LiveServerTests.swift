@@ -36,6 +36,39 @@ import TestSupport
         #expect(try client.readResponse().text == #"{"id":"あ"}"#)
     }
 
+    /// Connections are edge-triggered (`HTTPConnection.readInterest`): bytes left in the socket
+    /// when reading stopped early (responses to write first, the bound of four reads a wake-up)
+    /// bring no new event, so the connection must ask epoll again. A burst of pipelined requests
+    /// several times the loop's 64 KiB read buffer, with nothing sent after it: every request is
+    /// answered, in order, the last included.
+    @Test func aPipelinedBurstLargerThanFourReadsIsAnsweredToTheLast() throws {
+        let server = try LiveServer()
+        let client = try TestClient(port: server.port)
+        let count = 8_000
+        var burst = ""
+        for i in 0..<count { burst += "GET /items/\(i) HTTP/1.1\r\nHost: t\r\n\r\n" }
+        #expect(burst.utf8.count > 4 * 64 * 1024)
+        // From another thread: the server stops reading while its answers are unread.
+        spawnThread { try? client.send(burst) }
+        var answered = 0
+        while answered < count, let response = try? client.readResponse(), response.text == "{\"id\":\"\(answered)\"}" {
+            answered += 1
+        }
+        #expect(answered == count)
+    }
+
+    /// The same for one body: after four full reads the connection stops and asks epoll again,
+    /// and the rest of a 1 MiB upload still arrives.
+    @Test func aBodyLongerThanFourReadsArrivesWhole() throws {
+        let server = try LiveServer { $0.limits.maxBodyBytes = 2 << 20 }
+        let client = try TestClient(port: server.port)
+        let body = [UInt8](repeating: UInt8(ascii: "b"), count: 1 << 20)
+        spawnThread { try? client.send(Array("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body) }
+        let response = try client.readResponse()
+        #expect(response.status == 200)
+        #expect(response.body == body)
+    }
+
     @Test func callbackHandlersAnswerInOrderAndHeadOmitsTheBody() throws {
         let server = try LiveServer()
         let client = try TestClient(port: server.port)
