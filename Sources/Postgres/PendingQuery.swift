@@ -16,6 +16,9 @@ final class PendingQuery {
     /// does an INSERT of a new row (only a table lock or a stalled path stops them, and those stop
     /// everything). The isolation rule queues nothing behind such a write.
     var mayWaitOnRowLock: Bool { !query.readOnly && query.rowKey != nil }
+    /// It may join a commit group (`PostgresQuery.sharesCommit`): an insert of a new row, not sent
+    /// again (a write sent again goes alone).
+    var joinsCommitGroup: Bool { query.sharesCommit && !query.readOnly && query.rowKey == nil && !resent }
     /// A row write sent again after it was cancelled for blocking the statements behind it: it
     /// goes alone this time (nothing is queued behind it on its connection).
     var isolated = false

@@ -147,9 +147,10 @@ final class PostgresPool: PostgresConnectionDelegate {
             pending.finish(.failure(Self.deadlinePassed))
             return
         }
-        if waiters.isEmpty, let connection = leastBusy(now: now) {
+        if waiters.isEmpty, let connection = (pending.joinsCommitGroup ? openCommitGroup(now: now) : nil) ?? leastBusy(now: now) {
             timings.recordAcquire(seconds: (now - pending.submitted).seconds)
             connection.send(pending)
+            if pending.joinsCommitGroup { commitGroupConnection = connection }
             if connection.queriesInFlight > 1 { growIfPossible() }
             return
         }
@@ -220,6 +221,19 @@ final class PostgresPool: PostgresConnectionDelegate {
             }
         }
         pending.completion(result)
+    }
+
+    /// The connection the last insert that may share its commit went to: while its commit group
+    /// (this loop iteration's) is open and below the bound, the next such insert joins it, so one
+    /// commit serves them all (`PostgresConnection`, "commit groups"). Spreading them over the
+    /// least busy connections instead gave each its own commit.
+    private var commitGroupConnection: PostgresConnection?
+
+    private func openCommitGroup(now: MonotonicTime) -> PostgresConnection? {
+        guard let connection = commitGroupConnection,
+              (1..<PostgresConnection.maxCommitGroup).contains(connection.openCommitGroup),
+              connection.acceptsWork(now: now) else { return nil }
+        return connection
     }
 
     /// The least busy connection the isolation rule lets take work now.

@@ -24,6 +24,12 @@ public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation, CustomS
     /// For a write: the row it changes (or claims). Writes with the same key go one at a time per
     /// loop (`RowWriteQueues`): a locked row then holds one connection, not all of them.
     public var rowKey: RowKey?
+    /// For a write that inserts a new row and nothing else (no row key: it waits on no row lock):
+    /// it may share one implicit transaction, so one commit, with such writes sent on the same
+    /// connection in the same loop iteration (`PostgresConnection`, "commit groups"). Each is still
+    /// answered only after that commit; if one of them fails, the others did not commit and are
+    /// sent again, each alone.
+    public var sharesCommit = false
 
     public init(stringLiteral value: String) {
         key = StatementKey(value)
@@ -59,6 +65,13 @@ public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation, CustomS
     public func changing(row key: String) -> PostgresQuery {
         var query = self
         query.rowKey = RowKey(key)
+        return query
+    }
+
+    /// The same insert, allowed to share its commit with others (`sharesCommit`).
+    public func sharingCommit() -> PostgresQuery {
+        var query = self
+        query.sharesCommit = true
         return query
     }
 

@@ -265,6 +265,85 @@ import TestSupport
         #expect(count == 1)
     }
 
+    /// Inserts submitted in one loop iteration, each with its completion: the outcome of each, by
+    /// its value. Run on the loop (`LoopDatabase.run`), so they go out together.
+    private static func insertTogether(_ database: PostgresDatabase, table: String, values: [Int]) async -> [Int: Result<Int, PostgresError>] {
+        final class Outcomes { var byValue: [Int: Result<Int, PostgresError>] = [:] }
+        let outcomes = Outcomes()
+        return await withCheckedContinuation { continuation in
+            for value in values {
+                var insert = PostgresQuery(stringLiteral: "INSERT INTO \(table) VALUES ($1::int) RETURNING x").sharingCommit()
+                insert.binds.append(value)
+                database.query(insert) { result in
+                    outcomes.byValue[value] = result.map { $0.int(0, 0) ?? -1 }
+                    if outcomes.byValue.count == values.count { continuation.resume(returning: outcomes.byValue) }
+                }
+            }
+        }
+    }
+
+    /// Commit groups (`PostgresConnection`): inserts sent in one iteration share one transaction
+    /// (one xmin), and each is answered with its row.
+    @Test func insertsOfOneIterationShareOneCommit() async throws {
+        let admin = try TestDatabase.admin()
+        let table = TestDatabase.uniqueName("grouped")
+        try admin.execute(script: "CREATE TABLE \(table) (x int); GRANT SELECT, INSERT ON \(table) TO todo")
+        let db = try LoopDatabase(settings: TestDatabase.settings()) { $0.maxConnections = 1 }
+        // The first execution prepares the statement, and goes alone.
+        let first = try await db.run { database in await Self.insertTogether(database, table: table, values: [0]) }
+        #expect(try first[0]?.get() == 0)
+        let outcomes = try await db.run { database in await Self.insertTogether(database, table: table, values: Array(1...10)) }
+        for value in 1...10 { #expect(try outcomes[value]?.get() == value) }
+        let transactions = try await db.run {
+            try await $0.query(PostgresQuery(stringLiteral: "SELECT count(DISTINCT xmin::text) FROM \(table) WHERE x > 0")).int(0, 0)
+        }
+        #expect(transactions == 1)
+    }
+
+    /// One member of a group fails (a CHECK): PostgreSQL rolls back the members before it and
+    /// skips the ones after; all of those are sent again alone and committed. Only the bad row fails.
+    @Test func oneBadInsertFailsOnlyItselfInItsGroup() async throws {
+        let admin = try TestDatabase.admin()
+        let table = TestDatabase.uniqueName("grouped")
+        try admin.execute(script: "CREATE TABLE \(table) (x int CHECK (x <> 5)); GRANT SELECT, INSERT ON \(table) TO todo")
+        let db = try LoopDatabase(settings: TestDatabase.settings()) { $0.maxConnections = 1 }
+        _ = try await db.run { database in await Self.insertTogether(database, table: table, values: [0]) }
+        let outcomes = try await db.run { database in await Self.insertTogether(database, table: table, values: Array(1...10)) }
+        for value in 1...10 {
+            switch outcomes[value] {
+            case .failure(let error) where value == 5: #expect(error.sqlState == "23514")
+            case .success(let x) where value != 5: #expect(x == value)
+            default: Issue.record("insert \(value): \(String(describing: outcomes[value]))")
+            }
+        }
+        let rows = try await db.run {
+            try await $0.query(PostgresQuery(stringLiteral: "SELECT count(*), count(DISTINCT x) FROM \(table) WHERE x > 0"))
+        }
+        #expect(rows.int(0, 0) == 9)
+        #expect(rows.int(0, 1) == 9)
+    }
+
+    /// The group's commit fails (a deferred unique constraint, checked at COMMIT): nothing of it
+    /// committed; each member is sent again alone, and only the duplicate fails.
+    @Test func aFailedGroupCommitFailsOnlyTheMemberAtFault() async throws {
+        let admin = try TestDatabase.admin()
+        let table = TestDatabase.uniqueName("grouped")
+        try admin.execute(script: """
+            CREATE TABLE \(table) (x int, CONSTRAINT \(table)_x UNIQUE (x) DEFERRABLE INITIALLY DEFERRED);
+            GRANT SELECT, INSERT ON \(table) TO todo
+            """)
+        let db = try LoopDatabase(settings: TestDatabase.settings()) { $0.maxConnections = 1 }
+        _ = try await db.run { database in await Self.insertTogether(database, table: table, values: [1]) }
+        // 1 again: its statement passes, the group's commit fails.
+        let duplicate = try await db.run { database in await Self.insertTogether(database, table: table, values: [5, 6, 1, 7]) }
+        #expect(try duplicate[5]?.get() == 5)
+        #expect(try duplicate[6]?.get() == 6)
+        #expect(try duplicate[7]?.get() == 7)
+        if case .failure(let error) = duplicate[1] { #expect(error.sqlState == "23505") } else { Issue.record("the duplicate: \(String(describing: duplicate[1]))") }
+        let count = try await db.run { try await $0.query(PostgresQuery(stringLiteral: "SELECT count(*) FROM \(table) WHERE x IN (1, 5, 6, 7)")).int(0, 0) }
+        #expect(count == 4)
+    }
+
     /// A migration that changes the type of a column a prepared statement returns (0005 did, on a
     /// rolling deploy: the old tasks keep their statements): PostgreSQL refuses the statement with
     /// 0A000 ("cached plan must not change result type"); the connection prepares it again and the

@@ -176,7 +176,7 @@ struct TodoRepository: Sendable {
     /// The write statements are built once (stand-in values interpolated) and bound per request,
     /// like `findStatement`: building the SQL text on every write, and hashing that new string
     /// to find its prepared statement, was 7 % of a POST's CPU (perf).
-    private static let createStatement: PostgresQuery = """
+    private static let createStatement = ("""
         INSERT INTO todos (title, description, priority, completed, completed_at, owner)
         VALUES (\(""), \(""), COALESCE(\(""), 'medium'),
                 COALESCE(\("")::boolean, false),
@@ -184,7 +184,7 @@ struct TodoRepository: Sendable {
                      THEN COALESCE('epoch'::timestamptz + \("")::bigint * interval '1 millisecond', now()) END,
                 \(""))
         RETURNING \(sql: Todo.columns)
-        """
+        """ as PostgresQuery).sharingCommit()
 
     /// A todo created open (most are) names only the columns it sets: PostgreSQL then has no
     /// COALESCE or CASE to set up per execution, and no NULL owner to convert into its domain.
@@ -194,12 +194,12 @@ struct TodoRepository: Sendable {
     /// expression context of its own on every bind. Measured on `POST /todos`, PostgreSQL's CPU
     /// per insert (all backends, medians of 3 interleaved rounds, 2026-12-06): 43.2 → 41.0 µs for
     /// the columns, then 44.9 → 41.0 µs for `::text` (the table had grown in between).
-    private static let openCreateStatement: PostgresQuery = """
+    private static let openCreateStatement = ("""
         INSERT INTO todos (title, description, priority) VALUES (\("")::text, \("")::text, \("")::text) RETURNING \(sql: Todo.columns)
-        """
-    private static let openCreateOwnedStatement: PostgresQuery = """
+        """ as PostgresQuery).sharingCommit()
+    private static let openCreateOwnedStatement = ("""
         INSERT INTO todos (title, description, priority, owner) VALUES (\("")::text, \("")::text, \("")::text, \("")::text) RETURNING \(sql: Todo.columns)
-        """
+        """ as PostgresQuery).sharingCommit()
 
     private static func createQuery(_ input: TodoInput, owner: String?) -> PostgresQuery {
         let completed = input.completed ?? nil
