@@ -244,15 +244,20 @@ import TestSupport
         #expect(Set([writerPID, readOnlyPID, finalPID]).count == 3)
     }
 
-    /// A write is committed when the server processes its sync, after its result: an error can
-    /// still come then. A deferred unique constraint is checked exactly there.
-    @Test func aWriteIsAcknowledgedOnlyAfterItsCommit() async throws {
-        let admin = try TestDatabase.admin()
+    /// A new table whose unique constraint is checked at COMMIT, not at the statement.
+    private static func deferredUniqueTable() throws -> String {
         let table = TestDatabase.uniqueName("deferred")
-        try admin.execute(script: """
+        try TestDatabase.admin().execute(script: """
             CREATE TABLE \(table) (x int, CONSTRAINT \(table)_x UNIQUE (x) DEFERRABLE INITIALLY DEFERRED);
             GRANT SELECT, INSERT ON \(table) TO todo
             """)
+        return table
+    }
+
+    /// A write is committed when the server processes its sync, after its result: an error can
+    /// still come then. A deferred unique constraint is checked exactly there.
+    @Test func aWriteIsAcknowledgedOnlyAfterItsCommit() async throws {
+        let table = try Self.deferredUniqueTable()
         let db = try LoopDatabase(settings: TestDatabase.settings()) { $0.maxConnections = 1 }
         _ = try await db.run { try await $0.query(PostgresQuery(stringLiteral: "INSERT INTO \(table) VALUES (1)")) }
         // The duplicate passes its statement and fails at COMMIT: not a success.
@@ -326,12 +331,7 @@ import TestSupport
     /// The group's commit fails (a deferred unique constraint, checked at COMMIT): nothing of it
     /// committed; each member is sent again alone, and only the duplicate fails.
     @Test func aFailedGroupCommitFailsOnlyTheMemberAtFault() async throws {
-        let admin = try TestDatabase.admin()
-        let table = TestDatabase.uniqueName("grouped")
-        try admin.execute(script: """
-            CREATE TABLE \(table) (x int, CONSTRAINT \(table)_x UNIQUE (x) DEFERRABLE INITIALLY DEFERRED);
-            GRANT SELECT, INSERT ON \(table) TO todo
-            """)
+        let table = try Self.deferredUniqueTable()
         let db = try LoopDatabase(settings: TestDatabase.settings()) { $0.maxConnections = 1 }
         _ = try await db.run { database in await Self.insertTogether(database, table: table, values: [1]) }
         // 1 again: its statement passes, the group's commit fails.
