@@ -94,7 +94,7 @@ final class HTTPConnection: Selectable {
         }
         if !closed && events & (EventBits.readable | EventBits.hangup) != 0 {
             if interest == .read {
-                readAvailable()
+                readAvailable(peerHungUp: events & EventBits.hangup != 0)
             } else if events & EventBits.hangup != 0 && !outputPending {
                 // The peer is gone while we were not reading (awaiting a handler): nobody is left
                 // to read the answer.
@@ -105,7 +105,9 @@ final class HTTPConnection: Selectable {
         if !closed { afterEvent() }
     }
 
-    private func readAvailable() {
+    /// `peerHungUp`: the event said the peer finished sending (EPOLLRDHUP). Its end of stream is
+    /// then read too, past a short read: edge-triggered, no further event would report it.
+    private func readAvailable(peerHungUp: Bool = false) {
         context.loop.withReadBuffer { buffer in
             // A few reads per wake-up at most, so one fast sender cannot starve the loop's other sockets.
             for _ in 0..<4 {
@@ -120,6 +122,7 @@ final class HTTPConnection: Selectable {
                     return
                 }
                 if count == 0 {
+                    inputMayRemain = false  // nothing can follow the end of stream
                     peerFinishedSending()
                     return
                 }
@@ -128,10 +131,12 @@ final class HTTPConnection: Selectable {
                     consume(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
                 }
                 if closed { return }
-                // A short read drained the socket; after a full one more may be waiting, and no
-                // new edge comes for it (`setInterest` re-arms).
-                inputMayRemain = count == buffer.count
-                if interest != .read || count < buffer.count { return }
+                // A short read drained the socket, unless the peer's end of stream is still to be
+                // read; after a full one more may be waiting, and no new edge comes for it
+                // (`setInterest` re-arms).
+                let drained = count < buffer.count && !peerHungUp
+                inputMayRemain = !drained
+                if interest != .read || drained { return }
                 // `interest` is updated after this batch: check what it will be (back-pressure:
                 // nothing more is read while a response is unwritten or the pending input is full).
                 if outputPending && !lifecycle.isClosingAfterOutput { return }

@@ -18,7 +18,10 @@ final class PendingQuery {
     var mayWaitOnRowLock: Bool { !query.readOnly && query.rowKey != nil }
     /// It may join a commit group (`PostgresQuery.sharesCommit`): an insert of a new row, not sent
     /// again (a write sent again goes alone).
-    var joinsCommitGroup: Bool { query.sharesCommit && !query.readOnly && query.rowKey == nil && !resent }
+    var joinsCommitGroup: Bool { query.sharesCommit && !query.readOnly && query.rowKey == nil && !resent && !leftGroup }
+    /// Sent again alone because its commit group did not commit (a neighbour failed, or the
+    /// commit did): not its own fault, so not its one resend (`resent`).
+    var leftGroup = false
     /// A row write sent again after it was cancelled for blocking the statements behind it: it
     /// goes alone this time (nothing is queued behind it on its connection).
     var isolated = false

@@ -103,6 +103,10 @@ final class PostgresConnection: Selectable {
     /// write; answering may send more queries on this connection).
     private var awaitingCommit: [(PendingQuery, PostgresResult)] = []
     private var committing: [(PendingQuery, PostgresResult)] = []
+    /// Queries out of the pipeline, to be sent again through the pool when `readResults` ends
+    /// (`resubmit`); `resubmitting`: the same storage while they are handed over.
+    private var resubmissions: [PendingQuery] = []
+    private var resubmitting: [PendingQuery] = []
     private var syncError: PostgresError?
     /// Statements sent since the last sync that share the next one: reads, or a commit group.
     private enum Batch { case reads, commitGroup }
@@ -389,6 +393,8 @@ final class PostgresConnection: Selectable {
         for query in check.expired {
             query.finish(.failure(PostgresError(.timedOut, message: "no answer from the database before the request deadline")))
         }
+        // Their completions may have sent queries that broke this connection (and freed `pg`).
+        guard state == .ready, let pg = self.pg else { return }
         if check.giveUp {
             giveUp("no answer for \(pipeline.rules.drainLimit) with \(pipeline.count) statement(s) in flight")
             return
@@ -479,6 +485,10 @@ final class PostgresConnection: Selectable {
     /// Takes every complete result libpq has and completes queries in order.
     private func readResults() {
         guard let pg else { return }
+        // Queries to send again leave the pipeline here, in order, and go to the pool once every
+        // result at hand is taken: a completion or a send run meanwhile could close this
+        // connection under the loop below.
+        defer { if !resubmissions.isEmpty { resubmit() } }
         var answered = false
         while state == .ready, let head = expected.first {
             if PQisBusy(pg) != 0 { break }
@@ -534,12 +544,9 @@ final class PostgresConnection: Selectable {
                         continue
                     }
                     // This one failed, so its implicit transaction rolls back at the sync: the
-                    // commit group's members before it will not commit. Sent again now, each
-                    // alone (they come before it in the pipeline).
-                    if !awaitingCommit.isEmpty {
-                        resendAwaitingCommit()
-                        answered = true
-                    }
+                    // commit group's members before it will not commit. Sent again, each alone
+                    // (they come before it in the pipeline).
+                    if !awaitingCommit.isEmpty { resendAwaitingCommit() }
                     let answeredQuery = pipeline.answered(now: loop.now)
                     assert(answeredQuery === pending, "results arrive in the order the queries were sent")
                     answered = true
@@ -550,7 +557,7 @@ final class PostgresConnection: Selectable {
                         // arrived) it did not commit. A row write goes isolated after a rescue.
                         pending.resent = true
                         if interrupted { pending.isolated = pending.mayWaitOnRowLock }
-                        delegate.connection(self, resubmits: pending)
+                        resubmissions.append(pending)
                         continue
                     }
                     if case .failure(let error) = outcome, error.isReadOnlyTransaction {
@@ -635,20 +642,32 @@ final class PostgresConnection: Selectable {
         committing.removeAll(keepingCapacity: true)
     }
 
-    /// Sends the members of a commit group that will not commit (a neighbour failed, or the
-    /// commit did) again, each alone, through the pool. Nothing of theirs committed, so this is
-    /// safe for writes.
+    /// The members of a commit group that will not commit (a neighbour failed, or the commit
+    /// did) leave the pipeline, to be sent again, each alone (`resubmit`). Nothing of theirs
+    /// committed, so this is safe for writes. Not counted as their one resend
+    /// (`PendingQuery.resent`): the fault was not theirs.
     private func resendAwaitingCommit() {
-        swap(&committing, &awaitingCommit)
-        for (pending, _) in committing {
+        for (pending, _) in awaitingCommit {
             let answeredQuery = pipeline.answered(now: loop.now)
             assert(answeredQuery === pending, "writes are answered at their sync, in order")
+            if !pending.isFinished {
+                pending.leftGroup = true
+                resubmissions.append(pending)
+            }
         }
-        for (pending, _) in committing where !pending.isFinished {
-            pending.resent = true
-            delegate.connection(self, resubmits: pending)
+        awaitingCommit.removeAll(keepingCapacity: true)
+    }
+
+    /// Hands the queries to send again to the pool. Not into this connection if it just died (a
+    /// 57P01 among the results, then the end of the stream): libpq knows by now, and sent there,
+    /// queries that certainly did not commit would fail as "outcome unknown".
+    private func resubmit() {
+        if state == .ready, let pg, PQstatus(pg) == CONNECTION_BAD {
+            broken(Self.failure(.connectionLost, pg))
         }
-        committing.removeAll(keepingCapacity: true)
+        swap(&resubmitting, &resubmissions)
+        for pending in resubmitting { delegate.connection(self, resubmits: pending) }
+        resubmitting.removeAll(keepingCapacity: true)
     }
 
     // MARK: Closing

@@ -359,6 +359,7 @@ final class PostgresPool: PostgresConnectionDelegate {
 
     func connectionClosed(_ connection: PostgresConnection, error: PostgresError?) {
         connections.removeAll { $0 === connection }
+        if commitGroupConnection === connection { commitGroupConnection = nil }
         if let error, !isShutdown {
             endpoint.faults.report(.connectionLost, sqlState: error.sqlState, message: error.message, host: endpoint.host, now: loop.now)
             // A lost connection may mean a failover or restart: the others are suspect too (once

@@ -57,6 +57,19 @@ import TestSupport
         #expect(answered == count)
     }
 
+    /// A request and the client's end of stream in one wake-up (`nc -N`, a client that
+    /// half-closes after sending): edge-triggered, the end of stream must be read with the
+    /// request, past the short read, or the connection waits for the idle timeout.
+    @Test func aRequestFollowedByTheClientsEndOfStreamIsAnsweredAndClosed() throws {
+        let server = try LiveServer { $0.idleTimeout = .seconds(60) }
+        let client = try TestClient(port: server.port)
+        try client.send("GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
+        shutdown(client.fd, Int32(SHUT_WR))
+        #expect(try client.readResponse().status == 200)
+        // Closed at once, well inside the client's 5 s receive timeout (the idle one is 60 s).
+        #expect(client.isClosedByServer())
+    }
+
     /// The same for one body: after four full reads the connection stops and asks epoll again,
     /// and the rest of a 1 MiB upload still arrives.
     @Test func aBodyLongerThanFourReadsArrivesWhole() throws {
