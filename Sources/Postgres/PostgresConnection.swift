@@ -119,7 +119,7 @@ final class PostgresConnection: Selectable {
     /// group's resends few.
     static let maxCommitGroup = 16
     /// The size of the commit group open on this connection in this iteration (0: none): the pool
-    /// adds inserts to it while it is below `maxCommitGroup`.
+    /// adds inserts to it while it is below `maxCommitGroup` (`PostgresPool.leastBusy`).
     var openCommitGroup: Int { unsyncedBatch == .commitGroup ? unsynced : 0 }
 
     var queriesInFlight: Int { pipeline.count }

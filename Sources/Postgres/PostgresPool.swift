@@ -147,10 +147,9 @@ final class PostgresPool: PostgresConnectionDelegate {
             pending.finish(.failure(Self.deadlinePassed))
             return
         }
-        if waiters.isEmpty, let connection = (pending.joinsCommitGroup ? openCommitGroup(now: now) : nil) ?? leastBusy(now: now) {
+        if waiters.isEmpty, let connection = leastBusy(now: now, joiningCommitGroup: pending.joinsCommitGroup) {
             timings.recordAcquire(seconds: (now - pending.submitted).seconds)
             connection.send(pending)
-            if pending.joinsCommitGroup { commitGroupConnection = connection }
             if connection.queriesInFlight > 1 { growIfPossible() }
             return
         }
@@ -223,23 +222,14 @@ final class PostgresPool: PostgresConnectionDelegate {
         pending.completion(result)
     }
 
-    /// The connection the last insert that may share its commit went to: while its commit group
-    /// (this loop iteration's) is open and below the bound, the next such insert joins it, so one
-    /// commit serves them all (`PostgresConnection`, "commit groups"). Spreading them over the
-    /// least busy connections instead gave each its own commit.
-    private var commitGroupConnection: PostgresConnection?
-
-    private func openCommitGroup(now: MonotonicTime) -> PostgresConnection? {
-        guard let connection = commitGroupConnection,
-              (1..<PostgresConnection.maxCommitGroup).contains(connection.openCommitGroup),
-              connection.acceptsWork(now: now) else { return nil }
-        return connection
-    }
-
-    /// The least busy connection the isolation rule lets take work now.
-    private func leastBusy(now: MonotonicTime) -> PostgresConnection? {
+    /// The least busy connection the isolation rule lets take work now. `joiningCommitGroup`: for
+    /// an insert that may share its commit, a connection whose commit group (this iteration's) is
+    /// open and below the bound comes first, so one commit serves them all (`PostgresConnection`,
+    /// "commit groups"); spread over the least busy connections, each had a commit of its own.
+    private func leastBusy(now: MonotonicTime, joiningCommitGroup: Bool = false) -> PostgresConnection? {
         var best: PostgresConnection?
         for connection in connections where connection.acceptsWork(now: now) {
+            if joiningCommitGroup && (1..<PostgresConnection.maxCommitGroup).contains(connection.openCommitGroup) { return connection }
             if best == nil || connection.queriesInFlight < best!.queriesInFlight { best = connection }
         }
         return best
@@ -359,7 +349,6 @@ final class PostgresPool: PostgresConnectionDelegate {
 
     func connectionClosed(_ connection: PostgresConnection, error: PostgresError?) {
         connections.removeAll { $0 === connection }
-        if commitGroupConnection === connection { commitGroupConnection = nil }
         if let error, !isShutdown {
             endpoint.faults.report(.connectionLost, sqlState: error.sqlState, message: error.message, host: endpoint.host, now: loop.now)
             // A lost connection may mean a failover or restart: the others are suspect too (once

@@ -328,6 +328,31 @@ import TestSupport
         #expect(rows.int(0, 1) == 9)
     }
 
+    /// A commit group stopped by a table lock: each member is answered at its deadline (the lock
+    /// holds no answer), none is sent again after it, and the group is all or nothing: its rows
+    /// are all there or none (whether the cancel landed before the lock went is the server's
+    /// race). The connection then takes the next group.
+    @Test func aGroupBlockedByATableLockEndsAtItsDeadlineAllOrNothing() async throws {
+        let admin = try TestDatabase.admin()
+        let table = TestDatabase.uniqueName("grouped")
+        try admin.execute(script: "CREATE TABLE \(table) (x int); GRANT SELECT, INSERT ON \(table) TO todo")
+        let db = try LoopDatabase(settings: TestDatabase.settings()) { $0.maxConnections = 1; $0.requestTimeout = .milliseconds(300) }
+        _ = try await db.run { database in await Self.insertTogether(database, table: table, values: [0]) }
+        let locker = try TestDatabase.admin()
+        try locker.execute(script: "BEGIN; LOCK TABLE \(table) IN ACCESS EXCLUSIVE MODE")
+        let blocked = try await db.run { database in await Self.insertTogether(database, table: table, values: Array(1...5)) }
+        try locker.execute(script: "COMMIT")
+        for value in 1...5 {
+            if case .failure(let error) = blocked[value] { #expect(error.kind == .timedOut) } else { Issue.record("insert \(value): \(String(describing: blocked[value]))") }
+        }
+        let next = try await db.run { database in await Self.insertTogether(database, table: table, values: Array(6...8)) }
+        for value in 6...8 { #expect(try next[value]?.get() == value) }
+        let committed = try await db.run {
+            try await $0.query(PostgresQuery(stringLiteral: "SELECT count(*) FROM \(table) WHERE x BETWEEN 1 AND 5")).int(0, 0)
+        }
+        #expect(committed == 0 || committed == 5)
+    }
+
     /// The group's commit fails (a deferred unique constraint, checked at COMMIT): nothing of it
     /// committed; each member is sent again alone, and only the duplicate fails.
     @Test func aFailedGroupCommitFailsOnlyTheMemberAtFault() async throws {
