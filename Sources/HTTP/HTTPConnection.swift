@@ -248,7 +248,7 @@ final class HTTPConnection: Selectable {
         let omitBody = head.method == .head
         let path = head.path
         exchange = Exchange(method: head.method, path: path, route: nil, requestID: request.requestID,
-                            startedAt: context.loop.now, bytesIn: head.fields.bytes.count + request.body.count, head: head)
+                            startedAt: context.loop.now, bytesIn: head.fields.byteCount + request.body.count, head: head)
         context.metrics.inFlight += 1
         let requestID = request.requestID
         request.peer = peer

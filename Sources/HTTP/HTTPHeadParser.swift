@@ -1,7 +1,9 @@
 /// Turns one complete head (request line, field lines, final CRLF) into an `HTTPRequestHead`,
 /// applying the framing rules of RFC 9112 §6 that decide where the body ends.
 enum HTTPHeadParser {
-    static func parse(_ head: UnsafeRawBufferPointer, limits: HTTPLimits) -> Result<HTTPRequestHead, HTTPParseError> {
+    /// `fieldLines`: how many field lines the head has (`HTTPParser` counted them while finding
+    /// its end), so their entries take one allocation with the head's bytes.
+    static func parse(_ head: UnsafeRawBufferPointer, fieldLines: Int, limits: HTTPLimits) -> Result<HTTPRequestHead, HTTPParseError> {
         // Request line: method SP request-target SP HTTP-version (RFC 9112 §3), single spaces only.
         guard let lineEnd = HTTPParser.findLineFeed(head, from: 0, limit: head.count) else {
             return .failure(.invalidRequestLine)
@@ -27,13 +29,38 @@ enum HTTPHeadParser {
                 || (targetBytes.count == 1 && targetBytes[0] == UInt8(ascii: "*") && method == .options) else {
             return .failure(.invalidTarget)
         }
+        let requestLineFacts = RequestLine(method: method, version: version, targetBytes: targetBytes, fieldsStart: lineEnd + 1)
 
-        // Field lines.
-        var entries: [HTTPFields.Entry] = []
-        entries.reserveCapacity(12)
+        // The entries are gathered on the stack (up to `stackEntries`), then copied once behind
+        // the head's bytes; a head of more field lines gathers them in an array.
+        let capacity = min(max(fieldLines, 0), limits.maxHeaderFields)
+        if capacity <= stackEntries {
+            return withUnsafeTemporaryAllocation(of: HTTPFields.Entry.self, capacity: stackEntries) {
+                parseFields(head, requestLineFacts, limits: limits, into: $0)
+            }
+        }
+        var gathered = [HTTPFields.Entry](repeating: HTTPFields.Entry(nameStart: 0, nameEnd: 0, valueStart: 0, valueEnd: 0), count: capacity)
+        return gathered.withUnsafeMutableBufferPointer { parseFields(head, requestLineFacts, limits: limits, into: $0) }
+    }
+
+    /// 64 entries of 16 bytes: 1 KiB, within what the standard library always takes on the stack.
+    static let stackEntries = 64
+
+    struct RequestLine {
+        let method: HTTPMethod
+        let version: HTTPVersion
+        let targetBytes: UnsafeRawBufferPointer
+        /// Where the first field line begins.
+        let fieldsStart: Int
+    }
+
+    private static func parseFields(_ head: UnsafeRawBufferPointer, _ requestLine: RequestLine, limits: HTTPLimits,
+                                    into entries: UnsafeMutableBufferPointer<HTTPFields.Entry>) -> Result<HTTPRequestHead, HTTPParseError> {
+        let version = requestLine.version
+        var count = 0
         var framing = Framing()
         var known = KnownFieldSlots()
-        var lineStart = lineEnd + 1
+        var lineStart = requestLine.fieldsStart
         while lineStart < head.count - 2 {
             guard let lf = HTTPParser.findLineFeed(head, from: lineStart, limit: head.count - lineStart) else { break }
             let line = UnsafeRawBufferPointer(rebasing: head[lineStart..<lf - 1])
@@ -43,7 +70,8 @@ enum HTTPHeadParser {
             case .failure(let error): return .failure(error)
             case .success(let index): colon = index
             }
-            guard entries.count < limits.maxHeaderFields else { return .failure(.tooManyHeaderFields) }
+            // `entries.count` only guards against a miscount: `HTTPParser` counted these lines.
+            guard count < limits.maxHeaderFields, count < entries.count else { return .failure(.tooManyHeaderFields) }
             var valueStart = colon + 1
             var valueEnd = line.count
             while valueStart < valueEnd, line[valueStart] == ASCII.space || line[valueStart] == ASCII.tab { valueStart += 1 }
@@ -51,10 +79,11 @@ enum HTTPHeadParser {
             let name = UnsafeRawBufferPointer(rebasing: line[0..<colon])
             let value = UnsafeRawBufferPointer(rebasing: line[valueStart..<valueEnd])
             if let error = framing.observe(name: name, value: value) { return .failure(error) }
-            if let field = KnownField(name: name) { known.noteFirst(field, at: entries.count) }
-            entries.append(HTTPFields.Entry(
+            if let field = KnownField(name: name) { known.noteFirst(field, at: count) }
+            entries[count] = HTTPFields.Entry(
                 nameStart: UInt32(lineStart), nameEnd: UInt32(lineStart + colon),
-                valueStart: UInt32(lineStart + valueStart), valueEnd: UInt32(lineStart + valueEnd)))
+                valueStart: UInt32(lineStart + valueStart), valueEnd: UInt32(lineStart + valueEnd))
+            count += 1
             lineStart = lf + 1
         }
 
@@ -76,11 +105,18 @@ enum HTTPHeadParser {
         case .http1_0: keepAlive = framing.connectionKeepAlive && !framing.connectionClose
         }
         let isChunked = framing.transferEncoding == .chunked
+        // One allocation of the right size, then two copies (the generic
+        // `[UInt8](unsafeUninitializedCapacity:)` looks its storage type up at run time).
+        var storage: [UInt8] = []
+        storage.reserveCapacity(head.count + count * HTTPFields.entrySize)
+        storage.append(contentsOf: head)
+        storage.append(contentsOf: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: entries[0..<count])))
         return .success(HTTPRequestHead(
-            method: method,
+            method: requestLine.method,
             version: version,
-            target: String(decoding: targetBytes, as: UTF8.self),
-            fields: HTTPFields(bytes: Array(head), entries: entries, known: known),
+            target: String(decoding: requestLine.targetBytes, as: UTF8.self),
+            pathBounds: HTTPRequestHead.pathBounds(of: requestLine.targetBytes),
+            fields: HTTPFields(storage: storage, byteCount: head.count, count: count, known: known),
             contentLength: isChunked ? nil : framing.contentLength,
             isChunked: isChunked,
             keepAlive: keepAlive,

@@ -23,8 +23,9 @@ public struct HTTPParser: Sendable {
     }
 
     enum State: Sendable {
-        /// Scanning a head; `lineStart` is where the first incomplete line begins.
-        case head(lineStart: Int, skippedEmptyLine: Bool)
+        /// Scanning a head; `lineStart` is where the first incomplete line begins, after `lines`
+        /// complete ones (the request line and field lines so far).
+        case head(lineStart: Int, skippedEmptyLine: Bool, lines: Int)
         case fixedBody(remaining: Int)
         case chunkSize
         case chunkData(remaining: Int)
@@ -35,7 +36,7 @@ public struct HTTPParser: Sendable {
     }
 
     public let limits: HTTPLimits
-    var state: State = .head(lineStart: 0, skippedEmptyLine: false)
+    var state: State = .head(lineStart: 0, skippedEmptyLine: false, lines: 0)
     var chunkedBodyBytes = 0
 
     public init(limits: HTTPLimits = HTTPLimits()) {
@@ -44,7 +45,7 @@ public struct HTTPParser: Sendable {
 
     /// True between requests: nothing of the next request has been consumed or scanned.
     public var isAtRequestBoundary: Bool {
-        if case .head(0, false) = state { return true }
+        if case .head(0, false, _) = state { return true }
         return false
     }
 
@@ -61,8 +62,8 @@ public struct HTTPParser: Sendable {
         while true {
             let rest = UnsafeRawBufferPointer(rebasing: buffer[consumed...])
             switch state {
-            case .head(let lineStart, let skipped):
-                let (event, used) = parseHead(rest, lineStart: lineStart, skippedEmptyLine: skipped)
+            case .head(let lineStart, let skipped, let lines):
+                let (event, used) = parseHead(rest, lineStart: lineStart, skippedEmptyLine: skipped, lines: lines)
                 consumed += used
                 guard let event else { continue }  // skipped a leading empty line
                 return (event, consumed)
@@ -128,7 +129,7 @@ public struct HTTPParser: Sendable {
                 state = .trailers(bytes: bytesSoFar + lineEnd + 1)
 
             case .messageEnd:
-                state = .head(lineStart: 0, skippedEmptyLine: false)
+                state = .head(lineStart: 0, skippedEmptyLine: false, lines: 0)
                 chunkedBodyBytes = 0
                 return (.end, consumed)
 
@@ -146,15 +147,16 @@ public struct HTTPParser: Sendable {
     // MARK: Head
 
     /// Returns nil as the event when it consumed a leading empty line and should be called again.
-    private mutating func parseHead(_ buffer: UnsafeRawBufferPointer, lineStart: Int, skippedEmptyLine: Bool) -> (Event?, Int) {
+    private mutating func parseHead(_ buffer: UnsafeRawBufferPointer, lineStart: Int, skippedEmptyLine: Bool, lines: Int) -> (Event?, Int) {
         var lineStart = lineStart
+        var lines = lines
         while true {
             // The request line may be maxRequestLineBytes plus CRLF; the whole head, through its
             // final LF, at most maxHeaderBytes. Searching exactly that far (not further) makes the
             // verdict independent of how the bytes were split into reads.
             let searchLimit = lineStart == 0 ? limits.maxRequestLineBytes + 2 : limits.maxHeaderBytes - lineStart
             guard let lineFeed = Self.findLineFeed(buffer, from: lineStart, limit: searchLimit) else {
-                state = .head(lineStart: lineStart, skippedEmptyLine: skippedEmptyLine)
+                state = .head(lineStart: lineStart, skippedEmptyLine: skippedEmptyLine, lines: lines)
                 if lineStart == 0 && buffer.count > limits.maxRequestLineBytes + 1 {
                     state = .failed
                     return (.error(.requestLineTooLong), 0)
@@ -178,22 +180,23 @@ public struct HTTPParser: Sendable {
                         state = .failed
                         return (.error(.invalidRequestLine), 0)
                     }
-                    state = .head(lineStart: 0, skippedEmptyLine: true)
+                    state = .head(lineStart: 0, skippedEmptyLine: true, lines: 0)
                     return (nil, 2)
                 }
                 let headLength = lineFeed + 1
-                return finishHead(UnsafeRawBufferPointer(rebasing: buffer[0..<headLength]))
+                return finishHead(UnsafeRawBufferPointer(rebasing: buffer[0..<headLength]), fieldLines: lines - 1)
             }
             if lineStart == 0 && lineLength > limits.maxRequestLineBytes {
                 state = .failed
                 return (.error(.requestLineTooLong), 0)
             }
             lineStart = lineFeed + 1
+            lines += 1
         }
     }
 
-    private mutating func finishHead(_ head: UnsafeRawBufferPointer) -> (Event?, Int) {
-        switch HTTPHeadParser.parse(head, limits: limits) {
+    private mutating func finishHead(_ head: UnsafeRawBufferPointer, fieldLines: Int) -> (Event?, Int) {
+        switch HTTPHeadParser.parse(head, fieldLines: fieldLines, limits: limits) {
         case .failure(let error):
             state = .failed
             return (.error(error), 0)

@@ -1,3 +1,4 @@
+import Glibc
 // scripts/fuzz compiles the parser's files and Net's ASCIIText.swift as one module.
 #if canImport(Net)
 import Net
@@ -31,8 +32,10 @@ public final class HTTPRequestHead: Sendable {
     /// The query string without `?`, or nil.
     public let query: Substring?
 
-    init(method: HTTPMethod, version: HTTPVersion, target: String, fields: HTTPFields, contentLength: Int?,
-         isChunked: Bool, keepAlive: Bool, expectsContinue: Bool) {
+    /// `pathBounds`: where the path lies in the target and where its `?` is, as
+    /// `pathBounds(of:)` finds them on the target's bytes (the parser has them in hand).
+    init(method: HTTPMethod, version: HTTPVersion, target: String, pathBounds: PathBounds, fields: HTTPFields,
+         contentLength: Int?, isChunked: Bool, keepAlive: Bool, expectsContinue: Bool) {
         self.method = method
         self.version = version
         self.target = target
@@ -41,28 +44,53 @@ public final class HTTPRequestHead: Sendable {
         self.isChunked = isChunked
         self.keepAlive = keepAlive
         self.expectsContinue = expectsContinue
-        (path, query) = Self.split(target)
+        (path, query) = Self.split(target, pathBounds)
+    }
+
+    convenience init(method: HTTPMethod, version: HTTPVersion, target: String, fields: HTTPFields, contentLength: Int?,
+                     isChunked: Bool, keepAlive: Bool, expectsContinue: Bool) {
+        let bounds = target.withBorrowedUTF8 { Self.pathBounds(of: UnsafeRawBufferPointer($0)) }
+        self.init(method: method, version: version, target: target, pathBounds: bounds, fields: fields,
+                  contentLength: contentLength, isChunked: isChunked, keepAlive: keepAlive, expectsContinue: expectsContinue)
     }
 
     static func split(_ target: String) -> (path: Substring, query: Substring?) {
-        // Offsets found on the contiguous bytes, then turned into indices once (searching the
-        // UTF-8 view element by element showed in profiles).
-        let (pathStart, pathEnd, question) = target.withBorrowedUTF8 { bytes -> (Int, Int, Int?) in
-            let question = bytes.firstIndex(of: UInt8(ascii: "?"))
-            let end = question ?? bytes.count
-            if bytes.first == UInt8(ascii: "/") || bytes.first == UInt8(ascii: "*") { return (0, end, question) }
-            // absolute-form: skip "scheme://authority"
-            guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")) else { return (-1, -1, question) }
-            var start = min(colon + 3, bytes.count)
-            while start < bytes.count && bytes[start] != UInt8(ascii: "/") && bytes[start] != UInt8(ascii: "?") { start += 1 }
-            if start == bytes.count || bytes[start] == UInt8(ascii: "?") { return (-1, -1, question) }
-            // The scan stopped at a `/` before any `?`, so the first `?` still ends the path.
-            return (start, end, question)
+        split(target, target.withBorrowedUTF8 { pathBounds(of: UnsafeRawBufferPointer($0)) })
+    }
+
+    /// Byte offsets in a request target: the path is `start..<end` (start -1: no path, which
+    /// reads as `/`), the query follows the `?` at `question`.
+    struct PathBounds {
+        var start: Int
+        var end: Int
+        var question: Int?
+    }
+
+    static func pathBounds(of bytes: UnsafeRawBufferPointer) -> PathBounds {
+        let question = bytes.baseAddress.flatMap { base in
+            memchr(base, Int32(UInt8(ascii: "?")), bytes.count).map { base.distance(to: UnsafeRawPointer($0)) }
         }
+        let end = question ?? bytes.count
+        if bytes.first == UInt8(ascii: "/") || bytes.first == UInt8(ascii: "*") { return PathBounds(start: 0, end: end, question: question) }
+        // absolute-form: skip "scheme://authority"
+        guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")) else { return PathBounds(start: -1, end: -1, question: question) }
+        var start = min(colon + 3, bytes.count)
+        while start < bytes.count && bytes[start] != UInt8(ascii: "/") && bytes[start] != UInt8(ascii: "?") { start += 1 }
+        if start == bytes.count || bytes[start] == UInt8(ascii: "?") { return PathBounds(start: -1, end: -1, question: question) }
+        // The scan stopped at a `/` before any `?`, so the first `?` still ends the path.
+        return PathBounds(start: start, end: end, question: question)
+    }
+
+    /// The path and query as substrings of the target. Split once here: the router, the request
+    /// filter and the access log all read them (searching the target each time showed in
+    /// profiles). A target that is all path (no query, origin-form: most requests) is taken whole,
+    /// without the index validation of a ranged subscript (~170 instructions, callgrind).
+    static func split(_ target: String, _ bounds: PathBounds) -> (path: Substring, query: Substring?) {
         let utf8 = target.utf8
-        let query = question.map { target[utf8.index(utf8.startIndex, offsetBy: $0 + 1)...] }
-        guard pathStart >= 0 else { return ("/", query) }
-        return (target[utf8.index(utf8.startIndex, offsetBy: pathStart)..<utf8.index(utf8.startIndex, offsetBy: pathEnd)], query)
+        let query = bounds.question.map { target[utf8.index(utf8.startIndex, offsetBy: $0 + 1)...] }
+        guard bounds.start >= 0 else { return ("/", query) }
+        if bounds.start == 0 && bounds.end == utf8.count { return (Substring(target), query) }
+        return (target[utf8.index(utf8.startIndex, offsetBy: bounds.start)..<utf8.index(utf8.startIndex, offsetBy: bounds.end)], query)
     }
 }
 
@@ -75,21 +103,40 @@ public struct HTTPFields: Sendable, Sequence {
         var valueEnd: UInt32
     }
 
-    let bytes: [UInt8]
-    let entries: [Entry]
+    /// The head's bytes (`0..<byteCount`), then each field line's `Entry` after them: one
+    /// allocation a request, where a second array of entries was one more allocation, its growth
+    /// and its release (~350 instructions a `GET /health`, callgrind).
+    let storage: [UInt8]
+    /// How many of `storage`'s bytes are the head's.
+    let byteCount: Int
+    /// How many field lines.
+    public let count: Int
     /// Where the names looked up on every request are (`KnownField`), found once here; nil for a
     /// head of more field lines than a slot can number (the lookups then compare names).
     let known: KnownFieldSlots?
 
-    /// `known` as the parser noted it while reading the field lines (no second pass over them).
-    init(bytes: [UInt8], entries: [Entry], known: KnownFieldSlots) {
-        self.bytes = bytes
-        self.entries = entries
-        self.known = entries.count <= KnownFieldSlots.maxEntries ? known : nil
+    static let entrySize = MemoryLayout<Entry>.stride
+
+    /// `storage` as `HTTPHeadParser` made it: the head, then `count` entries.
+    init(storage: [UInt8], byteCount: Int, count: Int, known: KnownFieldSlots) {
+        self.storage = storage
+        self.byteCount = byteCount
+        self.count = count
+        self.known = count <= KnownFieldSlots.maxEntries ? known : nil
     }
 
+    /// For tests: fields over `bytes`, located by `entries`.
+    init(bytes: [UInt8], entries: [Entry], known: KnownFieldSlots) {
+        var storage = bytes
+        entries.withUnsafeBytes { storage.append(contentsOf: $0) }
+        self.init(storage: storage, byteCount: bytes.count, count: entries.count, known: known)
+    }
 
-    public var count: Int { entries.count }
+    @inline(__always)
+    func entry(at index: Int) -> Entry {
+        storage.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: byteCount &+ index &* Self.entrySize, as: Entry.self) }
+    }
+
 
     /// The first value of a known field, or nil: one slot read, where a lookup by name compared
     /// every field line's name (~200 instructions a lookup, six a `POST`, callgrind).
@@ -100,12 +147,12 @@ public struct HTTPFields: Sendable, Sequence {
     /// The first value of a known field as the head's bytes (no string made), or nil.
     public func rawValue(_ field: KnownField) -> ArraySlice<UInt8>? {
         guard let entry = entry(field) else { return nil }
-        return bytes[Int(entry.valueStart)..<Int(entry.valueEnd)]
+        return storage[Int(entry.valueStart)..<Int(entry.valueEnd)]
     }
 
     private func entry(_ field: KnownField) -> Entry? {
         guard let known else { return field.name.withUTF8Buffer { first(named: $0) } }
-        return known[field].map { entries[$0] }
+        return known[field].map { entry(at: $0) }
     }
 
     /// The first value of `name`, or nil.
@@ -117,43 +164,47 @@ public struct HTTPFields: Sendable, Sequence {
     /// The first value of `name` as the head's bytes (no string made), or nil.
     public func rawValue(_ name: StaticString) -> ArraySlice<UInt8>? {
         guard let entry = name.withUTF8Buffer({ first(named: $0) }) else { return nil }
-        return bytes[Int(entry.valueStart)..<Int(entry.valueEnd)]
+        return storage[Int(entry.valueStart)..<Int(entry.valueEnd)]
     }
 
     /// A loop, not `entries.first { … }`: the closure form cost ~400 instructions a lookup
     /// (callgrind; `RequestID` looks up `X-Request-ID` on every request).
     private func first(named wanted: UnsafeBufferPointer<UInt8>) -> Entry? {
-        for entry in entries where Self.nameMatches(bytes, entry, wanted) { return entry }
+        for index in 0..<count {
+            let entry = self.entry(at: index)
+            if Self.nameMatches(storage, entry, wanted) { return entry }
+        }
         return nil
     }
 
     /// Every value of `name`, in order.
     public func values(_ name: String) -> [String] {
         return name.withBorrowedUTF8 { wanted in
-            entries.filter { Self.nameMatches(bytes, $0, wanted) }.map(value)
+            (0..<count).map(entry(at:)).filter { Self.nameMatches(storage, $0, wanted) }.map(value)
         }
     }
 
     public func makeIterator() -> AnyIterator<(name: String, value: String)> {
         var index = 0
         return AnyIterator {
-            guard index < entries.count else { return nil }
-            let entry = entries[index]
+            guard index < count else { return nil }
+            let entry = self.entry(at: index)
             index += 1
-            return (String(decoding: bytes[Int(entry.nameStart)..<Int(entry.nameEnd)], as: UTF8.self), value(entry))
+            return (String(decoding: storage[Int(entry.nameStart)..<Int(entry.nameEnd)], as: UTF8.self), value(entry))
         }
     }
 
     /// Every field as slices of the head's bytes, without building strings (for request filters
     /// that inspect every header).
     public func forEachRaw(_ body: (_ name: ArraySlice<UInt8>, _ value: ArraySlice<UInt8>) -> Void) {
-        for entry in entries {
-            body(bytes[Int(entry.nameStart)..<Int(entry.nameEnd)], bytes[Int(entry.valueStart)..<Int(entry.valueEnd)])
+        for index in 0..<count {
+            let entry = self.entry(at: index)
+            body(storage[Int(entry.nameStart)..<Int(entry.nameEnd)], storage[Int(entry.valueStart)..<Int(entry.valueEnd)])
         }
     }
 
     private func value(_ entry: Entry) -> String {
-        String(decoding: bytes[Int(entry.valueStart)..<Int(entry.valueEnd)], as: UTF8.self)
+        String(decoding: storage[Int(entry.valueStart)..<Int(entry.valueEnd)], as: UTF8.self)
     }
 
     static func nameMatches(_ bytes: [UInt8], _ entry: Entry, _ wanted: UnsafeBufferPointer<UInt8>) -> Bool {
@@ -173,6 +224,7 @@ public struct HTTPFields: Sendable, Sequence {
 /// ids, the access line), the request filter and the routes.
 public enum KnownField: Int, CaseIterable, Sendable {
     case contentType, userAgent, requestID, traceID, ifMatch, ifNoneMatch, idempotencyKey, authorization, oidcData
+    case forwardedFor, forwardedProto
 
     /// The lower-case name (RFC 9110 §5.1: names are case-insensitive).
     public var name: StaticString {
@@ -186,6 +238,8 @@ public enum KnownField: Int, CaseIterable, Sendable {
         case .idempotencyKey: "idempotency-key"
         case .authorization: "authorization"
         case .oidcData: "x-amzn-oidc-data"
+        case .forwardedFor: "x-forwarded-for"
+        case .forwardedProto: "x-forwarded-proto"
         }
     }
 
@@ -204,14 +258,16 @@ public enum KnownField: Int, CaseIterable, Sendable {
         case 15:
             if Self.matches(name, .traceID) { self = .traceID; return }
             if Self.matches(name, .idempotencyKey) { self = .idempotencyKey; return }
+            if Self.matches(name, .forwardedFor) { self = .forwardedFor; return }
         case 16: if Self.matches(name, .oidcData) { self = .oidcData; return }
+        case 17: if Self.matches(name, .forwardedProto) { self = .forwardedProto; return }
         default: break
         }
         return nil
     }
 
-    /// Every known name is 8 to 16 bytes of lower-case letters and `-`, so two overlapping
-    /// 8-byte words cover it. OR 0x20 lower-cases a letter and leaves `-` as it is; a field name
+    /// Every known name is 8 to 17 bytes of lower-case letters and `-`, so two overlapping
+    /// 8-byte words cover it, and the middle byte a 17-byte name leaves between them. OR 0x20 lower-cases a letter and leaves `-` as it is; a field name
     /// is a token (validated before this), and no other token byte ORs into a letter or `-`.
     /// Byte by byte, the comparison was ~170 instructions a `User-Agent` (callgrind).
     @inline(__always)
@@ -222,6 +278,7 @@ public enum KnownField: Int, CaseIterable, Sendable {
         return name.loadUnaligned(as: UInt64.self) | mask == expected.loadUnaligned(as: UInt64.self)
             && name.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self) | mask
                 == expected.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self)
+            && (count <= 16 || name[8] | 0x20 == expected.load(fromByteOffset: 8, as: UInt8.self))
     }
 }
 

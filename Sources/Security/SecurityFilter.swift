@@ -78,7 +78,8 @@ public final class SecurityFilter: Sendable {
         request.clientIP = clientText
 
         let verdict = inspector.inspect(request, client: client, peer: peerAddress)
-        for match in verdict.matches {
+        // Checked first: iterating copied the (nearly always empty) array of matches.
+        if !verdict.matches.isEmpty { for match in verdict.matches {
             matchCounts[match.rule.rawValue * 2 + (match.action == .block ? 0 : 1)].value.add(1, ordering: .relaxed)
             logger.warning("request filter match", metadata: [
                 "event": "waf_match", "rule": .string(match.rule.id), "action": .string(match.action.rawValue),
@@ -86,7 +87,7 @@ public final class SecurityFilter: Sendable {
                 "clientIp": .string(clientText ?? peer.description), "requestId": .string(request.requestID),
                 "method": .string(request.head.method.description), "path": .string(String(request.head.path.prefix(256))),
             ])
-        }
+        } }
         if verdict.blocking != nil {
             return .problem(.forbidden, detail: "The request was refused by the request filter.", requestID: request.requestID)
         }
@@ -180,6 +181,9 @@ public final class SecurityFilter: Sendable {
     private func forwardedFields(_ head: HTTPRequestHead) -> (forwardedFor: [ArraySlice<UInt8>], https: Bool) {
         var values: [ArraySlice<UInt8>] = []
         var https = false
+        // Neither field at all (a client that is not behind the ALB, a probe): no walk over every
+        // field's name. The slots note each field's first line, so absent there is absent.
+        if head.fields.rawValue(.forwardedFor) == nil && head.fields.rawValue(.forwardedProto) == nil { return (values, https) }
         head.fields.forEachRaw { name, value in
             if name.equalsIgnoringASCIICase("x-forwarded-for") { values.append(value) }
             if name.equalsIgnoringASCIICase("x-forwarded-proto") { https = Self.lastEntryIsHTTPS(value) }

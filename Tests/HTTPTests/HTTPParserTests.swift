@@ -131,7 +131,8 @@ let invalidRequests: [(name: String, raw: String, error: HTTPParseError)] = [
         let mixed = try head("""
             CONTENT-type: application/json\r\nUser-Agent: a\r\nuser-agent: b\r\nX-Request-Id: r1\r\n\
             if-none-match: "1"\r\nIdempotency-Key: k\r\nX-Amzn-Trace-Id: Root=1\r\nIf-Match: "2"\r\n\
-            authorization: Bearer t\r\nX-Amzn-Oidc-Data: d\r\nX-Request-IdX: no\r\nContent-Length: 0\r\n
+            authorization: Bearer t\r\nX-Amzn-Oidc-Data: d\r\nX-Request-IdX: no\r\nContent-Length: 0\r\n\
+            x-forwar_ed-proto: no\r\nX-Forwarded-For: 192.0.2.1\r\nX-FORWARDED-PROTO: https\r\n
             """)
         let none = try head("Accept: */*\r\n")
         for field in KnownField.allCases {
@@ -143,6 +144,8 @@ let invalidRequests: [(name: String, raw: String, error: HTTPParseError)] = [
         }
         #expect(mixed.fields[.userAgent] == "a")
         #expect(mixed.fields[.contentType] == "application/json")
+        // A 17-byte name that differs only in its middle byte (the one the two words skip).
+        #expect(mixed.fields[.forwardedProto] == "https")
 
         var limits = HTTPLimits()
         limits.maxHeaderFields = 400

@@ -1,3 +1,4 @@
+import Glibc
 /// A path the application serves whose every possible value is inert: literal segments of
 /// lower-case letters, digits and `-`, and `{uuid}` segments (8-4-4-4-12 hex digits). A request
 /// path that matches a shape exactly (as sent: no `%`, no `.`, no `:`, nothing a decoding could
@@ -45,27 +46,32 @@ public struct PathShape: Sendable, CustomStringConvertible {
 
     func matches(_ path: Substring) -> Bool {
         var path = path
-        return path.withUTF8 { bytes in
-            segments.withUnsafeBufferPointer { segments in
-                literals.withUnsafeBufferPointer { literals in
-                    guard bytes.first == 0x2F else { return false }
-                    var i = 1
-                    for n in 0..<segments.count {
-                        let segment = segments[n]
-                        if n > 0 {
-                            guard i < bytes.count, bytes[i] == 0x2F else { return false }
-                            i += 1
-                        }
-                        guard i + segment.length <= bytes.count else { return false }
-                        if segment.isUUID {
-                            guard UUIDSyntax.isValid(bytes, at: i) else { return false }
-                        } else {
-                            for k in 0..<segment.length where bytes[i + k] != literals[segment.start + k] { return false }
-                        }
-                        i += segment.length
+        return path.withUTF8 { matches($0) }
+    }
+
+    /// On the path's bytes: a request checks every shape, and reading the substring's bytes once
+    /// for all of them saves a copy of it per shape; literals compare with `memcmp`, not byte by
+    /// byte (together ~100 instructions a `GET /health`, the third shape, perf).
+    func matches(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        segments.withUnsafeBufferPointer { segments in
+            literals.withUnsafeBufferPointer { literals in
+                guard bytes.first == 0x2F else { return false }
+                var i = 1
+                for n in 0..<segments.count {
+                    let segment = segments[n]
+                    if n > 0 {
+                        guard i < bytes.count, bytes[i] == 0x2F else { return false }
+                        i += 1
                     }
-                    return i == bytes.count
+                    guard i + segment.length <= bytes.count else { return false }
+                    if segment.isUUID {
+                        guard UUIDSyntax.isValid(bytes, at: i) else { return false }
+                    } else if segment.length > 0 {
+                        guard memcmp(bytes.baseAddress! + i, literals.baseAddress! + segment.start, segment.length) == 0 else { return false }
+                    }
+                    i += segment.length
                 }
+                return i == bytes.count
             }
         }
     }

@@ -36,8 +36,10 @@ public final class RequestInspector: Sendable {
     public func inspect(_ request: HTTPRequest, client: IPAddress, peer: IPAddress) -> Verdict {
         var verdict = Verdict()
         guard configuration.enabled else { return verdict }
-        if configuration.allowList.contains(where: { $0.contains(client) }) { return verdict }
-        if configuration.denyList.contains(where: { $0.contains(client) }),
+        // `isEmpty` first: the lists are empty unless configured, and the searches copied each
+        // array (a retain and a release) and called a closure on every request.
+        if !configuration.allowList.isEmpty, configuration.allowList.contains(where: { $0.contains(client) }) { return verdict }
+        if !configuration.denyList.isEmpty, configuration.denyList.contains(where: { $0.contains(client) }),
            record(.ipDenyList, "client", "deny list", [], into: &verdict) { return verdict }
 
         switch request.head.method {
@@ -54,7 +56,8 @@ public final class RequestInspector: Sendable {
         let path = request.head.path
         if path.utf8.count > configuration.maxURIPathBytes,
            record(.sizeURIPath, "path", "\(path.utf8.count) bytes", [], into: &verdict) { return verdict }
-        if !configuration.inertPaths.contains(where: { $0.matches(path) }) {
+        var pathForShapes = path
+        if !pathForShapes.withUTF8({ bytes in configuration.inertPaths.contains { $0.matches(bytes) } }) {
             let decodedPath = TextTransform.urlDecodeRepeatedly(ArraySlice(path.utf8), plusIsSpace: false)
             let normalizedPath = TextTransform.normalize(decodedPath)
             if let reason = ExploitablePaths.match(normalizedPath),
