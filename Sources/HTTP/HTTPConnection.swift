@@ -24,7 +24,9 @@ final class HTTPConnection: Selectable {
     /// waiting for the current response). Empty in the common case: whole requests are parsed
     /// straight out of the loop's shared read buffer.
     private var pending: [UInt8] = []
-    private var output: [UInt8] = []
+    /// Responses not yet written. A `ByteWriter`: the encoder copies each piece into room
+    /// already there (see `ResponseEncoder.encode`). Its room is made by the first response.
+    private var output = ByteWriter(capacity: 0)
     private var outputOffset = 0
     private var interest = ConnectionLifecycle.Interest.read
     private var lifecycle: ConnectionLifecycle
@@ -35,16 +37,22 @@ final class HTTPConnection: Selectable {
     private var exchange: Exchange?
 
     private struct Exchange {
-        var method: HTTPMethod
-        var path: Substring
+        /// Nil for a request that never had a whole head (refused while reading it, timed out).
+        var head: HTTPRequestHead?
+        /// For a request without a head: its method and path as the request line showed them.
+        /// Not copied from the head otherwise (each copy was a retain and a release more a
+        /// request, callgrind).
+        var requestLine: (method: HTTPMethod, path: Substring)?
         var route: String?
         var requestID: String
         var startedAt: MonotonicTime
         var bytesIn: Int
-        var head: HTTPRequestHead?
         var clientIP: String?
         /// Fields the request filter adds to the response (rate-limit state).
         var responseFields: [UInt8] = []
+
+        var method: HTTPMethod { head?.method ?? requestLine?.method ?? .other("-") }
+        var path: Substring { head?.path ?? requestLine?.path ?? "-" }
     }
     /// True while a callback handler's start runs inside `dispatch`.
     private var dispatching = false
@@ -206,7 +214,7 @@ final class HTTPConnection: Selectable {
                 lifecycle.headReceived(hasBody: requestHead.hasBody, now: context.loop.now)
                 if requestHead.expectsContinue && requestHead.hasBody {
                     // RFC 9110 §10.1.1: tell the client to send the body it is holding back.
-                    output.append(contentsOf: ResponseEncoder.continueResponse)
+                    output.append(ResponseEncoder.continueResponse)
                     lifecycle.outputQueued(now: context.loop.now)
                 }
             case .body(let range):
@@ -221,11 +229,10 @@ final class HTTPConnection: Selectable {
             case .error(let error):
                 // Method and path for the access line: from the head when it was parsed (a body
                 // error), else from the request line when it is readable (a 413 by Content-Length).
-                let requestLine = head.map { ($0.method, $0.path) }
-                    ?? RequestLinePeek.methodAndPath(UnsafeRawBufferPointer(rebasing: bytes[base...]))
+                let requestLine = head == nil ? RequestLinePeek.methodAndPath(UnsafeRawBufferPointer(rebasing: bytes[base...])) : nil
                 let requestID = RequestID.make()
-                exchange = Exchange(method: requestLine?.0 ?? .other("-"), path: requestLine?.1 ?? "-", route: nil,
-                                    requestID: requestID, startedAt: requestStartedAt, bytesIn: offset, head: head)
+                exchange = Exchange(head: head, requestLine: requestLine.map { (method: $0.0, path: $0.1) }, route: nil,
+                                    requestID: requestID, startedAt: requestStartedAt, bytesIn: offset)
                 context.metrics.inFlight += 1
                 // Broken framing is how request smuggling and scanners look: a security event.
                 context.securityLog.warning("malformed request refused", metadata: [
@@ -247,8 +254,8 @@ final class HTTPConnection: Selectable {
         let head = request.head
         let omitBody = head.method == .head
         let path = head.path
-        exchange = Exchange(method: head.method, path: path, route: nil, requestID: request.requestID,
-                            startedAt: context.loop.now, bytesIn: head.fields.byteCount + request.body.count, head: head)
+        exchange = Exchange(head: head, requestLine: nil, route: nil, requestID: request.requestID,
+                            startedAt: context.loop.now, bytesIn: head.fields.byteCount + request.body.count)
         context.metrics.inFlight += 1
         let requestID = request.requestID
         request.peer = peer
@@ -328,7 +335,7 @@ final class HTTPConnection: Selectable {
         let before = output.count
         // Moved out, not copied (a copy retained each of its references once more).
         let exchange = self.exchange.take()
-        ResponseEncoder.encode(response, into: &output, head: &context.responseHead, date: context.dateCache.headerLine,
+        ResponseEncoder.encode(response, into: &output, date: context.dateCache.headerLine,
                                connectionHeader: connectionHeader, omitBody: omitBody,
                                extraHeaders: context.configuration.responseHeaders.bytes,
                                exchangeHeaders: exchange?.responseFields ?? [], requestID: exchange?.requestID)
@@ -354,7 +361,8 @@ final class HTTPConnection: Selectable {
         // Labels never carry raw client input: unknown methods become OTHER, paths become their
         // route template (or "unmatched"), so the number of series stays bounded.
         let method: String
-        if case .other = exchange.method { method = exchange.method.description == "-" ? "-" : "OTHER" } else { method = exchange.method.description }
+        let requestMethod = exchange.method
+        if case .other = requestMethod { method = requestMethod.description == "-" ? "-" : "OTHER" } else { method = requestMethod.description }
         let route = exchange.route ?? "unmatched"
         context.metrics.inFlight -= 1
         if context.configuration.recordMetrics {
@@ -410,9 +418,9 @@ final class HTTPConnection: Selectable {
         // error: under 2 KiB): 64 kept-alive connections each keeping a list page's 8 KiB held
         // half a megabyte at peak (docs/BENCHMARKS.md, "Memory"); a list pays one allocation.
         if output.capacity > 4096 {
-            output = []
+            output = ByteWriter(capacity: 0)
         } else {
-            output.removeAll(keepingCapacity: true)
+            output.reset()
         }
         outputOffset = 0
         if lifecycle.outputFlushed(now: context.loop.now) {
@@ -482,8 +490,8 @@ final class HTTPConnection: Selectable {
             // any response: a request id, an access line (with method and path once the head
             // arrived), a count in http_requests_total.
             if exchange == nil {
-                exchange = Exchange(method: head?.method ?? .other("-"), path: head?.path ?? "-", route: nil,
-                                    requestID: RequestID.make(), startedAt: requestStartedAt, bytesIn: body.count, head: head)
+                exchange = Exchange(head: head, requestLine: nil, route: nil,
+                                    requestID: RequestID.make(), startedAt: requestStartedAt, bytesIn: body.count)
                 context.metrics.inFlight += 1
             }
             pending.removeAll()

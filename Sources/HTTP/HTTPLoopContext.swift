@@ -14,8 +14,6 @@ final class HTTPLoopContext {
     /// Where this loop renders access lines before the sink copies them: reused, so a line costs
     /// no allocation.
     var accessLine = JSONWriter(capacity: 1024)
-    /// Where this loop composes response heads (`ResponseEncoder`), reused likewise.
-    var responseHead = ByteWriter(capacity: 1024)
     /// Security events (component `security`), e.g. refused malformed requests.
     let securityLog = Logger(label: "security")
     private(set) var draining = false

@@ -12,20 +12,24 @@ public struct ByteWriter: Sendable {
     @usableFromInline var written = 0
     public var count: Int { written }
 
+    /// `capacity` 0: no room yet (no allocation); the first append makes it.
     public init(capacity: Int = 256) {
-        let size = Swift.max(capacity, 16)
-        // A copy of zeroed memory: an array made from a buffer takes the standard library's
-        // specialized allocation. `[UInt8](unsafeUninitializedCapacity:)` allocates through an
-        // unspecialized generic (its storage type looked up at run time: ~450 instructions a
-        // writer, one a `POST /todos`, callgrind), and `repeating:` filled byte by byte (~580 for
-        // 256 bytes).
-        if size <= Self.zeroes.count {
-            storage = Array(UnsafeRawBufferPointer(rebasing: Self.zeroes[0..<size]))
-        } else {
-            storage = [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
-                memset(buffer.baseAddress!, 0, buffer.count)
-                initialized = buffer.count
-            }
+        storage = capacity <= 0 ? [] : Self.zeroed(Swift.max(capacity, 16))
+    }
+
+    /// `size` zeroed bytes. A copy of zeroed memory: an array made from a buffer takes the
+    /// standard library's specialized allocation. `[UInt8](unsafeUninitializedCapacity:)`
+    /// allocates through an unspecialized generic (its storage type looked up at run time: ~450
+    /// instructions a writer, one a `POST /todos`, callgrind), and `repeating:` filled byte by
+    /// byte (~580 for 256 bytes).
+    @usableFromInline
+    static func zeroed(_ size: Int) -> [UInt8] {
+        if size <= zeroes.count {
+            return Array(UnsafeRawBufferPointer(rebasing: zeroes[0..<size]))
+        }
+        return [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
+            memset(buffer.baseAddress!, 0, buffer.count)
+            initialized = buffer.count
         }
     }
 
@@ -53,6 +57,15 @@ public struct ByteWriter: Sendable {
     /// Empties the writer, keeping its room (a writer reused line after line).
     public mutating func reset() {
         written = 0
+    }
+
+    /// The room there is, written or not.
+    public var capacity: Int { storage.count }
+
+    /// Makes room for `additional` more bytes at once (one copy, where appends that outgrow the
+    /// room double it step by step).
+    public mutating func reserve(_ additional: Int) {
+        if storage.count - written < additional { grow(to: written + additional) }
     }
 
     @inlinable
@@ -105,9 +118,19 @@ public struct ByteWriter: Sendable {
         ASCIIDigits.withDecimal(value) { append(bytes: $0) }
     }
 
-    /// At least doubles, so a long document still takes few copies.
+    /// At least doubles, so a long document still takes few copies. New room from `zeroed` and
+    /// one copy of what is written: appending `repeatElement(0, …)` filled the room byte by byte.
     @usableFromInline @inline(never)
     mutating func grow(to needed: Int) {
-        storage.append(contentsOf: repeatElement(0, count: Swift.max(needed, storage.count * 2) - storage.count))
+        var bigger = Self.zeroed(Swift.max(needed, storage.count * 2, 16))
+        let written = written
+        if written > 0 {
+            bigger.withUnsafeMutableBytes { to in
+                storage.withUnsafeBytes { from in
+                    to.baseAddress.unsafelyUnwrapped.copyMemory(from: from.baseAddress.unsafelyUnwrapped, byteCount: written)
+                }
+            }
+        }
+        storage = bigger
     }
 }
