@@ -5,7 +5,8 @@ import Net
 #endif
 
 /// A parsed request head. It owns a copy of the head's bytes; header fields are offsets into them,
-/// so parsing allocates two arrays per request however many fields there are. Immutable, and a
+/// kept in the same allocation (`HTTPFields`), so parsing allocates one array per request however
+/// many fields there are. Immutable, and a
 /// class so that the request, the exchange record and a pending response share it with one
 /// retain (as a struct, each copy retained its six references: 2 % of a request in profiles).
 public final class HTTPRequestHead: Sendable {

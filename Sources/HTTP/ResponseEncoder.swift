@@ -31,10 +31,11 @@ enum ResponseEncoder {
         // The fixed fields, the security headers and the body, at once: a connection's first
         // response, or one after a large one (`HTTPConnection.flush` lets a large room go),
         // would otherwise grow the room a doubling at a time.
-        head.reserve(Self.headRoom + extraHeaders.count + exchangeHeaders.count + response.body.count)
+        let status = response.status.code
+        let sendsBody = !omitBody && status != 204 && status != 304
+        head.reserve(Self.headRoom + extraHeaders.count + exchangeHeaders.count + (sendsBody ? response.body.count : 0))
         appendStatusLine(response.status, to: &head)
         head.append(date)
-        let status = response.status.code
         // RFC 9110 §8.6: no Content-Length in 1xx and 204 responses; 304 may omit it.
         if status != 204 && status != 304 {
             head.append("Content-Length: ")
@@ -75,7 +76,7 @@ enum ResponseEncoder {
             head.append("\r\n")
         }
         head.append("\r\n")
-        if !omitBody && status != 204 && status != 304 {
+        if sendsBody {
             head.append(response.body)
         }
     }

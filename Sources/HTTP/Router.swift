@@ -78,6 +78,8 @@ public struct Router: Sendable {
             routes.append(route)
         }
         // Inserting shifted the indices: the table is made again (routes are added at start-up only).
+        // `match` relies on the literal routes standing first.
+        assert(routes.drop { $0.isLiteral }.allSatisfy { !$0.isLiteral }, "literal routes precede parameterised ones")
         literalBytes = []
         literalTable = []
         for index in routes.indices where routes[index].isLiteral {
