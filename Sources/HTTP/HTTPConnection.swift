@@ -231,7 +231,7 @@ final class HTTPConnection: Selectable {
                 // error), else from the request line when it is readable (a 413 by Content-Length).
                 let requestLine = head == nil ? RequestLinePeek.methodAndPath(UnsafeRawBufferPointer(rebasing: bytes[base...])) : nil
                 let requestID = RequestID.make()
-                exchange = Exchange(head: head, requestLine: requestLine.map { (method: $0.0, path: $0.1) }, route: nil,
+                exchange = Exchange(head: head, requestLine: requestLine, route: nil,
                                     requestID: requestID, startedAt: requestStartedAt, bytesIn: offset)
                 context.metrics.inFlight += 1
                 // Broken framing is how request smuggling and scanners look: a security event.

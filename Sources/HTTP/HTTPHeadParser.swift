@@ -44,7 +44,9 @@ enum HTTPHeadParser {
     }
 
     /// 64 entries of 16 bytes: 1 KiB, within what the standard library always takes on the stack.
-    static let stackEntries = 64
+    /// A constant, not a stored `static let` (a lazily initialised global), so the temporary
+    /// allocation's size is known where it is made.
+    static var stackEntries: Int { 64 }
 
     struct RequestLine {
         let method: HTTPMethod

@@ -116,7 +116,7 @@ public struct HTTPFields: Sendable, Sequence {
     /// head of more field lines than a slot can number (the lookups then compare names).
     let known: KnownFieldSlots?
 
-    static let entrySize = MemoryLayout<Entry>.stride
+    static var entrySize: Int { MemoryLayout<Entry>.stride }
 
     /// `storage` as `HTTPHeadParser` made it: the head, then `count` entries.
     init(storage: [UInt8], byteCount: Int, count: Int, known: KnownFieldSlots) {
@@ -268,8 +268,9 @@ public enum KnownField: Int, CaseIterable, Sendable {
     }
 
     /// Every known name is 8 to 17 bytes of lower-case letters and `-`, so two overlapping
-    /// 8-byte words cover it, and the middle byte a 17-byte name leaves between them. OR 0x20 lower-cases a letter and leaves `-` as it is; a field name
-    /// is a token (validated before this), and no other token byte ORs into a letter or `-`.
+    /// 8-byte words cover it, with the middle byte a 17-byte name leaves between them. OR 0x20
+    /// lower-cases a letter and leaves `-` as it is; a field name is a token (validated before
+    /// this), and no other token byte ORs into a letter or `-`.
     /// Byte by byte, the comparison was ~170 instructions a `User-Agent` (callgrind).
     @inline(__always)
     private static func matches(_ name: UnsafeRawBufferPointer, _ field: KnownField) -> Bool {

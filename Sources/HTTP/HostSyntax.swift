@@ -37,7 +37,8 @@ enum HostSyntax {
             return true
         }
         guard hostEnd < value.count else { return true }
-        for byte in value[(hostEnd + 1)...] where !(byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")) { return false }
+        // An IP-literal's port.
+        for byte in value[(hostEnd + 1)...] where !isDigit(byte) { return false }
         return true
     }
 

@@ -5,7 +5,7 @@ enum RequestLinePeek {
     /// Longest path kept for the log (the access log cuts long values again).
     static let maxPathBytes = 1024
 
-    static func methodAndPath(_ bytes: UnsafeRawBufferPointer) -> (HTTPMethod, Substring)? {
+    static func methodAndPath(_ bytes: UnsafeRawBufferPointer) -> (method: HTTPMethod, path: Substring)? {
         var start = 0
         // One empty line may precede the request line (RFC 9112 §2.2).
         if bytes.count >= 2 && bytes[0] == ASCII.cr && bytes[1] == UInt8(ascii: "\n") { start = 2 }

@@ -25,7 +25,7 @@ enum ResponseEncoder {
     ///   - exchangeHeaders: fields the request filter added for this request.
     ///   - requestID: written as `X-Request-ID` (straight into the head: appending it to the
     ///     response's header array reallocated that array on every request).
-    static func encode(_ response: HTTPResponse, into head: inout ByteWriter, date: [UInt8],
+    static func encode(_ response: HTTPResponse, into output: inout ByteWriter, date: [UInt8],
                        connectionHeader: StaticString?, omitBody: Bool, extraHeaders: [UInt8] = [],
                        exchangeHeaders: [UInt8] = [], requestID: String? = nil) {
         // The fixed fields, the security headers and the body, at once: a connection's first
@@ -33,51 +33,51 @@ enum ResponseEncoder {
         // would otherwise grow the room a doubling at a time.
         let status = response.status.code
         let sendsBody = !omitBody && status != 204 && status != 304
-        head.reserve(Self.headRoom + extraHeaders.count + exchangeHeaders.count + (sendsBody ? response.body.count : 0))
-        appendStatusLine(response.status, to: &head)
-        head.append(date)
+        output.reserve(Self.headRoom + extraHeaders.count + exchangeHeaders.count + (sendsBody ? response.body.count : 0))
+        appendStatusLine(response.status, to: &output)
+        output.append(date)
         // RFC 9110 §8.6: no Content-Length in 1xx and 204 responses; 304 may omit it.
         if status != 204 && status != 304 {
-            head.append("Content-Length: ")
-            head.appendDecimal(response.body.count)
-            head.append("\r\n")
+            output.append("Content-Length: ")
+            output.appendDecimal(response.body.count)
+            output.append("\r\n")
         }
         if let contentType = response.contentType {
-            head.append("Content-Type: ")
-            head.append(utf8: contentType)
-            head.append("\r\n")
+            output.append("Content-Type: ")
+            output.append(utf8: contentType)
+            output.append("\r\n")
         }
         if let location = response.location {
-            head.append("Location: ")
-            head.append(utf8: location)
-            head.append("\r\n")
+            output.append("Location: ")
+            output.append(utf8: location)
+            output.append("\r\n")
         }
         if let entityTag = response.entityTag {
-            head.append("ETag: ")
-            head.append(utf8: entityTag)
-            head.append("\r\n")
+            output.append("ETag: ")
+            output.append(utf8: entityTag)
+            output.append("\r\n")
         }
         for (name, value) in response.headers {
-            head.append(utf8: name)
-            head.append(": ")
-            head.append(utf8: value)
-            head.append("\r\n")
+            output.append(utf8: name)
+            output.append(": ")
+            output.append(utf8: value)
+            output.append("\r\n")
         }
         if let requestID {
-            head.append("X-Request-ID: ")
-            head.append(utf8: requestID)
-            head.append("\r\n")
+            output.append("X-Request-ID: ")
+            output.append(utf8: requestID)
+            output.append("\r\n")
         }
-        head.append(extraHeaders)
-        if !exchangeHeaders.isEmpty { head.append(exchangeHeaders) }
+        output.append(extraHeaders)
+        if !exchangeHeaders.isEmpty { output.append(exchangeHeaders) }
         if let connectionHeader {
-            head.append("Connection: ")
-            head.append(connectionHeader)
-            head.append("\r\n")
+            output.append("Connection: ")
+            output.append(connectionHeader)
+            output.append("\r\n")
         }
-        head.append("\r\n")
+        output.append("\r\n")
         if sendsBody {
-            head.append(response.body)
+            output.append(response.body)
         }
     }
 

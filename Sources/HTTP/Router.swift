@@ -52,12 +52,13 @@ public struct Router: Sendable {
     }
 
     private var routes: [Route] = []
-    /// The literal patterns as whole paths: their bytes end to end in `literalBytes`, and for each
-    /// (start, length, index into `routes`) in `literalTable`. Plain values, so matching retains
-    /// nothing; one `memcmp` a candidate where the segment walk copied each route (its pattern,
-    /// segments and handlers retained and released: ~300 instructions a `GET /health`, callgrind).
+    /// The literal patterns as whole paths: their bytes end to end in `literalBytes`, and where
+    /// each lies in `literalTable`, the nth for `routes[n]` (the literal routes stand first). Plain
+    /// values, so matching retains nothing; one `memcmp` a candidate where the segment walk copied
+    /// each route (its pattern, segments and handlers retained and released: ~300 instructions a
+    /// `GET /health`, callgrind).
     private var literalBytes: [UInt8] = []
-    private var literalTable: [(start: Int, length: Int, route: Int)] = []
+    private var literalTable: [(start: Int, length: Int)] = []
 
     public init() {}
 
@@ -82,9 +83,9 @@ public struct Router: Sendable {
         assert(routes.drop { $0.isLiteral }.allSatisfy { !$0.isLiteral }, "literal routes precede parameterised ones")
         literalBytes = []
         literalTable = []
-        for index in routes.indices where routes[index].isLiteral {
-            let bytes = Array(routes[index].pattern.utf8)
-            literalTable.append((literalBytes.count, bytes.count, index))
+        for route in routes where route.isLiteral {
+            let bytes = Array(route.pattern.utf8)
+            literalTable.append((literalBytes.count, bytes.count))
             literalBytes += bytes
         }
     }
@@ -100,9 +101,9 @@ public struct Router: Sendable {
             // route matches exactly the path that is its pattern, segment for segment.
             let literal = literalBytes.withUnsafeBufferPointer { literals in
                 literalTable.withUnsafeBufferPointer { table -> Int? in
-                    for entry in table where entry.length == bytes.count
+                    for (route, entry) in table.enumerated() where entry.length == bytes.count
                         && memcmp(literals.baseAddress! + entry.start, bytes.baseAddress!, bytes.count) == 0 {
-                        return entry.route
+                        return route
                     }
                     return nil
                 }

@@ -22,8 +22,7 @@ public struct ByteWriter: Sendable {
     /// allocates through an unspecialized generic (its storage type looked up at run time: ~450
     /// instructions a writer, one a `POST /todos`, callgrind), and `repeating:` filled byte by
     /// byte (~580 for 256 bytes).
-    @usableFromInline
-    static func zeroed(_ size: Int) -> [UInt8] {
+    private static func zeroed(_ size: Int) -> [UInt8] {
         if size <= zeroes.count {
             return Array(UnsafeRawBufferPointer(rebasing: zeroes[0..<size]))
         }

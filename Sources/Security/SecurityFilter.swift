@@ -81,15 +81,7 @@ public final class SecurityFilter: Sendable {
 
         let verdict = inspector.inspect(request, client: client, peer: peerAddress)
         // Checked first: iterating copied the (nearly always empty) array of matches.
-        if !verdict.matches.isEmpty { for match in verdict.matches {
-            matchCounts[match.rule.rawValue * 2 + (match.action == .block ? 0 : 1)].value.add(1, ordering: .relaxed)
-            logger.warning("request filter match", metadata: [
-                "event": "waf_match", "rule": .string(match.rule.id), "action": .string(match.action.rawValue),
-                "location": .string(match.location), "reason": .string(match.reason), "excerpt": .string(match.excerpt),
-                "clientIp": .string(clientText ?? peer.description), "requestId": .string(request.requestID),
-                "method": .string(request.head.method.description), "path": .string(String(request.head.path.prefix(256))),
-            ])
-        } }
+        if !verdict.matches.isEmpty { report(verdict.matches, of: request, client: clientText ?? peer.description) }
         if verdict.blocking != nil {
             return .problem(.forbidden, detail: "The request was refused by the request filter.", requestID: request.requestID)
         }
@@ -120,6 +112,19 @@ public final class SecurityFilter: Sendable {
         append("\r\n", to: &fields)
         request.responseFields = fields
         return nil
+    }
+
+    /// Counts and logs each match of a request (blocking or counted).
+    private func report(_ matches: [WAFMatch], of request: HTTPRequest, client: String) {
+        for match in matches {
+            matchCounts[match.rule.rawValue * 2 + (match.action == .block ? 0 : 1)].value.add(1, ordering: .relaxed)
+            logger.warning("request filter match", metadata: [
+                "event": "waf_match", "rule": .string(match.rule.id), "action": .string(match.action.rawValue),
+                "location": .string(match.location), "reason": .string(match.reason), "excerpt": .string(match.excerpt),
+                "clientIp": .string(client), "requestId": .string(request.requestID),
+                "method": .string(request.head.method.description), "path": .string(String(request.head.path.prefix(256))),
+            ])
+        }
     }
 
     /// Whether `path` starts with `/health`, compared on the contiguous bytes (the generic
