@@ -16,9 +16,13 @@ final class PendingQuery {
     /// does an INSERT of a new row (only a table lock or a stalled path stops them, and those stop
     /// everything). The isolation rule queues nothing behind such a write.
     var mayWaitOnRowLock: Bool { !query.readOnly && query.rowKey != nil }
-    /// It may join a commit group (`PostgresQuery.sharesCommit`): an insert of a new row, not sent
-    /// again (a write sent again goes alone).
-    var joinsCommitGroup: Bool { query.sharesCommit && !query.readOnly && query.rowKey == nil && !resent && !leftGroup }
+    /// It may join a commit group (`PostgresQuery.sharesCommit`), not being sent again (a write
+    /// sent again goes alone). With a row key, its group is the iteration's row writes, sent in
+    /// lock order when the iteration ends; without, the inserts sent as they come.
+    var joinsCommitGroup: Bool { query.sharesCommit && !query.readOnly && !resent && !leftGroup }
+    /// Its last send was into a commit group: a deadlock there (40P01) may be the group's doing
+    /// (its other rows' locks), so it is sent again alone.
+    var grouped = false
     /// Sent again alone because its commit group did not commit (a neighbour failed, or the
     /// commit did): not its own fault, so not its one resend (`resent`).
     var leftGroup = false
@@ -66,11 +70,14 @@ final class PendingQuery {
     /// Whether to send it once more, alone, after its answer came back as `error`: it was skipped
     /// because a neighbour in its batch failed (`aborted`), its statement's Prepare failed
     /// (SQLSTATE 26000 invalid_sql_statement_name, e.g. a Prepare that hit a lock timeout with
-    /// executes queued behind it), or its prepared statement went stale (0A000: a migration
-    /// changed a column's type; it is prepared again). None ran, so this is safe for a write too;
-    /// once only, and not for a query whose caller already gave up.
+    /// executes queued behind it), its prepared statement went stale (0A000: a migration
+    /// changed a column's type; it is prepared again), or it was chosen as a deadlock's victim
+    /// in a commit group (40P01: alone it holds one row's lock and cannot close a cycle with its
+    /// group's). None committed, so this is safe for a write too; once only, and not for a query
+    /// whose caller already gave up.
     func shouldResend(aborted: Bool, error: PostgresError?) -> Bool {
-        (aborted || error?.sqlState == "26000" || error?.isStalePreparedStatement == true) && !resent && !isFinished
+        (aborted || error?.sqlState == "26000" || error?.isStalePreparedStatement == true || grouped && error?.sqlState == "40P01")
+            && !resent && !isFinished
     }
 
     /// Whether a 57014 answer came from our own rescue cancel (`PostgresPipeline.check`): the

@@ -37,7 +37,10 @@ protocol PostgresConnectionDelegate: AnyObject {
 /// skips the rest (aborted, sent again as above) and rolls back the ones before it: those are sent
 /// again at once, each alone; if the commit itself fails, every member is sent again alone, so each
 /// meets its own fate and one bad row never fails another. The first execution of a statement
-/// (its Prepare) goes alone. Nothing is
+/// (its Prepare) goes alone. Row writes that allow it (an UPDATE or DELETE naming its row) form
+/// their own groups: held until the iteration ends, then sent sorted in lock order, so that two
+/// groups anywhere never wait on each other in a cycle; a locked row in a group is cancelled by the
+/// pipeline's rescue and the others are sent again alone (`PostgresPipeline`). Nothing is
 /// sent before the iteration ends: syncs are queued without a flush (`PQsendPipelineSync`,
 /// scripts/libpq-patches/sync-without-flush.patch; libpq 15's `PQpipelineSync` flushes at every
 /// sync), and each connection flushes once then, so the writes and reads of one iteration go out
@@ -109,7 +112,7 @@ final class PostgresConnection: Selectable {
     private var resubmitting: [PendingQuery] = []
     private var syncError: PostgresError?
     /// Statements sent since the last sync that share the next one: reads, or a commit group.
-    private enum Batch { case reads, commitGroup }
+    private enum Batch { case reads, commitGroup, rowGroup }
     private var unsynced = 0
     private var unsyncedBatch = Batch.reads
     /// Whether the end-of-iteration sync and flush is scheduled.
@@ -121,8 +124,15 @@ final class PostgresConnection: Selectable {
     /// The size of the commit group open on this connection in this iteration (0: none): the pool
     /// adds inserts to it while it is below `maxCommitGroup` (`PostgresPool.leastBusy`).
     var openCommitGroup: Int { unsyncedBatch == .commitGroup ? unsynced : 0 }
+    /// Row writes that may share their commit, held in this iteration to be sent as one group in
+    /// lock order when it ends (`sendHeldRowWrites`); `sendingRowWrites`: the same storage while
+    /// they are sent. The pool adds row writes here while it is below `maxCommitGroup`.
+    private var heldRowWrites: [PendingQuery] = []
+    private var sendingRowWrites: [PendingQuery] = []
+    var openRowGroup: Int { heldRowWrites.count }
 
-    var queriesInFlight: Int { pipeline.count }
+    /// Sent and unanswered, or held to be sent at the end of this iteration.
+    var queriesInFlight: Int { pipeline.count + heldRowWrites.count }
     var expiresAt: MonotonicTime
     private(set) var lastActive: MonotonicTime
     /// No new queries; closes once its in-flight queries are done.
@@ -271,17 +281,39 @@ final class PostgresConnection: Selectable {
     /// Sends `pending`; it is finished on this loop with its result. Only on a ready connection.
     /// A read shares its iteration's sync with the other reads, unless it is sent again after its
     /// batch failed: then it goes alone, so that a neighbour cannot abort it twice.
+    /// A row write that may share its commit is held until the iteration ends (`heldRowWrites`),
+    /// then sent with the others in lock order.
     func send(_ pending: PendingQuery) {
+        guard state == .ready, pg != nil else {
+            pending.finish(.failure(PostgresError(.connectionLost, message: "connection is not open")))
+            return
+        }
+        if pending.joinsCommitGroup && pending.query.rowKey != nil {
+            heldRowWrites.append(pending)
+            scheduleEndOfIteration()
+            if heldRowWrites.count >= Self.maxCommitGroup { sendHeldRowWrites() }
+            return
+        }
+        // Nothing may be queued behind an isolated row write (`PostgresPipeline`): the held ones
+        // go first (the drill's unrelated writes waited out its deadline behind it).
+        if pending.isolated { sendHeldRowWrites() }
+        transmit(pending)
+    }
+
+    /// Hands `pending` to libpq (sent at the iteration's flush), with a sync of its own or into
+    /// the open batch.
+    private func transmit(_ pending: PendingQuery) {
         guard state == .ready, let pg else {
             pending.finish(.failure(PostgresError(.connectionLost, message: "connection is not open")))
             return
         }
         let query = pending.query
         let known = prepared[query.key]
-        // An insert joins a commit group only with a statement PostgreSQL has prepared: a Prepare
+        // A write joins a commit group only with a statement PostgreSQL has prepared: a Prepare
         // inside the group could fail it for everyone.
         let batch: Batch? = query.readOnly && !pending.resent ? .reads
-            : pending.joinsCommitGroup && known?.confirmed == true ? .commitGroup : nil
+            : pending.joinsCommitGroup && known?.confirmed == true ? (query.rowKey == nil ? .commitGroup : .rowGroup) : nil
+        pending.grouped = batch == .commitGroup || batch == .rowGroup
         // A write must not join the reads' implicit transaction, nor may its Prepare, nor a read
         // or a lone write a commit group: close the open batch first (a failure in it would
         // otherwise skip the Prepare too).
@@ -347,18 +379,34 @@ final class PostgresConnection: Selectable {
         if let batch {
             unsynced += 1
             unsyncedBatch = batch
-            if batch == .commitGroup && unsynced >= Self.maxCommitGroup { syncBatch() }
+            if batch != .reads && unsynced >= Self.maxCommitGroup { syncBatch() }
         } else {
             expected.append(.sync)
         }
-        if !flushScheduled {
-            flushScheduled = true
-            // Strong, not weak: one weak reference gives an object a side table, and from then
-            // on every retain and release of the connection takes the slow path
-            // (`incrementSlow`: 1 % of a `GET /todos/{id}`, perf). The closure is dropped once
-            // it ran, and `endIteration` does nothing for a connection that closed meanwhile.
-            loop.atIterationEnd { self.endIteration() }
-        }
+        scheduleEndOfIteration()
+    }
+
+    private func scheduleEndOfIteration() {
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        // Strong, not weak: one weak reference gives an object a side table, and from then
+        // on every retain and release of the connection takes the slow path
+        // (`incrementSlow`: 1 % of a `GET /todos/{id}`, perf). The closure is dropped once
+        // it ran, and `endIteration` does nothing for a connection that closed meanwhile.
+        loop.atIterationEnd { self.endIteration() }
+    }
+
+    /// Sends the held row writes as one commit group, in lock order (`RowKey.precedesInLockOrder`):
+    /// every group of every process takes its rows' locks in the same order, so two groups
+    /// never wait on each other in a cycle (a deadlock PostgreSQL would find only after
+    /// `deadlock_timeout`, 1 s). A statement not yet confirmed as prepared here goes alone.
+    private func sendHeldRowWrites() {
+        guard !heldRowWrites.isEmpty else { return }
+        swap(&sendingRowWrites, &heldRowWrites)
+        RowKey.sortInLockOrder(&sendingRowWrites)
+        for pending in sendingRowWrites where !pending.isFinished { transmit(pending) }
+        sendingRowWrites.removeAll(keepingCapacity: true)
+        syncBatch()
     }
 
     /// Bind and Execute of a prepared statement (binary results), with Describe until its shape is
@@ -433,6 +481,7 @@ final class PostgresConnection: Selectable {
     private func endIteration() {
         flushScheduled = false
         guard state == .ready else { return }
+        sendHeldRowWrites()
         syncBatch()
         if state == .ready { flush() }
     }
@@ -702,7 +751,9 @@ final class PostgresConnection: Selectable {
         expected = FIFO()
         awaitingCommit.removeAll()  // still in the pipeline: they fail with the others (outcome unknown)
         syncError = nil
-        return pipeline.removeAll()
+        let held = heldRowWrites  // never sent: they fail with the others
+        heldRowWrites.removeAll()
+        return pipeline.removeAll() + held
     }
 
     private func setInterest(_ wanted: Interest) {

@@ -24,11 +24,12 @@ public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation, CustomS
     /// For a write: the row it changes (or claims). Writes with the same key go one at a time per
     /// loop (`RowWriteQueues`): a locked row then holds one connection, not all of them.
     public var rowKey: RowKey?
-    /// For a write that inserts a new row and nothing else (no row key: it waits on no row lock):
-    /// it may share one implicit transaction, so one commit, with such writes sent on the same
-    /// connection in the same loop iteration (`PostgresConnection`, "commit groups"). Each is still
-    /// answered only after that commit; if one of them fails, the others did not commit and are
-    /// sent again, each alone.
+    /// For a single-statement write that does not depend on another's outcome (an insert of a new
+    /// row; an update or delete of one row, named by `rowKey`): it may share one implicit
+    /// transaction, so one commit, with such writes sent on the same connection in the same loop
+    /// iteration (`PostgresConnection`, "commit groups": inserts with inserts, row writes with row
+    /// writes, in lock order). Each is still answered only after that commit; if one of them
+    /// fails, the others did not commit and are sent again, each alone.
     public var sharesCommit = false
 
     public init(stringLiteral value: String) {
@@ -68,7 +69,7 @@ public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation, CustomS
         return query
     }
 
-    /// The same insert, allowed to share its commit with others (`sharesCommit`).
+    /// The same write, allowed to share its commit with others (`sharesCommit`).
     public func sharingCommit() -> PostgresQuery {
         var query = self
         query.sharesCommit = true

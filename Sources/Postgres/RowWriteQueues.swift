@@ -68,3 +68,38 @@ public struct RowKey: Hashable, Sendable, ExpressibleByStringLiteral, CustomStri
 
     public var description: String { text }
 }
+
+extension RowKey {
+    /// The order in which a commit group takes its rows' locks: the key's bytes, compared with
+    /// ASCII letters folded to lower case (a todo id is a UUID, and `A…` and `a…` name one row).
+    /// Any fixed total order prevents deadlocks between groups, provided every process uses it.
+    static func precedesInLockOrder(_ a: RowKey, _ b: RowKey) -> Bool {
+        var left = a.text
+        var right = b.text
+        return left.withUTF8 { x in
+            right.withUTF8 { y in
+                for i in 0..<min(x.count, y.count) {
+                    let p = x[i] &- 65 < 26 ? x[i] | 0x20 : x[i], q = y[i] &- 65 < 26 ? y[i] | 0x20 : y[i]
+                    if p != q { return p < q }
+                }
+                return x.count < y.count
+            }
+        }
+    }
+
+    /// Sorts row writes in lock order; stable (writes that name one row keep their order), and an
+    /// insertion sort: a group holds at most `PostgresConnection.maxCommitGroup`.
+    static func sortInLockOrder(_ writes: inout [PendingQuery]) {
+        guard writes.count > 1 else { return }
+        for i in 1..<writes.count {
+            let write = writes[i]
+            guard let key = write.query.rowKey else { continue }
+            var j = i
+            while j > 0, let before = writes[j - 1].query.rowKey, precedesInLockOrder(key, before) {
+                writes[j] = writes[j - 1]
+                j -= 1
+            }
+            writes[j] = write
+        }
+    }
+}

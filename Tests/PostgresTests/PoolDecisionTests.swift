@@ -36,6 +36,25 @@ import Testing
         #expect(value7)
     }
 
+    /// A commit group takes its rows' locks in one order everywhere (`RowKey.precedesInLockOrder`):
+    /// the bytes, letters folded to lower case (a UUID in either case names one row), stable.
+    @Test func rowWritesAreSortedInLockOrder() {
+        let keys = ["6f1c1d5e-8a3b-4c2d-9e0f-0123456789ab", "0A1b2c3d-0000-4000-8000-000000000000", "6F1C1D5E-8A3B-4C2D-9E0F-0123456789AA",
+                    "b", "0a1B2c3d-0000-4000-8000-000000000000", "a"]
+        var writes = keys.map { Self.write().query.changing(row: $0) }.map { PendingQuery($0, submitted: Self.t0, deadline: Self.at(3000)) { _ in } }
+        let original = writes
+        RowKey.sortInLockOrder(&writes)
+        #expect(writes.map { $0.query.rowKey!.text } == [
+            "0A1b2c3d-0000-4000-8000-000000000000", "0a1B2c3d-0000-4000-8000-000000000000",
+            "6F1C1D5E-8A3B-4C2D-9E0F-0123456789AA", "6f1c1d5e-8a3b-4c2d-9e0f-0123456789ab", "a", "b",
+        ])
+        // Stable: of the two spellings of one row, the first submitted stays first.
+        #expect(writes[0] === original[1] && writes[1] === original[4])
+        #expect(RowKey.precedesInLockOrder("ab", "abc") && !RowKey.precedesInLockOrder("abc", "ab"))
+        #expect(!RowKey.precedesInLockOrder("A", "a") && !RowKey.precedesInLockOrder("a", "A"))
+        #expect(RowKey.precedesInLockOrder("Z", "a") == false && RowKey.precedesInLockOrder("a", "Z"))
+    }
+
     @Test func theConnectionBudgetRefills() {
         var budget = ConnectionBudget(capacity: 4, refillPeriod: .seconds(4), now: Self.t0)
         for _ in 0..<4 { let value8 = budget.take(now: Self.t0); #expect(value8 == nil) }

@@ -369,6 +369,113 @@ import TestSupport
         #expect(count == 4)
     }
 
+    /// A table of rows keyed `k` (`x` 0), and a sequence that numbers the updates in the order
+    /// PostgreSQL runs them.
+    private static func rowTable(_ keys: [String]) throws -> String {
+        let admin = try TestDatabase.admin()
+        let table = TestDatabase.uniqueName("rows")
+        let values = keys.map { "('\($0)', 0)" }.joined(separator: ", ")
+        try admin.execute(script: """
+            CREATE TABLE \(table) (k text PRIMARY KEY, x bigint NOT NULL);
+            CREATE SEQUENCE \(table)_order;
+            INSERT INTO \(table) VALUES \(values);
+            GRANT SELECT, UPDATE ON \(table) TO todo;
+            GRANT USAGE ON SEQUENCE \(table)_order TO todo
+            """)
+        return table
+    }
+
+    /// Row writes submitted in one loop iteration, each naming its row and allowed to share its
+    /// commit (as PUT, PATCH and DELETE do): the outcome of each, by key (the update's number).
+    private static func updateTogether(_ database: PostgresDatabase, table: String, keys: [String]) async -> [String: Result<Int, PostgresError>] {
+        final class Outcomes { var byKey: [String: Result<Int, PostgresError>] = [:] }
+        let outcomes = Outcomes()
+        return await withCheckedContinuation { continuation in
+            for key in keys {
+                var update = PostgresQuery(stringLiteral: "UPDATE \(table) SET x = nextval('\(table)_order') WHERE k = $1 RETURNING x")
+                    .changing(row: key).sharingCommit()
+                update.binds.append(key)
+                database.query(update) { result in
+                    outcomes.byKey[key] = result.map { $0.int(0, 0) ?? -1 }
+                    if outcomes.byKey.count == keys.count { continuation.resume(returning: outcomes.byKey) }
+                }
+            }
+        }
+    }
+
+    /// Commit groups of row writes: the updates of one iteration share one transaction (one xmin),
+    /// each answered with its row, and run in lock order (letters folded: `C` between `b` and
+    /// `d`), whatever order they were submitted in.
+    @Test func rowWritesOfOneIterationShareOneCommitInLockOrder() async throws {
+        let keys = ["b", "J", "a", "e", "C", "i", "d", "h", "F", "g"]
+        let table = try Self.rowTable(keys)
+        let db = try LoopDatabase(settings: TestDatabase.settings()) { $0.maxConnections = 1 }
+        // The first execution prepares the statement, and goes alone.
+        _ = try await db.run { database in await Self.updateTogether(database, table: table, keys: ["a"]) }
+        let outcomes = try await db.run { database in await Self.updateTogether(database, table: table, keys: keys) }
+        let inLockOrder = keys.sorted { $0.lowercased() < $1.lowercased() }
+        let numbers = try inLockOrder.map { try outcomes[$0]!.get() }
+        #expect(numbers == numbers.sorted() && Set(numbers).count == keys.count, "run in lock order: \(inLockOrder) got \(numbers)")
+        let transactions = try await db.run {
+            try await $0.query(PostgresQuery(stringLiteral: "SELECT count(DISTINCT xmin::text) FROM \(table)")).int(0, 0)
+        }
+        #expect(transactions == 1)
+    }
+
+    /// A row locked by another session, in a commit group: the group is held only until the
+    /// pipeline's rescue (`rowLockGrace`) cancels the locked write; the others are sent again
+    /// alone and commit while the lock is still held, and the locked one ends at its deadline.
+    @Test func aLockedRowHoldsItsCommitGroupOnlyUntilTheRescue() async throws {
+        let keys = ["a", "b", "c", "d", "e"]
+        let table = try Self.rowTable(keys)
+        // One connection when the group is sent (where its statement is prepared); a second opens
+        // for the writes sent again while the locked one is isolated on the first.
+        let db = try LoopDatabase(settings: TestDatabase.settings()) { $0.minConnections = 1; $0.maxConnections = 2; $0.requestTimeout = .milliseconds(1500) }
+        _ = try await db.run { database in await Self.updateTogether(database, table: table, keys: ["a"]) }
+        let locker = try TestDatabase.admin()
+        try locker.execute(script: "BEGIN; SELECT * FROM \(table) WHERE k = 'c' FOR UPDATE")
+        // Returns once every write is answered; the lock is released only after that.
+        let outcomes = try await db.run { database in await Self.updateTogether(database, table: table, keys: keys) }
+        try locker.execute(script: "COMMIT")
+        for key in ["a", "b", "d", "e"] {
+            if case .failure(let error) = outcomes[key] { Issue.record("\(key): \(error)") }
+        }
+        if case .failure(let error) = outcomes["c"] { #expect(error.kind == .timedOut) } else { Issue.record("c: \(String(describing: outcomes["c"]))") }
+        // Committed (`c`'s outcome is the race between its cancel and the lock's release).
+        let updated = try await db.run {
+            try await $0.query(PostgresQuery(stringLiteral: "SELECT string_agg(k, '' ORDER BY k) FROM \(table) WHERE x > 1 AND k <> 'c'")).string(0, 0)
+        }
+        #expect(updated == "abde")
+    }
+
+    /// Another session closes a cycle with a commit group (it holds `b`, which the group waits for,
+    /// and then waits for `a`, which the group holds); PostgreSQL picks the group's write as the
+    /// deadlock's victim (40P01). That is the group's doing, not the write's: the group is sent
+    /// again, each alone, and both writes succeed after the other session's update of `a`.
+    @Test func aDeadlockVictimInACommitGroupIsSentAgainAlone() async throws {
+        let table = try Self.rowTable(["a", "b"])
+        let db = try LoopDatabase(settings: TestDatabase.settings()) {
+            $0.maxConnections = 1  // the group goes where its statement is prepared
+            $0.requestTimeout = .seconds(8)
+            $0.pipelineRules.rowLockGrace = .seconds(6)  // no rescue: PostgreSQL's deadlock check (1 s) acts first
+        }
+        _ = try await db.run { database in await Self.updateTogether(database, table: table, keys: ["a"]) }
+        let locker = try TestDatabase.admin()
+        // The other session checks for deadlocks later than the group's backend (1 s): the group's
+        // write is the victim.
+        try locker.execute(script: "SET deadlock_timeout = '20s'; BEGIN; SELECT * FROM \(table) WHERE k = 'b' FOR UPDATE")
+        let group = Task { try await db.run { database in await Self.updateTogether(database, table: table, keys: ["b", "a"]) } }
+        usleep(300_000)  // the group holds `a` and waits for `b`
+        try locker.execute(script: "UPDATE \(table) SET x = -1 WHERE k = 'a'")  // waits until the group's deadlock ends it
+        try locker.execute(script: "COMMIT")
+        let outcomes = try await group.value
+        #expect(throws: Never.self) { try outcomes["a"]!.get() }
+        #expect(throws: Never.self) { try outcomes["b"]!.get() }
+        // `a` was written by the group after the other session's update: the first try rolled back.
+        let a = try await db.run { try await $0.query(PostgresQuery(stringLiteral: "SELECT x FROM \(table) WHERE k = 'a'")).int(0, 0) }
+        #expect((a ?? 0) > 1)
+    }
+
     /// A migration that changes the type of a column a prepared statement returns (0005 did, on a
     /// rolling deploy: the old tasks keep their statements): PostgreSQL refuses the statement with
     /// 0A000 ("cached plan must not change result type"); the connection prepares it again and the

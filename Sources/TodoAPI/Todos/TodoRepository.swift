@@ -320,8 +320,11 @@ struct TodoRepository: Sendable {
         """
     }
 
-    private static let updateStatement = makeUpdateStatement(ownerFilter(nil))
-    private static let updateOwnedStatement = makeUpdateStatement(ownerFilter(""))
+    /// Updates and deletes share their commit with the iteration's other row writes
+    /// (`PostgresConnection`, "commit groups"): like inserts, they were bound by one commit (one
+    /// WAL flush) each, not by CPU.
+    private static let updateStatement = makeUpdateStatement(ownerFilter(nil)).sharingCommit()
+    private static let updateOwnedStatement = makeUpdateStatement(ownerFilter("")).sharingCommit()
 
     func delete(id: String, versions: [Int]?, owner: String?, deadline: MonotonicTime,
                 completion: @escaping (Result<TodoRow?, PostgresError>) -> Void) {
@@ -341,8 +344,8 @@ struct TodoRepository: Sendable {
         """
     }
 
-    private static let deleteStatement = makeDeleteStatement(ownerFilter(nil))
-    private static let deleteOwnedStatement = makeDeleteStatement(ownerFilter(""))
+    private static let deleteStatement = makeDeleteStatement(ownerFilter(nil)).sharingCommit()
+    private static let deleteOwnedStatement = makeDeleteStatement(ownerFilter("")).sharingCommit()
 
     /// `If-Match` versions as a PostgreSQL array literal (`{1,2}`), nil when there is no condition.
     private static func versionList(_ versions: [Int]?) -> String? {
