@@ -191,6 +191,7 @@ struct PostgresPipeline {
         if abandoned == 0 && !check.expired.isEmpty { drainingSince = now }
         abandoned += check.expired.count
         guard let head = statements.first else { return check }
+        var mayRescue = !isDraining
         if isDraining {
             // No answer since the draining began (or since the last answer during it).
             let quietSince = max(lastProgress, drainingSince)
@@ -226,8 +227,15 @@ struct PostgresPipeline {
                     earliest = min(earliest, now + rules.cancelGrace)  // not delivered yet: look again
                 }
             }
+            // A head still waited for, with abandoned statements behind it: in a commit group the
+            // head may be a member already answered (its commit pending) while a later member is
+            // what PostgreSQL runs, blocked on a row lock past its deadline; the rescue below
+            // cancels that. Without it the group waited for the head's own deadline (the row-lock
+            // drill: unrelated writes answered after 2 s).
+            mayRescue = !headAbandoned
             earliest = min(earliest, quietSince + rules.drainLimit)
-        } else if let rescueAt = rescueCheck {
+        }
+        if mayRescue, let rescueAt = rescueCheck {
             let after = head.rescues == 0 ? rescueAt : repeatAt(head, delivery: delivery).map { max($0, rescueAt) }
             if let after, now < after {
                 earliest = min(earliest, after)

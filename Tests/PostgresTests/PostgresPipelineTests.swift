@@ -83,6 +83,24 @@ import Testing
         #expect(!pipeline.mayBeOurCancel(now: Self.at(2000)))
     }
 
+    /// A commit group of row writes: the first member answered (its commit waits for the sync),
+    /// the second blocked on a row lock. The second's deadline passes first (it waited behind
+    /// another write of its row); the head's has not. The rescue still cancels what runs.
+    @Test func aGroupBlockedBehindItsAnsweredHeadIsRescuedWhileDraining() {
+        var pipeline = PostgresPipeline(rules: .init(rowLockGrace: .milliseconds(30)), now: Self.t0)
+        let head = Self.query(write: true, deadline: 2000)
+        let blocked = Self.query(write: true, deadline: 20)
+        pipeline.sent(head, now: Self.at(0))
+        pipeline.sent(blocked, now: Self.at(0))
+        var check = pipeline.check(now: Self.at(20))
+        #expect(check.expired.count == 1 && check.expired[0] === blocked)
+        blocked.finish(.failure(PostgresError(.timedOut, message: "deadline")))
+        #expect(pipeline.isDraining)
+        #expect(!check.cancel && check.next == Self.at(30))
+        check = pipeline.check(now: Self.at(30))
+        #expect(check.cancel && check.rescue && !check.giveUp)
+    }
+
     @Test func nothingIsQueuedBehindAnIsolatedRowWrite() {
         var pipeline = PostgresPipeline(rules: .init(), now: Self.t0)
         let update = Self.query(write: true)
