@@ -32,6 +32,8 @@ final class PendingQuery {
     /// Sent once more after SQLSTATE 26000 (its statement's Prepare failed) or a batch abort:
     /// never a second time, so a statement that cannot run ends instead of looping.
     var resent = false
+    /// Its result came and it waits for its sync (`PostgresPipeline.resultArrived`).
+    var resultIn = false
     /// When it was handed to libpq (set by its connection's pipeline).
     var sentAt = MonotonicTime(nanoseconds: 0)
     /// The columns its last send relied on (no Describe went with it): its result points into

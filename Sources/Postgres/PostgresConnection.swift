@@ -168,7 +168,7 @@ final class PostgresConnection: Selectable {
 
     /// Takes a new query now (ready, not retiring, and the isolation rule allows it).
     func acceptsWork(now: MonotonicTime) -> Bool {
-        state == .ready && !retiring && pipeline.acceptsWork(now: now)
+        state == .ready && !retiring && pipeline.acceptsWork(now: now, held: heldRowWrites.count)
     }
 
     // MARK: Connecting
@@ -479,11 +479,26 @@ final class PostgresConnection: Selectable {
     /// sends every query of the iteration in one `send` (perf trace of `POST /todos` under 64
     /// clients: 1.0 `sendto` a request to PostgreSQL before, one per write).
     private func endIteration() {
-        flushScheduled = false
+        // Cleared when done: what is sent meanwhile goes out with this flush, not another pass.
+        defer { flushScheduled = false }
         guard state == .ready else { return }
-        sendHeldRowWrites()
+        if heldRowWrites.isEmpty || pipeline.acceptsWork(now: loop.now) {
+            sendHeldRowWrites()
+        } else {
+            // Since they were held, this iteration's timers found the pipeline draining or
+            // stalled, or an isolated write went out: the isolation rule queues nothing behind
+            // that. Back to the pool, which picks a connection that takes work (or queues them).
+            handBackHeldRowWrites()
+        }
         syncBatch()
         if state == .ready { flush() }
+    }
+
+    /// The held row writes (never sent) go back to the pool, to be sent elsewhere or later.
+    private func handBackHeldRowWrites() {
+        swap(&sendingRowWrites, &heldRowWrites)
+        for pending in sendingRowWrites where !pending.isFinished { delegate.connection(self, resubmits: pending) }
+        sendingRowWrites.removeAll(keepingCapacity: true)
     }
 
     /// Ends the open batch of reads or commit group with one sync (queued: `endIteration` flushes).
@@ -572,6 +587,9 @@ final class PostgresConnection: Selectable {
                     // failed (26000 invalid_sql_statement_name): run it again, alone, once. Neither
                     // ran, so this is safe for a write too.
                     let retry = pending.shouldResend(aborted: headAborted, error: headError)
+                    // Skipped because of its commit group, or its deadlock victim: not its own
+                    // fault (it goes alone next time, where neither can happen again).
+                    let groupsFault = pending.grouped && (headAborted || headError?.sqlState == "40P01")
                     let outcome: Result<PostgresResult, PostgresError>
                     if let error = headError {
                         outcome = .failure(error)
@@ -590,6 +608,7 @@ final class PostgresConnection: Selectable {
                     // (`awaitingCommit`), never before the commit.
                     if !batched, case .success(let value) = outcome {
                         awaitingCommit.append((pending, value))
+                        pipeline.resultArrived(pending, now: loop.now)
                         continue
                     }
                     // This one failed, so its implicit transaction rolls back at the sync: the
@@ -604,7 +623,9 @@ final class PostgresConnection: Selectable {
                         // 26000 or a batch abort it did not run; interrupted by our own rescue
                         // cancel (a row write waiting on a lock, or what ran when the cancel
                         // arrived) it did not commit. A row write goes isolated after a rescue.
-                        pending.resent = true
+                        // Not counted as its one resend when its group was at fault: a second
+                        // rescue (another lock) may then still send it again.
+                        if groupsFault && !interrupted { pending.leftGroup = true } else { pending.resent = true }
                         if interrupted { pending.isolated = pending.mayWaitOnRowLock }
                         resubmissions.append(pending)
                         continue
@@ -725,9 +746,14 @@ final class PostgresConnection: Selectable {
     /// is told; it never hands this connection out again. `logged`: the cause has its own line.
     private func broken(_ error: PostgresError, logged: Bool = false) {
         guard state == .ready else { return }
+        // Held row writes were never sent: certainly not run, so they go to another connection
+        // rather than fail as "outcome unknown" with the ones in flight.
+        var held: [PendingQuery] = []
+        swap(&held, &heldRowWrites)
         let inFlight = release()
         for query in inFlight { query.finish(.failure(error)) }
         delegate.connectionClosed(self, error: logged ? nil : error)
+        for query in held where !query.isFinished { delegate.connection(self, resubmits: query) }
     }
 
     /// Closes an idle or retiring connection on purpose.

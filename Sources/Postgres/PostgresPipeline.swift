@@ -83,7 +83,11 @@ struct PostgresPipeline {
     private(set) var cancels = 0
     /// The last time PostgreSQL answered anything (or the pipeline was empty).
     private(set) var lastProgress: MonotonicTime
-    /// When the current head became the head.
+    /// Statements at the front whose results came and that wait for their sync (a write's commit,
+    /// a commit group's members): PostgreSQL is past them. Results come in order, so they are
+    /// always the first `resultsIn`; the statement PostgreSQL runs is the next (`running`).
+    private(set) var resultsIn = 0
+    /// When the running statement became the one running (the last answer, or the first send).
     private var headSince: MonotonicTime
     /// When the first of the abandoned statements in flight was abandoned.
     private var drainingSince: MonotonicTime
@@ -104,10 +108,16 @@ struct PostgresPipeline {
     /// Abandoned statements are still running: no new work until they are answered or given up.
     var isDraining: Bool { abandoned > 0 }
 
+    /// The statement PostgreSQL is running (or will run next): the first whose result has not come.
+    /// Nil when only syncs are pending (every statement in flight answered, commits to confirm).
+    var running: PendingQuery? { resultsIn < statements.count ? statements[resultsIn] : nil }
+
     /// The isolation rule (see the type's comment).
-    func acceptsWork(now: MonotonicTime) -> Bool {
-        guard !statements.isEmpty else { return true }
-        return isolated == 0 && abandoned == 0 && statements.count < rules.maxDepth
+    /// `held`: statements the connection holds to send at the end of the iteration (they count
+    /// toward the depth).
+    func acceptsWork(now: MonotonicTime, held: Int = 0) -> Bool {
+        guard !statements.isEmpty else { return held < rules.maxDepth }
+        return isolated == 0 && abandoned == 0 && statements.count + held < rules.maxDepth
             && now - lastProgress < rules.stallThreshold
     }
 
@@ -121,22 +131,41 @@ struct PostgresPipeline {
         // ones counted here are this connection's, for this send.
         query.deadlineCancels = 0
         query.rescues = 0
+        query.resultIn = false
         statements.append(query)
         if query.isolated { isolated += 1 }
     }
 
-    /// When a row write at the head should be checked for a lock wait (statements are behind it).
-    /// A cancel that reaches the server between two statements is ignored there (the backend is
-    /// reading its next command), so an unanswered row write gets up to `maxRescues` of them.
+    /// When the running row write should be checked for a lock wait (other statements wait on it:
+    /// behind it, or its commit group's members before it, whose commit waits for it). A cancel
+    /// that reaches the server between two statements is ignored there (the backend is reading its
+    /// next command), so an unanswered row write gets up to `maxRescues` of them.
     var rescueCheck: MonotonicTime? {
-        guard let head = statements.first, statements.count > 1, head.mayWaitOnRowLock, !head.isolated,
+        guard statements.count > 1, let head = running, head.mayWaitOnRowLock, !head.isolated,
               !head.cancelRequested, !head.isFinished, head.rescues < rules.maxRescues else { return nil }
         return head.rescues == 0 ? max(head.sentAt, headSince) + rules.rowLockGrace : head.lastCancel + rules.cancelGrace
+    }
+
+    /// The result of a write that waits for its sync (alone, or in a commit group) came:
+    /// PostgreSQL moved on to the next statement. It stays in flight until the sync answers
+    /// (`answered`). Progress for the stall threshold, and the next statement's running time
+    /// starts now (a group's members run one after another; measured from the group's first send,
+    /// a long group looked like a lock wait).
+    mutating func resultArrived(_ query: PendingQuery, now: MonotonicTime) {
+        assert(running === query, "results arrive in the order the statements were sent")
+        query.resultIn = true
+        resultsIn += 1
+        lastProgress = now
+        headSince = now
     }
 
     /// PostgreSQL answered the head statement; returns it (finished already if abandoned).
     mutating func answered(now: MonotonicTime) -> PendingQuery {
         let query = statements.removeFirst()
+        if query.resultIn {
+            query.resultIn = false
+            resultsIn -= 1
+        }
         if query.isolated { isolated -= 1 }
         if query.isFinished { abandoned -= 1 }
         lastProgress = now
@@ -159,6 +188,8 @@ struct PostgresPipeline {
 
     /// Everything in flight, removed (the connection closed).
     mutating func removeAll() -> [PendingQuery] {
+        for offset in 0..<resultsIn { statements[offset].resultIn = false }
+        resultsIn = 0
         isolated = 0
         abandoned = 0
         cancels = 0
@@ -190,8 +221,7 @@ struct PostgresPipeline {
         }
         if abandoned == 0 && !check.expired.isEmpty { drainingSince = now }
         abandoned += check.expired.count
-        guard let head = statements.first else { return check }
-        var mayRescue = !isDraining
+        guard !statements.isEmpty else { return check }
         if isDraining {
             // No answer since the draining began (or since the last answer during it).
             let quietSince = max(lastProgress, drainingSince)
@@ -199,6 +229,17 @@ struct PostgresPipeline {
                 check.giveUp = true
                 return check
             }
+            earliest = min(earliest, quietSince + rules.drainLimit)
+        }
+        // Cancels are for the statement PostgreSQL runs (`running`): the ones before it answered
+        // and wait only for their sync. None (every statement answered, commits to confirm):
+        // nothing to cancel, and a drain that gets no answer is still given up above.
+        guard let head = running else {
+            check.next = earliest == .distantFuture ? nil : earliest
+            return check
+        }
+        var mayRescue = !isDraining
+        if isDraining {
             // The head's own expiry finishes it only after this check's caller acts, so it counts.
             let headAbandoned = head.isFinished || check.expired.contains { $0 === head }
             if headAbandoned && !head.cancelRequested {
@@ -227,13 +268,10 @@ struct PostgresPipeline {
                     earliest = min(earliest, now + rules.cancelGrace)  // not delivered yet: look again
                 }
             }
-            // A head still waited for, with abandoned statements behind it: in a commit group the
-            // head may be a member already answered (its commit pending) while a later member is
-            // what PostgreSQL runs, blocked on a row lock past its deadline; the rescue below
-            // cancels that. Without it the group waited for the head's own deadline (the row-lock
-            // drill: unrelated writes answered after 2 s).
+            // The running statement still waited for, with abandoned ones before or behind it
+            // (a commit group's member answered and abandoned while the next waits on a row lock):
+            // the rescue below still cancels a blocked row write.
             mayRescue = !headAbandoned
-            earliest = min(earliest, quietSince + rules.drainLimit)
         }
         if mayRescue, let rescueAt = rescueCheck {
             let after = head.rescues == 0 ? rescueAt : repeatAt(head, delivery: delivery).map { max($0, rescueAt) }

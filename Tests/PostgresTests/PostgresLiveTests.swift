@@ -388,7 +388,13 @@ import TestSupport
     /// Row writes submitted in one loop iteration, each naming its row and allowed to share its
     /// commit (as PUT, PATCH and DELETE do): the outcome of each, by key (the update's number).
     private static func updateTogether(_ database: PostgresDatabase, table: String, keys: [String]) async -> [String: Result<Int, PostgresError>] {
-        final class Outcomes { var byKey: [String: Result<Int, PostgresError>] = [:] }
+        await updateTogetherInOrder(database, table: table, keys: keys).outcomes
+    }
+
+    /// `updateTogether`, with the keys in the order their answers came.
+    private static func updateTogetherInOrder(_ database: PostgresDatabase, table: String, keys: [String])
+        async -> (outcomes: [String: Result<Int, PostgresError>], order: [String]) {
+        final class Outcomes { var byKey: [String: Result<Int, PostgresError>] = [:]; var order: [String] = [] }
         let outcomes = Outcomes()
         return await withCheckedContinuation { continuation in
             for key in keys {
@@ -397,7 +403,8 @@ import TestSupport
                 update.binds.append(key)
                 database.query(update) { result in
                     outcomes.byKey[key] = result.map { $0.int(0, 0) ?? -1 }
-                    if outcomes.byKey.count == keys.count { continuation.resume(returning: outcomes.byKey) }
+                    outcomes.order.append(key)
+                    if outcomes.byKey.count == keys.count { continuation.resume(returning: (outcomes.byKey, outcomes.order)) }
                 }
             }
         }
@@ -435,8 +442,11 @@ import TestSupport
         let locker = try TestDatabase.admin()
         try locker.execute(script: "BEGIN; SELECT * FROM \(table) WHERE k = 'c' FOR UPDATE")
         // Returns once every write is answered; the lock is released only after that.
-        let outcomes = try await db.run { database in await Self.updateTogether(database, table: table, keys: keys) }
+        let (outcomes, order) = try await db.run { database in await Self.updateTogetherInOrder(database, table: table, keys: keys) }
         try locker.execute(script: "COMMIT")
+        // The others were answered before the locked one's deadline, not after it (without the
+        // rescue the group waited for that deadline, and they were sent again only then).
+        #expect(order.last == "c", "answered in the order \(order)")
         for key in ["a", "b", "d", "e"] {
             if case .failure(let error) = outcomes[key] { Issue.record("\(key): \(error)") }
         }

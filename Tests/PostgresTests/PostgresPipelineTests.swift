@@ -85,20 +85,66 @@ import Testing
 
     /// A commit group of row writes: the first member answered (its commit waits for the sync),
     /// the second blocked on a row lock. The second's deadline passes first (it waited behind
-    /// another write of its row); the head's has not. The rescue still cancels what runs.
-    @Test func aGroupBlockedBehindItsAnsweredHeadIsRescuedWhileDraining() {
+    /// another write of its row); the head's has not. The cancel goes at once, for what runs.
+    @Test func aGroupBlockedBehindItsAnsweredHeadIsCancelledAtTheBlockedDeadline() {
         var pipeline = PostgresPipeline(rules: .init(rowLockGrace: .milliseconds(30)), now: Self.t0)
         let head = Self.query(write: true, deadline: 2000)
         let blocked = Self.query(write: true, deadline: 20)
         pipeline.sent(head, now: Self.at(0))
         pipeline.sent(blocked, now: Self.at(0))
-        var check = pipeline.check(now: Self.at(20))
+        pipeline.resultArrived(head, now: Self.at(1))
+        #expect(pipeline.running === blocked)
+        let check = pipeline.check(now: Self.at(20))
         #expect(check.expired.count == 1 && check.expired[0] === blocked)
-        blocked.finish(.failure(PostgresError(.timedOut, message: "deadline")))
-        #expect(pipeline.isDraining)
-        #expect(!check.cancel && check.next == Self.at(30))
+        #expect(check.cancel && !check.rescue && !check.giveUp)
+        #expect(blocked.cancelRequested)
+    }
+
+    /// Without a result, the same group: the rescue still cancels the running write while the
+    /// pipeline drains (its abandoned member is behind).
+    @Test func aRowWriteHoldingAnAbandonedOneBehindIsRescuedWhileDraining() {
+        var pipeline = PostgresPipeline(rules: .init(rowLockGrace: .milliseconds(30)), now: Self.t0)
+        let head = Self.query(write: true, deadline: 2000)
+        let behind = Self.query(write: true, deadline: 20)
+        pipeline.sent(head, now: Self.at(0))
+        pipeline.sent(behind, now: Self.at(0))
+        var check = pipeline.check(now: Self.at(20))
+        behind.finish(.failure(PostgresError(.timedOut, message: "deadline")))
+        #expect(pipeline.isDraining && !check.cancel && check.next == Self.at(30))
         check = pipeline.check(now: Self.at(30))
         #expect(check.cancel && check.rescue && !check.giveUp)
+    }
+
+    /// A group's members run one after another: each answer is progress, and the rescue clock
+    /// starts again for the next member (from the group's first send, a long group looked like a
+    /// lock wait). Once every member answered and only the commit is pending, nothing is cancelled.
+    @Test func aGroupsMembersAnswersAreProgressAndItsCommitIsNeverRescued() {
+        var pipeline = PostgresPipeline(rules: .init(rowLockGrace: .milliseconds(30)), now: Self.t0)
+        let members = (0..<3).map { _ in Self.query(write: true) }
+        for member in members { pipeline.sent(member, now: Self.at(0)) }
+        #expect(pipeline.rescueCheck == Self.at(30))
+        pipeline.resultArrived(members[0], now: Self.at(25))
+        #expect(pipeline.rescueCheck == Self.at(55))
+        #expect(pipeline.acceptsWork(now: Self.at(34)))  // answered 9 ms ago: not stalled
+        pipeline.resultArrived(members[1], now: Self.at(50))
+        #expect(!pipeline.check(now: Self.at(55)).cancel)
+        pipeline.resultArrived(members[2], now: Self.at(60))
+        #expect(pipeline.running == nil && pipeline.rescueCheck == nil)
+        let check = pipeline.check(now: Self.at(500))
+        #expect(!check.cancel && !check.giveUp && check.next == Self.at(3000))
+        // The sync confirms the commit: all leave, in order.
+        for member in members { #expect(pipeline.answered(now: Self.at(501)) === member) }
+        #expect(pipeline.isEmpty && pipeline.resultsIn == 0)
+    }
+
+    /// Statements held for the end of the iteration count toward the depth.
+    @Test func heldStatementsCountTowardTheDepth() {
+        var pipeline = PostgresPipeline(rules: .init(maxDepth: 4), now: Self.t0)
+        #expect(pipeline.acceptsWork(now: Self.at(0), held: 3))
+        #expect(!pipeline.acceptsWork(now: Self.at(0), held: 4))
+        pipeline.sent(Self.query(), now: Self.at(0))
+        #expect(pipeline.acceptsWork(now: Self.at(0), held: 2))
+        #expect(!pipeline.acceptsWork(now: Self.at(0), held: 3))
     }
 
     @Test func nothingIsQueuedBehindAnIsolatedRowWrite() {
