@@ -83,15 +83,20 @@ import Testing
         #expect(!pipeline.mayBeOurCancel(now: Self.at(2000)))
     }
 
+    /// Two row writes sent at 0 (a commit group): the first's deadline at 2 s, the second's at 20 ms.
+    static func twoRowWritesSent() -> (PostgresPipeline, PendingQuery, PendingQuery) {
+        var pipeline = PostgresPipeline(rules: .init(rowLockGrace: .milliseconds(30)), now: t0)
+        let first = query(write: true, deadline: 2000), second = query(write: true, deadline: 20)
+        pipeline.sent(first, now: at(0))
+        pipeline.sent(second, now: at(0))
+        return (pipeline, first, second)
+    }
+
     /// A commit group of row writes: the first member answered (its commit waits for the sync),
     /// the second blocked on a row lock. The second's deadline passes first (it waited behind
     /// another write of its row); the head's has not. The cancel goes at once, for what runs.
     @Test func aGroupBlockedBehindItsAnsweredHeadIsCancelledAtTheBlockedDeadline() {
-        var pipeline = PostgresPipeline(rules: .init(rowLockGrace: .milliseconds(30)), now: Self.t0)
-        let head = Self.query(write: true, deadline: 2000)
-        let blocked = Self.query(write: true, deadline: 20)
-        pipeline.sent(head, now: Self.at(0))
-        pipeline.sent(blocked, now: Self.at(0))
+        var (pipeline, head, blocked) = Self.twoRowWritesSent()
         pipeline.resultArrived(head, now: Self.at(1))
         #expect(pipeline.running === blocked)
         let check = pipeline.check(now: Self.at(20))
@@ -103,11 +108,7 @@ import Testing
     /// Without a result, the same group: the rescue still cancels the running write while the
     /// pipeline drains (its abandoned member is behind).
     @Test func aRowWriteHoldingAnAbandonedOneBehindIsRescuedWhileDraining() {
-        var pipeline = PostgresPipeline(rules: .init(rowLockGrace: .milliseconds(30)), now: Self.t0)
-        let head = Self.query(write: true, deadline: 2000)
-        let behind = Self.query(write: true, deadline: 20)
-        pipeline.sent(head, now: Self.at(0))
-        pipeline.sent(behind, now: Self.at(0))
+        var (pipeline, _, behind) = Self.twoRowWritesSent()
         var check = pipeline.check(now: Self.at(20))
         behind.finish(.failure(PostgresError(.timedOut, message: "deadline")))
         #expect(pipeline.isDraining && !check.cancel && check.next == Self.at(30))
