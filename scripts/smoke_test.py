@@ -131,6 +131,10 @@ loops = [w for w in waits.values() if w == "do_epoll_wait"]
 writers = [w for w in waits.values() if w.startswith("futex")]
 others = [w for w in waits.values() if not (w == "do_epoll_wait" or w.startswith("do_sigtimedwait") or w.startswith("futex"))]
 check("2 loop threads idle in epoll_wait", len(loops) == 2, waits)
+# Named (the process re-executes itself for its allocator tuning; /proc/self/exe would name it "exe").
+names = sorted(open(f"/proc/{proc.pid}/task/{tid}/comm").read().strip() for tid in os.listdir(f"/proc/{proc.pid}/task"))
+check("the process and its threads are named", open(f"/proc/{proc.pid}/comm").read().strip() == "todo-api"
+      and names == ["todo-api", "todo-log", "todo-loop-0", "todo-loop-1"], names)
 check("one log writer waits on a futex, no thread idles anywhere else", len(writers) == 1 and not others, waits)
 
 # Graceful shutdown: an idle keep-alive connection is closed, a request in progress is finished.

@@ -30,3 +30,7 @@ void clinux_set_current_loop(void *loop) { current_loop = loop; }
 int clinux_secure_execution(void) {
     return getauxval(AT_SECURE) != 0;
 }
+
+int clinux_set_thread_name(const char *name) {
+    return pthread_setname_np(pthread_self(), name);
+}

@@ -149,6 +149,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
 
     private func runOnCurrentThread() {
         threadID.store(pthread_self(), ordering: .relaxed)
+        nameCurrentThread("todo-loop-\(index)")
         clinux_set_current_loop(Unmanaged.passUnretained(self).toOpaque())
         defer { clinux_set_current_loop(nil) }
         while !stopRequested.load(ordering: .acquiring) {

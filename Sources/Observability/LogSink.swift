@@ -1,5 +1,6 @@
 import Dispatch
 import Glibc
+import Net
 import Synchronization
 
 /// Where log lines go: a bounded queue drained by one writer thread that batches them into few
@@ -40,6 +41,7 @@ public final class LogSink: Sendable {
         var thread = pthread_t()
         pthread_create(&thread, nil, { raw in
             let sink = Unmanaged<LogSink>.fromOpaque(raw!).takeRetainedValue()
+            nameCurrentThread("todo-log")
             sink.run()
             return nil
         }, box.toOpaque())

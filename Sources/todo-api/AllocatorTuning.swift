@@ -40,6 +40,10 @@ enum AllocatorTuning {
     static func executeAgainIfNeeded() {
         if getenv(marker) != nil {
             unsetenv(marker)
+            // Executed as /proc/self/exe, the process is named "exe" (the kernel names it after
+            // the file executed): `ps`, `top`, `pidof todo-api` and the threads it starts (they
+            // inherit the name) would show that.
+            _ = clinux_set_thread_name("todo-api")
             return
         }
         guard clinux_secure_execution() == 0 else { return }

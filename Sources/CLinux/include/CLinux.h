@@ -23,4 +23,6 @@ void clinux_set_current_loop(void *loop);
 /// Whether the process runs in secure-execution mode (getauxval(AT_SECURE): setuid, setgid or
 /// file capabilities), where glibc ignores or erases GLIBC_TUNABLES.
 int clinux_secure_execution(void);
+/// Names the calling thread (pthread_setname_np: /proc/PID/task/TID/comm; 15 bytes at most).
+int clinux_set_thread_name(const char *name);
 #endif
