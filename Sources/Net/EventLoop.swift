@@ -20,6 +20,9 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
     /// Run once at the end of the current iteration, after its events and work (loop thread only):
     /// for whatever is best done once per iteration, such as sending a batch of queries.
     private var iterationEnd: [() -> Void] = []
+    /// The storage `runWork` swaps in while it runs the iteration's work and end actions.
+    private var runningWork: [Work] = []
+    private var runningIterationEnd: [() -> Void] = []
     /// Work handed over by other threads, and whether a wake-up is already pending for it. Both
     /// change only under this lock (as in swift-nio's `_schedule0`): a submitter appends and sets
     /// the flag in one step, and the loop takes the work and clears the flag in one step, so no
@@ -206,18 +209,20 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
         }
         // Only the work present now: work it adds runs in the next iteration, after I/O, so a task
         // that keeps rescheduling itself cannot starve the sockets.
-        let batch = localWork
-        localWork.removeAll(keepingCapacity: true)
-        for work in batch {
+        // Swapped with a second buffer, not copied: a copy kept the old storage referenced, so
+        // `removeAll(keepingCapacity:)` allocated a new one on every iteration that had work.
+        swap(&localWork, &runningWork)
+        for work in runningWork {
             switch work {
             case .closure(let body): body()
             case .job(let job): job.runSynchronously(on: asUnownedTaskExecutor())
             }
         }
+        runningWork.removeAll(keepingCapacity: true)
         while !iterationEnd.isEmpty {
-            let actions = iterationEnd
-            iterationEnd.removeAll(keepingCapacity: true)
-            for action in actions { action() }
+            swap(&iterationEnd, &runningIterationEnd)
+            for action in runningIterationEnd { action() }
+            runningIterationEnd.removeAll(keepingCapacity: true)
         }
     }
 
