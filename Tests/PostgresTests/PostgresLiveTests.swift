@@ -474,20 +474,25 @@ import TestSupport
         // The other session checks for deadlocks later than the group's backend (1 s): the group's
         // write is the victim.
         try locker.execute(script: "SET deadlock_timeout = '20s'; BEGIN; SELECT * FROM \(table) WHERE k = 'b' FOR UPDATE")
-        let group = Task { try await db.run { database in await Self.updateTogether(database, table: table, keys: ["b", "a"]) } }
-        // Until the group holds `a` and waits for `b` (a fixed pause lost that race under the
-        // parallel suite).
+        // Started on the loop itself: a plain `Task` needs one of the two cooperative threads, and
+        // under the parallel suite both were sometimes blocked (this test's wait below, another
+        // test's pause) for longer than the wait, so the group came after the other session's
+        // update and never met it (2 and 3).
+        let database = db.database
+        let group = Task(executorPreference: db.loop) { await Self.updateTogether(database, table: table, keys: ["b", "a"]) }
+        // Until the group holds `a` and waits for `b` (a fixed pause lost that race too).
         let watcher = try TestDatabase.admin()
-        for _ in 0..<250 {
-            let waiting = try watcher.query(PostgresQuery(stringLiteral: """
+        var waiting = 0
+        for _ in 0..<1000 where waiting != 1 {
+            waiting = try watcher.query(PostgresQuery(stringLiteral: """
                 SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'UPDATE \(table) %'
-                """)).int(0, 0)
-            if waiting == 1 { break }
-            usleep(20_000)
+                """)).int(0, 0) ?? 0
+            if waiting != 1 { usleep(20_000) }
         }
+        #expect(waiting == 1, "the group never waited for `b`")
         try locker.execute(script: "UPDATE \(table) SET x = -1 WHERE k = 'a'")  // waits until the group's deadlock ends it
         try locker.execute(script: "COMMIT")
-        let outcomes = try await group.value
+        let outcomes = await group.value
         // Both answered, with numbers from their second try: the warm-up took 1 and the group's
         // first try 2 and 3 (a sequence is not rolled back; each update takes its number before it
         // waits for the row). Alone from the start, `a` would have committed 2 at once (and the
