@@ -404,7 +404,10 @@ final class PostgresConnection: Selectable {
         guard !heldRowWrites.isEmpty else { return }
         swap(&sendingRowWrites, &heldRowWrites)
         RowKey.sortInLockOrder(&sendingRowWrites)
-        for pending in sendingRowWrites where !pending.isFinished { transmit(pending) }
+        for pending in sendingRowWrites where !pending.isFinished {
+            // Broken by an earlier send: the rest were never sent, so they go elsewhere.
+            if state == .ready { transmit(pending) } else { delegate.connection(self, resubmits: pending) }
+        }
         sendingRowWrites.removeAll(keepingCapacity: true)
         syncBatch()
     }
@@ -554,6 +557,9 @@ final class PostgresConnection: Selectable {
         // connection under the loop below.
         defer { if !resubmissions.isEmpty { resubmit() } }
         var answered = false
+        // A write's result came (its sync still to come): progress, and the next statement may be
+        // a row write whose rescue is due earlier than the armed timer.
+        var progressed = false
         while state == .ready, let head = expected.first {
             if PQisBusy(pg) != 0 { break }
             let result = PQgetResult(pg)
@@ -609,6 +615,7 @@ final class PostgresConnection: Selectable {
                     if !batched, case .success(let value) = outcome {
                         awaitingCommit.append((pending, value))
                         pipeline.resultArrived(pending, now: loop.now)
+                        progressed = true
                         continue
                     }
                     // This one failed, so its implicit transaction rolls back at the sync: the
@@ -686,7 +693,7 @@ final class PostgresConnection: Selectable {
                 PQclear(result)
             }
         }
-        if answered && state == .ready {
+        if (answered || progressed) && state == .ready {
             lastActive = loop.now
             if pipeline.isEmpty {
                 loop.cancel(pipelineTimer)

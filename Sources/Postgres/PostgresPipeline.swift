@@ -243,7 +243,9 @@ struct PostgresPipeline {
             // The head's own expiry finishes it only after this check's caller acts, so it counts.
             let headAbandoned = head.isFinished || check.expired.contains { $0 === head }
             if headAbandoned && !head.cancelRequested {
-                let cancelAt = head === check.expired.first ? now : headSince + rules.cancelGrace
+                // Expired in this check: at once (a group's members share a deadline, so the first
+                // expired may be an answered member before it).
+                let cancelAt = check.expired.contains { $0 === head } ? now : headSince + rules.cancelGrace
                 if now >= cancelAt {
                     if cancels >= rules.maxCancels {
                         check.giveUp = true

@@ -105,6 +105,21 @@ import Testing
         #expect(blocked.cancelRequested)
     }
 
+    /// Members of one group share a deadline (sent in one iteration): when it passes, the cancel
+    /// goes at once for the running member, though the answered one before it expired first.
+    @Test func aGroupsSharedDeadlineCancelsTheRunningMemberAtOnce() {
+        var pipeline = PostgresPipeline(rules: .init(rowLockGrace: .milliseconds(30)), now: Self.t0)
+        let answered = Self.query(write: true, deadline: 100), blocked = Self.query(write: true, deadline: 100)
+        pipeline.sent(answered, now: Self.at(0))
+        pipeline.sent(blocked, now: Self.at(0))
+        // The first member answered late (the group waited behind other work): the second's rescue
+        // would be due at 120, after the deadline.
+        pipeline.resultArrived(answered, now: Self.at(90))
+        let check = pipeline.check(now: Self.at(100), delivery: .pending)
+        #expect(check.expired.count == 2 && check.expired[0] === answered)
+        #expect(check.cancel && blocked.deadlineCancels == 1)
+    }
+
     /// Without a result, the same group: the rescue still cancels the running write while the
     /// pipeline drains (its abandoned member is behind).
     @Test func aRowWriteHoldingAnAbandonedOneBehindIsRescuedWhileDraining() {
