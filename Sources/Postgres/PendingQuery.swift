@@ -20,6 +20,10 @@ final class PendingQuery {
     /// sent again goes alone). With a row key, its group is the iteration's row writes, sent in
     /// lock order when the iteration ends; without, the inserts sent as they come.
     var joinsCommitGroup: Bool { query.sharesCommit && !query.readOnly && !resent && !leftGroup }
+    /// The commit groups a write may join: plain inserts, or writes of named rows.
+    enum CommitGroup { case inserts, rowWrites }
+    /// Which group it may join, if any.
+    var commitGroup: CommitGroup? { joinsCommitGroup ? (query.rowKey == nil ? .inserts : .rowWrites) : nil }
     /// Its last send was into a commit group: a deadlock there (40P01) may be the group's doing
     /// (its other rows' locks), so it is sent again alone.
     var grouped = false
@@ -32,8 +36,6 @@ final class PendingQuery {
     /// Sent once more after SQLSTATE 26000 (its statement's Prepare failed) or a batch abort:
     /// never a second time, so a statement that cannot run ends instead of looping.
     var resent = false
-    /// Its result came and it waits for its sync (`PostgresPipeline.resultArrived`).
-    var resultIn = false
     /// When it was handed to libpq (set by its connection's pipeline).
     var sentAt = MonotonicTime(nanoseconds: 0)
     /// The columns its last send relied on (no Describe went with it): its result points into

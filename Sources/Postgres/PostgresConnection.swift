@@ -288,7 +288,7 @@ final class PostgresConnection: Selectable {
             pending.finish(.failure(PostgresError(.connectionLost, message: "connection is not open")))
             return
         }
-        if pending.joinsCommitGroup && pending.query.rowKey != nil {
+        if pending.commitGroup == .rowWrites {
             heldRowWrites.append(pending)
             scheduleEndOfIteration()
             if heldRowWrites.count >= Self.maxCommitGroup { sendHeldRowWrites() }
@@ -312,7 +312,7 @@ final class PostgresConnection: Selectable {
         // A write joins a commit group only with a statement PostgreSQL has prepared: a Prepare
         // inside the group could fail it for everyone.
         let batch: Batch? = query.readOnly && !pending.resent ? .reads
-            : pending.joinsCommitGroup && known?.confirmed == true ? (query.rowKey == nil ? .commitGroup : .rowGroup) : nil
+            : known?.confirmed == true ? pending.commitGroup.map { $0 == .inserts ? .commitGroup : .rowGroup } : nil
         pending.grouped = batch == .commitGroup || batch == .rowGroup
         // A write must not join the reads' implicit transaction, nor may its Prepare, nor a read
         // or a lone write a commit group: close the open batch first (a failure in it would

@@ -131,7 +131,6 @@ struct PostgresPipeline {
         // ones counted here are this connection's, for this send.
         query.deadlineCancels = 0
         query.rescues = 0
-        query.resultIn = false
         statements.append(query)
         if query.isolated { isolated += 1 }
     }
@@ -153,7 +152,6 @@ struct PostgresPipeline {
     /// a long group looked like a lock wait).
     mutating func resultArrived(_ query: PendingQuery, now: MonotonicTime) {
         assert(running === query, "results arrive in the order the statements were sent")
-        query.resultIn = true
         resultsIn += 1
         lastProgress = now
         headSince = now
@@ -162,10 +160,8 @@ struct PostgresPipeline {
     /// PostgreSQL answered the head statement; returns it (finished already if abandoned).
     mutating func answered(now: MonotonicTime) -> PendingQuery {
         let query = statements.removeFirst()
-        if query.resultIn {
-            query.resultIn = false
-            resultsIn -= 1
-        }
+        // The front is one of the answered ones while there are any (they are the first `resultsIn`).
+        if resultsIn > 0 { resultsIn -= 1 }
         if query.isolated { isolated -= 1 }
         if query.isFinished { abandoned -= 1 }
         lastProgress = now
@@ -188,7 +184,6 @@ struct PostgresPipeline {
 
     /// Everything in flight, removed (the connection closed).
     mutating func removeAll() -> [PendingQuery] {
-        for offset in 0..<resultsIn { statements[offset].resultIn = false }
         resultsIn = 0
         isolated = 0
         abandoned = 0

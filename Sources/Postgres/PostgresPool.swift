@@ -147,7 +147,7 @@ final class PostgresPool: PostgresConnectionDelegate {
             pending.finish(.failure(Self.deadlinePassed))
             return
         }
-        if waiters.isEmpty, let connection = leastBusy(now: now, joiningCommitGroup: pending.joinsCommitGroup ? (pending.query.rowKey == nil ? .inserts : .rowWrites) : nil) {
+        if waiters.isEmpty, let connection = leastBusy(now: now, joiningCommitGroup: pending.commitGroup) {
             timings.recordAcquire(seconds: (now - pending.submitted).seconds)
             connection.send(pending)
             if connection.queriesInFlight > 1 { growIfPossible() }
@@ -222,15 +222,12 @@ final class PostgresPool: PostgresConnectionDelegate {
         pending.completion(result)
     }
 
-    /// The commit groups a write may join (`PostgresConnection`, "commit groups").
-    private enum CommitGroupKind { case inserts, rowWrites }
-
     /// The least busy connection the isolation rule lets take work now. `joiningCommitGroup`: for
     /// a write that may share its commit, a connection whose commit group of that kind (this
     /// iteration's) is open and below the bound comes first, so one commit serves them all
     /// (`PostgresConnection`, "commit groups"); spread over the least busy connections, each had a
     /// commit of its own.
-    private func leastBusy(now: MonotonicTime, joiningCommitGroup: CommitGroupKind? = nil) -> PostgresConnection? {
+    private func leastBusy(now: MonotonicTime, joiningCommitGroup: PendingQuery.CommitGroup? = nil) -> PostgresConnection? {
         var best: PostgresConnection?
         for connection in connections where connection.acceptsWork(now: now) {
             if let kind = joiningCommitGroup,
