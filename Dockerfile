@@ -25,9 +25,9 @@ ARG RUNTIME_IMAGE=debian:bookworm-slim
 
 # ---- build -----------------------------------------------------------------------------------
 FROM ${SWIFT_IMAGE} AS build
-# libssl-dev: OpenSSL's headers and static libraries; dpkg-dev, make, pkg-config: what
-# scripts/libpq-static needs to build libpq from Debian's postgresql-15 source (clang is the
-# toolchain's). Versions are not pinned (DL3008): bookworm's security updates replace them, and a
+# libssl-dev (its version names the OpenSSL build), dpkg-dev (and its perl, for OpenSSL's
+# Configure), make, pkg-config: what scripts/libpq-static needs to build OpenSSL and libpq from
+# Debian's openssl and postgresql-15 sources (clang is the toolchain's). Versions are not pinned (DL3008): bookworm's security updates replace them, and a
 # pin would break the build.
 # hadolint ignore=DL3008
 RUN apt-get update \

@@ -110,12 +110,17 @@ let package = Package(
             // `-export-dynamic`, so it wins): the executable's 3,269 public Swift symbols stay out
             // of its dynamic symbol table; the loader read .dynsym/.dynstr (244 KB, resident from
             // start), and nothing looks the service's symbols up at run time (no dlsym; the
-            // backtracer reads .symtab). Start-up RSS 8.5 → 8.1 MB.
+            // backtracer reads .symtab). Start-up RSS 8.5 → 8.1 MB. `max-page-size=65536`: segments
+            // aligned to 64 KiB, which the kernel also makes the load address's alignment. A fault
+            // on the binary maps the 64 KiB around it (fault-around), and with a load address
+            // random to the 4 KiB those windows fell differently at every start: the code's
+            // resident size was 3.30-3.63 MB from run to run of the same binary, now 3.30 every
+            // time (docs/BENCHMARKS.md, "Memory"). ASLR keeps 24 of its 28 bits for the executable.
             linkerSettings: [
                 .unsafeFlags(["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"], .when(platforms: [.linux])),
                 .unsafeFlags(["-Xlinker", "--symbol-ordering-file=\(packageDirectory)/Sources/todo-api/link/symbol-order.txt",
                               "-Xlinker", "--no-warn-symbol-ordering", "-L\(packageDirectory)/Sources/todo-api/link",
-                              "-Xlinker", "--no-export-dynamic"],
+                              "-Xlinker", "--no-export-dynamic", "-Xlinker", "-z", "-Xlinker", "max-page-size=65536"],
                              .when(platforms: [.linux], configuration: .release)),
             ]
         ),

@@ -231,6 +231,36 @@ func parsesAsJSONObject(_ bytes: [UInt8]) -> Bool {
         #expect(sink.droppedTotal == 0)
     }
 
+    /// The writer's pause between batches ends early once `wakeBytes` of lines wait, and at
+    /// shutdown: with a pause of a minute, both still arrive at once (the queue stays small
+    /// under a saturated core, where the pause alone let it grow to 221 KiB).
+    @Test func aFullBatchOrShutdownEndsTheWritersPause() {
+        var fds: [Int32] = [0, 0]
+        pipe(&fds)
+        defer { close(fds[0]); close(fds[1]) }
+        let sink = LogSink(fd: fds[1], gatherMicroseconds: 60_000_000) { _ in [] }
+        sink.write(Array("first".utf8))
+        var text = ""
+        for _ in 0..<1000 where !text.contains("first") {
+            text += readAvailable(fds[0])
+            usleep(10_000)
+        }
+        #expect(text == "first\n")
+        // The writer now pauses for a minute. A batch's worth of lines wakes it.
+        let line = [UInt8](repeating: UInt8(ascii: "y"), count: 999)
+        for _ in 0..<(LogSink.wakeBytes / 1000 + 1) { sink.write(line) }
+        var batch = ""
+        for _ in 0..<1000 where batch.count < LogSink.wakeBytes {
+            batch += readAvailable(fds[0])
+            usleep(10_000)
+        }
+        #expect(batch.count == (LogSink.wakeBytes / 1000 + 1) * 1000)
+        // Pausing again; a line short of a batch waits, and shutdown writes it at once.
+        sink.write(Array("last".utf8))
+        sink.flush(timeout: .now() + 30)
+        #expect(readAvailable(fds[0]) == "last\n")
+    }
+
     /// stdout that does not drain: writers never block, lines are dropped and counted, and the
     /// loss is reported once writing resumes.
     @Test func fullQueueDropsCountsAndReports() {
