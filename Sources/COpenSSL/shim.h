@@ -1,6 +1,6 @@
-// OpenSSL through pkg-config (scripts/libpq-static's static copies of libssl-dev's libssl and
-// libcrypto, or Debian's shared ones): hashing and HMAC (migrations, AWS SigV4), TLS for the
-// HTTPS client, and the version for the start-up log.
+// OpenSSL through pkg-config (scripts/libpq-static's static build from Debian's openssl source,
+// or libssl-dev's static or shared libraries): hashing and HMAC (migrations, AWS SigV4), TLS for
+// the HTTPS client, and the version for the start-up log.
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>

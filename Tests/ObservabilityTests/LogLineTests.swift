@@ -257,6 +257,8 @@ func parsesAsJSONObject(_ bytes: [UInt8]) -> Bool {
         #expect(batch.count == (LogSink.wakeBytes / 1000 + 1) * 1000)
         // Pausing again; a line short of a batch waits, and shutdown writes it at once.
         sink.write(Array("last".utf8))
+        usleep(50_000)
+        #expect(readAvailable(fds[0]).isEmpty, "the writer paused: a lone line waits for the batch or the pause's end")
         sink.flush(timeout: .now() + 30)
         #expect(readAvailable(fds[0]) == "last\n")
     }
